@@ -1,0 +1,16 @@
+//! hearsay: a caching recursive DNS resolver and authoritative server whose
+//! instances share their caches as peers.
+//!
+//! The query pipeline, in module order: [`server`] receives, [`wire`]
+//! decodes, [`responder`] decides, [`zone`] answers, [`wire`] encodes,
+//! [`server`] sends. ARCHITECTURE.md has the map.
+
+pub mod config;
+pub mod counters;
+pub mod responder;
+pub mod server;
+pub mod wire;
+pub mod zone;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,153 @@
+//! The `hearsay` command: serve, and check configuration and zone files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hickory_proto::rr::Name;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+use hearsay::Server;
+use hearsay::config::{Config, LogLevel};
+use hearsay::zone::{Zone, ZoneOutcome, ZoneSet};
+
+#[derive(Parser)]
+#[command(
+    name = "hearsay",
+    version,
+    about = "A caching DNS resolver and authoritative server whose instances share their caches"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (without --config: loopback port 5353, built-in defaults).
+    Serve {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration file and every zone it names, then exit.
+    CheckConfig {
+        /// Configuration file (TOML).
+        file: PathBuf,
+    },
+    /// Check one zone file, then exit.
+    CheckZone {
+        /// The zone's origin, e.g. example.com.
+        origin: String,
+        /// The master file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::CheckConfig { file } => check_config(file),
+        Command::CheckZone { origin, file } => check_zone(&origin, file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hearsay: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
+    let config = match &config_path {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    init_logging(config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.worker_threads())
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let server = Server::start(&config).await.map_err(|e| e.to_string())?;
+        let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        info!(version = env!("CARGO_PKG_VERSION"), "hearsay is serving");
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {
+                    info!("SIGHUP: reloading zones");
+                    server.reload_zones();
+                }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        }
+        info!("shutting down");
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+fn init_logging(level: LogLevel) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn check_config(file: PathBuf) -> Result<(), String> {
+    let config = Config::load(&file).map_err(|e| e.to_string())?;
+    let (_, outcomes) = ZoneSet::load(&config.zone_sources(), None);
+    let mut failed = 0;
+    for outcome in &outcomes {
+        match outcome {
+            ZoneOutcome::Loaded { warnings, .. } => {
+                for warning in warnings {
+                    eprintln!("warning: {warning}");
+                }
+            }
+            ZoneOutcome::Failed { error, .. } => {
+                eprintln!("hearsay: {error}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!(
+            "{}: {failed} zone(s) failed to load",
+            file.display()
+        ));
+    }
+    println!("{}: ok, {} zone(s)", file.display(), outcomes.len());
+    Ok(())
+}
+
+fn check_zone(origin: &str, file: PathBuf) -> Result<(), String> {
+    let mut origin =
+        Name::from_ascii(origin).map_err(|e| format!("{origin:?} is not a domain name: {e}"))?;
+    origin.set_fqdn(true);
+    let (zone, warnings) = Zone::load(&origin, &file).map_err(|e| e.to_string())?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    let stats = zone.stats();
+    println!(
+        "{}: zone {origin} serial {}: {} records in {} RRsets at {} names, {} delegation(s)",
+        file.display(),
+        stats.serial,
+        stats.records,
+        stats.rrsets,
+        stats.names,
+        stats.delegations
+    );
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Starting, reloading and stopping the server: binds the listeners, loads
+//! the zones, and owns the tasks.
+
+mod tcp;
+mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::counters::{Counters, Snapshot};
+use crate::responder::Responder;
+use crate::zone::{ZoneError, ZoneOutcome, ZoneSet, ZoneSource};
+
+pub use tcp::TcpLimits;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Zone(#[from] ZoneError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("no address to listen on could be bound")]
+    NoListeners,
+}
+
+/// A running server. Dropping it does not stop it; call `shutdown`.
+pub struct Server {
+    udp_addrs: Vec<SocketAddr>,
+    tcp_addrs: Vec<SocketAddr>,
+    zones: Arc<ArcSwap<ZoneSet>>,
+    zone_sources: Vec<ZoneSource>,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    grace: Duration,
+}
+
+impl Server {
+    /// Loads the zones, binds every listen address (UDP and TCP on the same
+    /// port) and starts serving. Must run inside a tokio runtime.
+    pub async fn start(config: &Config) -> Result<Server, StartError> {
+        let zone_sources = config.zone_sources();
+        let (zones, outcomes) = ZoneSet::load(&zone_sources, None);
+        for outcome in outcomes {
+            if let ZoneOutcome::Failed { error, .. } = outcome {
+                return Err(StartError::Zone(error));
+            }
+        }
+        for zone in zones.iter() {
+            let stats = zone.stats();
+            info!(zone = %zone.origin(), serial = stats.serial, records = stats.records, "zone loaded");
+        }
+        let zones = Arc::new(ArcSwap::from_pointee(zones));
+        let counters = Arc::new(Counters::default());
+        let responder = Arc::new(Responder::new(
+            zones.clone(),
+            counters.clone(),
+            config.server.udp_payload_size,
+        ));
+        let limits = TcpLimits {
+            idle_timeout: config.server.tcp_idle_timeout,
+            max_connections: config.server.tcp_max_connections,
+            max_in_flight: config.server.tcp_max_in_flight,
+        };
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let sockets_per_addr = config.server.worker_threads();
+
+        let mut server = Server {
+            udp_addrs: Vec::new(),
+            tcp_addrs: Vec::new(),
+            zones,
+            zone_sources,
+            counters: counters.clone(),
+            shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
+            grace: config.server.shutdown_grace,
+        };
+        for listen in config.server.listen_addrs() {
+            let (udp_sockets, listener) = match bind(listen.addr, sockets_per_addr) {
+                Ok(bound) => bound,
+                Err(source) if listen.optional => {
+                    info!(addr = %listen.addr, error = %source, "skipping optional listen address");
+                    continue;
+                }
+                Err(source) => {
+                    shutdown.cancel();
+                    return Err(StartError::Bind {
+                        addr: listen.addr,
+                        source,
+                    });
+                }
+            };
+            let bind_err = |source| StartError::Bind {
+                addr: listen.addr,
+                source,
+            };
+            for socket in udp_sockets {
+                let socket = tokio::net::UdpSocket::from_std(socket).map_err(bind_err)?;
+                server
+                    .udp_addrs
+                    .push(socket.local_addr().map_err(bind_err)?);
+                tasks.spawn(udp::serve(
+                    socket,
+                    responder.clone(),
+                    counters.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_err)?;
+            let tcp_addr = listener.local_addr().map_err(bind_err)?;
+            info!(addr = %tcp_addr, "listening on UDP and TCP");
+            server.tcp_addrs.push(tcp_addr);
+            tasks.spawn(tcp::serve(
+                listener,
+                responder.clone(),
+                counters.clone(),
+                limits,
+                shutdown.clone(),
+                tasks.clone(),
+            ));
+        }
+        server.udp_addrs.dedup();
+        if server.tcp_addrs.is_empty() {
+            return Err(StartError::NoListeners);
+        }
+        Ok(server)
+    }
+
+    /// UDP addresses being served (one per listen address).
+    pub fn udp_addrs(&self) -> &[SocketAddr] {
+        &self.udp_addrs
+    }
+
+    /// TCP addresses being served.
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
+    }
+
+    /// The first listen address (UDP and TCP share the port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.tcp_addrs[0]
+    }
+
+    /// Current counter values.
+    pub fn counters(&self) -> Snapshot {
+        self.counters.snapshot()
+    }
+
+    /// Re-reads every zone file. A zone that fails to load keeps serving
+    /// its previous version; the outcome of each is logged and returned.
+    pub fn reload_zones(&self) -> Vec<ZoneOutcome> {
+        let previous = self.zones.load();
+        let (zones, outcomes) = ZoneSet::load(&self.zone_sources, Some(&previous));
+        self.zones.store(Arc::new(zones));
+        for outcome in &outcomes {
+            match outcome {
+                ZoneOutcome::Loaded { origin, warnings } => {
+                    for warning in warnings {
+                        warn!(zone = %origin, "{warning}");
+                    }
+                    info!(zone = %origin, "zone reloaded");
+                }
+                ZoneOutcome::Failed {
+                    origin,
+                    error,
+                    kept_old,
+                } => {
+                    warn!(zone = %origin, kept_old, "zone reload failed: {error}");
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Stops accepting queries, lets those in flight finish for up to the
+    /// configured grace period, and returns.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(self.grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                tasks = self.tasks.len(),
+                "shutdown grace period over; dropping what is left"
+            );
+        }
+    }
+}
+
+/// Binds `sockets` UDP sockets and one TCP listener to the same address.
+/// With port 0 the kernel picks the UDP port and TCP takes the same one,
+/// retrying if another program holds it for TCP.
+fn bind(
+    addr: SocketAddr,
+    sockets: usize,
+) -> io::Result<(Vec<std::net::UdpSocket>, std::net::TcpListener)> {
+    let attempts = if addr.port() == 0 { 20 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let first = udp_socket(addr, sockets > 1)?;
+        let bound = first.local_addr()?;
+        match tcp_listener(bound) {
+            Ok(listener) => {
+                let mut udp = vec![first];
+                for _ in 1..sockets {
+                    udp.push(udp_socket(bound, true)?);
+                }
+                return Ok((udp, listener));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if reuse_port {
+        // One socket per worker thread; the kernel spreads clients over them.
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Logs network errors at most once a second, with how many were not
+/// logged in between, and counts them all.
+pub(crate) struct ErrorLog {
+    what: &'static str,
+    counters: Arc<Counters>,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorLog {
+    pub(crate) fn new(what: &'static str, counters: Arc<Counters>) -> Self {
+        Self {
+            what,
+            counters,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    pub(crate) fn log(&mut self, error: &io::Error) {
+        self.counters.network_error();
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        warn!(
+            listener = self.what,
+            suppressed = self.suppressed,
+            "network error: {error}"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}

@@ -1,0 +1,437 @@
+//! Answers encoded once, when a zone is loaded, and copied into every
+//! response that needs them.
+//!
+//! An [`Answer`] is the answer, authority and additional sections of a
+//! response in wire form, built as if the question were a particular name
+//! (its *frame*). Each response is then a copy: header, the client's question,
+//! these bytes, OPT. Compression pointers into the question or the sections
+//! are recorded, so an answer built for a frame name `F` can serve any
+//! question name that ends in `F` (wildcards, referrals below a cut, NXDOMAIN
+//! anywhere in a zone) by shifting them by the difference in length.
+
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use super::name::{NameKey, name_to_wire};
+use super::{HEADER_LEN, MAX_MESSAGE_SIZE};
+
+/// The three record sections of a response, in the order they are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    Answer = 0,
+    Authority = 1,
+    Additional = 2,
+}
+
+/// Where one RRset ends in the encoded sections: the points at which a
+/// response may be cut to fit (RFC 2181 section 9: never split an RRset).
+#[derive(Clone, Copy, Debug)]
+struct RrsetEnd {
+    end: u16,
+    records: u16,
+    section: Section,
+    /// Glue that a referral cannot do without (RFC 9471): dropping it sets TC.
+    required: bool,
+}
+
+/// The owner name of an RRset being added to an answer.
+#[derive(Clone, Copy)]
+pub enum Owner<'a> {
+    /// Whatever name the client asked: a pointer to the question.
+    Qname,
+    /// A fixed name, compressed against what came before.
+    Name(&'a Name),
+}
+
+/// A prebuilt response body. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    rcode: u16,
+    authoritative: bool,
+    bytes: Box<[u8]>,
+    rrsets: Box<[RrsetEnd]>,
+    /// Offsets in `bytes` of compression pointers that move with the
+    /// question's length.
+    relocations: Box<[u16]>,
+    /// Wire length of the frame name.
+    frame_len: u8,
+}
+
+/// How much of an [`Answer`] fits in a response of a given size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fit {
+    /// Bytes of the encoded sections to copy.
+    pub len: usize,
+    /// Records per section in those bytes.
+    pub counts: [u16; 3],
+    /// Whether the client must retry over TCP.
+    pub truncated: bool,
+}
+
+impl Answer {
+    /// The response code (NOERROR, NXDOMAIN, ...).
+    pub fn rcode(&self) -> u16 {
+        self.rcode
+    }
+
+    /// Whether the answer carries AA.
+    pub fn authoritative(&self) -> bool {
+        self.authoritative
+    }
+
+    /// The encoded sections.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Records per section.
+    pub fn counts(&self) -> [u16; 3] {
+        let mut counts = [0; 3];
+        for rrset in self.rrsets.iter() {
+            counts[rrset.section as usize] += rrset.records;
+        }
+        counts
+    }
+
+    /// Wire length of the name this answer was built for; a question name
+    /// must be at least this long and end in that name.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len as usize
+    }
+
+    /// What fits in `room` bytes. When the answer or authority section does
+    /// not fit, nothing is sent and TC is set; optional additional RRsets are
+    /// dropped from the end without TC (RFC 1035 section 7.1 leaves them to
+    /// the server's judgement), required glue sets TC (RFC 9471).
+    pub fn fit(&self, room: usize) -> Fit {
+        if self.bytes.len() <= room {
+            return Fit {
+                len: self.bytes.len(),
+                counts: self.counts(),
+                truncated: false,
+            };
+        }
+        let mut fit = Fit {
+            len: 0,
+            counts: [0; 3],
+            truncated: false,
+        };
+        for (i, rrset) in self.rrsets.iter().enumerate() {
+            if rrset.end as usize > room {
+                if rrset.section != Section::Additional {
+                    return Fit {
+                        len: 0,
+                        counts: [0; 3],
+                        truncated: true,
+                    };
+                }
+                fit.truncated = self.rrsets[i..].iter().any(|r| r.required);
+                break;
+            }
+            fit.len = rrset.end as usize;
+            fit.counts[rrset.section as usize] += rrset.records;
+        }
+        fit
+    }
+
+    /// Copies the first `len` bytes into `out`, shifting compression
+    /// pointers for a question name `shift` bytes longer than the frame.
+    pub fn write_sections(&self, out: &mut Vec<u8>, len: usize, shift: usize) {
+        let start = out.len();
+        out.extend_from_slice(&self.bytes[..len]);
+        if shift == 0 {
+            return;
+        }
+        for &at in self.relocations.iter() {
+            let at = at as usize;
+            if at + 2 > len {
+                continue;
+            }
+            let pos = start + at;
+            let target = u16::from_be_bytes([out[pos], out[pos + 1]]) & 0x3FFF;
+            // The builder keeps targets below POINTER_LIMIT, so this fits.
+            let moved = (target as usize + shift) as u16 | 0xC000;
+            out[pos..pos + 2].copy_from_slice(&moved.to_be_bytes());
+        }
+    }
+}
+
+/// Pointers may only target offsets below this, so that shifting them for a
+/// question up to 255 octets longer than the frame still fits in 14 bits.
+const POINTER_LIMIT: usize = 0x3FFF - 255;
+
+/// Room kept for the header, a 255-octet question and an OPT record, so that
+/// any answer fits in a 64 KiB message.
+const MAX_SECTIONS_LEN: usize = MAX_MESSAGE_SIZE - HEADER_LEN - 255 - 4 - 11;
+
+/// An RRset would not fit in any DNS message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} RRset is too large for a DNS message")]
+pub struct TooLarge(pub RecordType);
+
+/// Encodes RRsets into an [`Answer`], compressing names.
+pub struct AnswerBuilder {
+    /// The whole framed message: header placeholder, question, sections.
+    message: Vec<u8>,
+    sections_start: usize,
+    frame_len: usize,
+    /// Lowercase wire suffixes already written, and where.
+    names: Vec<(u16, Box<[u8]>)>,
+    rrsets: Vec<RrsetEnd>,
+    relocations: Vec<u16>,
+    scratch: Vec<u8>,
+}
+
+impl AnswerBuilder {
+    /// Starts an answer for questions whose name ends in `frame`.
+    pub fn new(frame: &NameKey) -> Self {
+        let mut message = vec![0u8; HEADER_LEN];
+        message.extend_from_slice(frame.as_bytes());
+        message.extend_from_slice(&[0; 4]);
+        let mut names = Vec::new();
+        for skip in 0..frame.label_count() {
+            let suffix = frame.suffix(skip);
+            let at = HEADER_LEN + frame.wire_len() - suffix.len();
+            names.push((at as u16, suffix.into()));
+        }
+        Self {
+            sections_start: message.len(),
+            message,
+            frame_len: frame.wire_len(),
+            names,
+            rrsets: Vec::new(),
+            relocations: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The section the last RRset went to; RRsets must be added in section
+    /// order.
+    fn current_section(&self) -> Section {
+        self.rrsets
+            .last()
+            .map(|r| r.section)
+            .unwrap_or(Section::Answer)
+    }
+
+    /// Appends one RRset. Returns `Ok(false)`, leaving the answer as it was,
+    /// if it is additional data that would make the message too large.
+    pub fn push_rrset(
+        &mut self,
+        section: Section,
+        owner: Owner<'_>,
+        ttl: u32,
+        rdatas: &[RData],
+        required: bool,
+    ) -> Result<bool, TooLarge> {
+        debug_assert!(section >= self.current_section());
+        let Some(first) = rdatas.first() else {
+            return Ok(true);
+        };
+        let rtype = first.record_type();
+        let mark = (self.message.len(), self.names.len(), self.relocations.len());
+        let mut written = Ok(());
+        for rdata in rdatas {
+            written = self.write_record(owner, ttl, rdata);
+            if written.is_err() {
+                break;
+            }
+        }
+        if written.is_err() || self.message.len() - self.sections_start > MAX_SECTIONS_LEN {
+            self.message.truncate(mark.0);
+            self.names.truncate(mark.1);
+            self.relocations.truncate(mark.2);
+            return match section {
+                Section::Additional => Ok(false),
+                _ => Err(TooLarge(rtype)),
+            };
+        }
+        self.rrsets.push(RrsetEnd {
+            end: (self.message.len() - self.sections_start) as u16,
+            records: rdatas.len() as u16,
+            section,
+            required,
+        });
+        Ok(true)
+    }
+
+    fn write_record(&mut self, owner: Owner<'_>, ttl: u32, rdata: &RData) -> Result<(), ()> {
+        match owner {
+            Owner::Qname => self
+                .message
+                .extend_from_slice(&(0xC000u16 | HEADER_LEN as u16).to_be_bytes()),
+            Owner::Name(name) => self.write_name(name),
+        }
+        self.message
+            .extend_from_slice(&u16::from(rdata.record_type()).to_be_bytes());
+        self.message
+            .extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+        self.message.extend_from_slice(&ttl.to_be_bytes());
+        let rdlength_at = self.message.len();
+        self.message.extend_from_slice(&[0, 0]);
+        match rdata {
+            // RFC 1035 types may compress names in RDATA (RFC 3597 section 4).
+            RData::NS(name) => self.write_name(&name.0),
+            RData::CNAME(name) => self.write_name(&name.0),
+            RData::PTR(name) => self.write_name(&name.0),
+            RData::MX(mx) => {
+                self.message.extend_from_slice(&mx.preference.to_be_bytes());
+                self.write_name(&mx.exchange);
+            }
+            RData::SOA(soa) => {
+                self.write_name(&soa.mname);
+                self.write_name(&soa.rname);
+                for value in [
+                    soa.serial,
+                    soa.refresh as u32,
+                    soa.retry as u32,
+                    soa.expire as u32,
+                    soa.minimum,
+                ] {
+                    self.message.extend_from_slice(&value.to_be_bytes());
+                }
+            }
+            other => {
+                self.scratch.clear();
+                let mut encoder = BinEncoder::new(&mut self.scratch);
+                encoder.set_name_encoding(NameEncoding::Uncompressed);
+                // Encoding parsed RDATA fails only past 64 KiB.
+                other.emit(&mut encoder).map_err(|_| ())?;
+                self.message.extend_from_slice(&self.scratch);
+            }
+        }
+        let rdlength = u16::try_from(self.message.len() - rdlength_at - 2).map_err(|_| ())?;
+        self.message[rdlength_at..rdlength_at + 2].copy_from_slice(&rdlength.to_be_bytes());
+        Ok(())
+    }
+
+    /// Writes a name, case kept, pointing at the longest suffix already in
+    /// the message.
+    fn write_name(&mut self, name: &Name) {
+        let key = NameKey::from_name(name);
+        let mut wire = Vec::with_capacity(key.wire_len());
+        name_to_wire(name, &mut wire);
+        let mut pos = 0;
+        for skip in 0..key.label_count() {
+            let suffix = key.suffix(skip);
+            if let Some(&(at, _)) = self.names.iter().find(|(_, s)| **s == *suffix) {
+                self.relocations
+                    .push((self.message.len() - self.sections_start) as u16);
+                self.message.extend_from_slice(&(0xC000 | at).to_be_bytes());
+                return;
+            }
+            if self.message.len() < POINTER_LIMIT {
+                self.names.push((self.message.len() as u16, suffix.into()));
+            }
+            let len = wire[pos] as usize;
+            self.message.extend_from_slice(&wire[pos..pos + 1 + len]);
+            pos += 1 + len;
+        }
+        self.message.push(0);
+    }
+
+    /// Finishes the answer with its response code and AA flag.
+    pub fn finish(self, rcode: u16, authoritative: bool) -> Answer {
+        Answer {
+            rcode,
+            authoritative,
+            bytes: self.message[self.sections_start..].into(),
+            rrsets: self.rrsets.into(),
+            relocations: self.relocations.into(),
+            frame_len: self.frame_len as u8,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::{A, CNAME, MX};
+    use std::str::FromStr;
+
+    fn name(s: &str) -> Name {
+        Name::from_str(s).unwrap()
+    }
+
+    /// Puts an answer behind a question for `qname` and decodes it with
+    /// hickory, which checks every pointer.
+    fn decode_with(answer: &Answer, qname: &str) -> Message {
+        let key = NameKey::from_name(&name(qname));
+        let mut out = vec![0, 1, 0x84, 0, 0, 1];
+        for count in answer.counts() {
+            out.extend_from_slice(&count.to_be_bytes());
+        }
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&[0, 1, 0, 1]);
+        let shift = key.wire_len() - answer.frame_len();
+        answer.write_sections(&mut out, answer.bytes().len(), shift);
+        Message::from_vec(&out).unwrap()
+    }
+
+    #[test]
+    fn compressed_answer_decodes_for_longer_question_names() {
+        let frame = NameKey::from_name(&name("example.test."));
+        let mut b = AnswerBuilder::new(&frame);
+        let target = name("Mail.Example.Test.");
+        b.push_rrset(
+            Section::Answer,
+            Owner::Qname,
+            300,
+            &[RData::MX(MX::new(10, target.clone()))],
+            false,
+        )
+        .unwrap();
+        b.push_rrset(
+            Section::Additional,
+            Owner::Name(&target),
+            300,
+            &[RData::A(A::new(192, 0, 2, 1))],
+            false,
+        )
+        .unwrap();
+        let answer = b.finish(0, true);
+        for qname in ["example.test.", "a.b.example.test."] {
+            let msg = decode_with(&answer, qname);
+            assert_eq!(msg.answers[0].name, name(qname));
+            assert_eq!(msg.answers[0].data, RData::MX(MX::new(10, target.clone())));
+            assert_eq!(msg.additionals[0].name, target);
+        }
+    }
+
+    #[test]
+    fn fit_drops_optional_additional_and_truncates_answers() {
+        let frame = NameKey::from_name(&name("x.test."));
+        let mut b = AnswerBuilder::new(&frame);
+        b.push_rrset(
+            Section::Answer,
+            Owner::Qname,
+            60,
+            &[RData::CNAME(CNAME(name("y.test.")))],
+            false,
+        )
+        .unwrap();
+        let answer_len = b.message.len() - b.sections_start;
+        b.push_rrset(
+            Section::Additional,
+            Owner::Name(&name("y.test.")),
+            60,
+            &[RData::A(A::new(192, 0, 2, 1))],
+            false,
+        )
+        .unwrap();
+        let answer = b.finish(0, true);
+        let full = answer.fit(1000);
+        assert_eq!((full.counts, full.truncated), ([1, 0, 1], false));
+        let partial = answer.fit(answer_len + 3);
+        assert_eq!(
+            (partial.len, partial.counts, partial.truncated),
+            (answer_len, [1, 0, 0], false)
+        );
+        let none = answer.fit(answer_len - 1);
+        assert_eq!(
+            (none.len, none.counts, none.truncated),
+            (0, [0, 0, 0], true)
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! Writing responses into a reused buffer: header, the client's question,
+//! the prebuilt sections, and OPT.
+
+use super::answer::Answer;
+use super::query::{Query, RequestHeader};
+use super::{HEADER_LEN, PLAIN_UDP_SIZE, flags, rtype};
+
+/// Size of the OPT record we add (root owner, no options).
+const OPT_LEN: usize = 11;
+
+/// The largest response a query may get over UDP: the client's EDNS size,
+/// at least 512 and at most ours (RFC 6891 section 6.2.5).
+pub fn udp_limit(query: &Query, our_udp_size: u16) -> usize {
+    match query.edns {
+        Some(edns) => (edns.udp_size.min(our_udp_size) as usize).max(PLAIN_UDP_SIZE),
+        None => PLAIN_UDP_SIZE,
+    }
+}
+
+/// How a response is to be written.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyOptions {
+    /// Largest response allowed on this transport.
+    pub max_len: usize,
+    /// The UDP payload size we advertise in OPT.
+    pub our_udp_size: u16,
+    /// Whether RA is set (the client may recurse).
+    pub recursion_available: bool,
+}
+
+/// Writes the response for `answer` into `out`. Returns whether it was
+/// truncated (TC set).
+pub fn write_answer(out: &mut Vec<u8>, query: &Query, answer: &Answer, opts: ReplyOptions) -> bool {
+    out.clear();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    write_question(out, query);
+    let opt_len = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let room = opts.max_len.saturating_sub(out.len() + opt_len);
+    let fit = answer.fit(room);
+    let shift = query.key.wire_len().saturating_sub(answer.frame_len());
+    answer.write_sections(out, fit.len, shift);
+    let mut bits = answer.rcode() & 0xF;
+    if answer.authoritative() {
+        bits |= flags::AA;
+    }
+    if fit.truncated {
+        bits |= flags::TC;
+    }
+    let counts = [
+        1,
+        fit.counts[0],
+        fit.counts[1],
+        fit.counts[2] + (opt_len != 0) as u16,
+    ];
+    write_opt(out, query, answer.rcode(), opts.our_udp_size);
+    write_header(out, query.header, bits, opts.recursion_available, counts);
+    fit.truncated
+}
+
+/// Writes a response with no records: header, question, OPT. For REFUSED,
+/// NOTIMP, SERVFAIL and BADVERS.
+pub fn write_status(out: &mut Vec<u8>, query: &Query, rcode: u16, opts: ReplyOptions) {
+    out.clear();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    write_question(out, query);
+    let has_opt = query.edns.is_some();
+    write_opt(out, query, rcode, opts.our_udp_size);
+    write_header(
+        out,
+        query.header,
+        rcode & 0xF,
+        opts.recursion_available,
+        [1, 0, 0, has_opt as u16],
+    );
+}
+
+/// Writes a bare header-only reply: FORMERR for a query that could not be
+/// decoded, where the question cannot be trusted.
+pub fn write_header_only(out: &mut Vec<u8>, header: RequestHeader, rcode: u16) {
+    out.clear();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    write_header(out, header, rcode & 0xF, false, [0; 4]);
+}
+
+fn write_question(out: &mut Vec<u8>, query: &Query) {
+    out.extend_from_slice(query.qname_wire());
+    out.extend_from_slice(&query.qtype.to_be_bytes());
+    out.extend_from_slice(&query.qclass.to_be_bytes());
+}
+
+fn write_opt(out: &mut Vec<u8>, query: &Query, rcode: u16, our_udp_size: u16) {
+    let Some(edns) = query.edns else {
+        return;
+    };
+    out.push(0);
+    out.extend_from_slice(&rtype::OPT.to_be_bytes());
+    out.extend_from_slice(&our_udp_size.to_be_bytes());
+    // TTL: extended rcode, version 0, DO echoed (RFC 3225 section 3).
+    out.push((rcode >> 4) as u8);
+    out.push(0);
+    out.extend_from_slice(&(if edns.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+}
+
+fn write_header(out: &mut [u8], request: RequestHeader, bits: u16, ra: bool, counts: [u16; 4]) {
+    let mut flag_word = flags::QR | bits;
+    flag_word |= request.flags & (flags::OPCODE_MASK | flags::RD | flags::CD);
+    if ra {
+        flag_word |= flags::RA;
+    }
+    out[0..2].copy_from_slice(&request.id.to_be_bytes());
+    out[2..4].copy_from_slice(&flag_word.to_be_bytes());
+    for (i, count) in counts.iter().enumerate() {
+        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
+    }
+}
