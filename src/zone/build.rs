@@ -395,7 +395,7 @@ impl Compiler<'_> {
             u16::from(RecordType::CNAME),
             self.compose(&frame, &[first], Tail::Nothing)?,
         )];
-        let (links, end) = self.follow_chain(cname);
+        let (links, end) = self.follow_chain(&node.key, cname);
         let mut chain: Vec<(Owner<'_>, &Rrset)> = vec![first];
         chain.extend(
             links
@@ -437,16 +437,25 @@ impl Compiler<'_> {
         })
     }
 
-    /// Follows CNAMEs after the first, inside the zone.
-    fn follow_chain(&self, first: &'_ Rrset) -> (Vec<(Name, &Rrset)>, ChainEnd) {
-        let mut links = Vec::new();
+    /// Follows CNAMEs after the first one (owned by `start`), inside the
+    /// zone, stopping where a name repeats.
+    fn follow_chain(&self, start: &NameKey, first: &'_ Rrset) -> (Vec<(Name, &Rrset)>, ChainEnd) {
+        let mut links: Vec<(Name, &Rrset)> = Vec::new();
         let mut rrset = first;
         loop {
             let Some(RData::CNAME(target)) = rrset.rdatas.first() else {
                 return (links, ChainEnd::Outside);
             };
             let target = target.0.clone();
-            let node = match self.tree.find(&NameKey::from_name(&target)) {
+            let key = NameKey::from_name(&target);
+            if key == *start
+                || links
+                    .iter()
+                    .any(|(owner, _)| NameKey::from_name(owner) == key)
+            {
+                return (links, ChainEnd::TooLong);
+            }
+            let node = match self.tree.find(&key) {
                 Found::Exact(node) | Found::Wildcard(node) => node,
                 Found::Delegated { cut, .. } => return (links, ChainEnd::Delegated { cut }),
                 Found::NxDomain => return (links, ChainEnd::NxDomain),

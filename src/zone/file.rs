@@ -215,7 +215,16 @@ impl Reader {
 
         let parsed = Parser::new(doc, None, Some(origin.clone()))
             .parse()
-            .map_err(|e| ZoneError::at(location, describe_parse_error(&e.to_string())))?;
+            .map_err(|e| {
+                ZoneError::at(
+                    location,
+                    format!(
+                        "{} in \"{}\"",
+                        describe_parse_error(&e.to_string()),
+                        excerpt(entry.text)
+                    ),
+                )
+            })?;
         let mut records = parsed
             .1
             .into_values()
@@ -247,6 +256,20 @@ fn describe_parse_error(message: &str) -> String {
         return "record has no TTL and there is no $TTL before it".into();
     }
     message.to_string()
+}
+
+/// An entry on one line, comments dropped, shortened for an error message.
+fn excerpt(text: &str) -> String {
+    let words: Vec<&str> = text
+        .lines()
+        .map(|line| line.split(';').next().unwrap_or(""))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}...", &joined[..cut]),
+        None => joined,
+    }
 }
 
 /// The words of a directive line, comment removed, quotes stripped.

@@ -1,0 +1,145 @@
+//! The real `dig` and `kdig` against the server. They run when the tools
+//! are installed; `.ci/run` installs them and sets HEARSAY_REQUIRE_DIG so
+//! that in CI a missing tool fails instead of skipping.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use common::*;
+
+/// Runs a tool if installed. Returns `None` (after saying so) when it is
+/// not and CI does not require it.
+async fn run(tool: &'static str, addr: SocketAddr, args: &[&str]) -> Option<String> {
+    let mut full = vec![
+        format!("@{}", addr.ip()),
+        "-p".into(),
+        addr.port().to_string(),
+    ];
+    full.extend(args.iter().map(|a| a.to_string()));
+    let output = tokio::task::spawn_blocking(move || Command::new(tool).args(&full).output())
+        .await
+        .expect("join");
+    match output {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{tool} {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+        Err(e) if std::env::var_os("HEARSAY_REQUIRE_DIG").is_some() => {
+            panic!("{tool} is required (HEARSAY_REQUIRE_DIG is set) but cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {tool} cannot run here: {e}");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_gets_authoritative_answers_over_udp_and_tcp() {
+    let server = start_example().await;
+    let addr = server.addr();
+    // (arguments, text the output must contain, text it must not)
+    let cases: &[(&[&str], &[&str], &[&str])] = &[
+        (
+            &["www.example.test", "+norec"],
+            &[
+                "status: NOERROR",
+                "flags: qr aa;",
+                "www.example.test.\t3600\tIN\tA\t192.0.2.80",
+            ],
+            &["WARNING"],
+        ),
+        (
+            &["www.example.test", "+tcp", "+norec"],
+            &["status: NOERROR", "flags: qr aa;", "192.0.2.80", "(TCP)"],
+            &[],
+        ),
+        (
+            &["big.example.test", "TXT", "+bufsize=512", "+norec"],
+            &["Truncated, retrying in TCP mode", "ANSWER: 6,", "(TCP)"],
+            &[],
+        ),
+        (
+            &["big.example.test", "TXT", "+bufsize=1232", "+norec"],
+            &["ANSWER: 6,", "(UDP)", "udp: 1232"],
+            &["Truncated"],
+        ),
+        (
+            &["nope.example.test", "+norec"],
+            &["status: NXDOMAIN", "example.test.\t\t300\tIN\tSOA"],
+            &[],
+        ),
+        (
+            &["host.sub.example.test", "+norec"],
+            &[
+                "flags: qr;",
+                "AUTHORITY: 2",
+                "ns.sub.example.test.\t3600\tIN\tA\t192.0.2.99",
+            ],
+            &[],
+        ),
+        (
+            &["www.example.test", "+noedns", "+norec"],
+            &["status: NOERROR"],
+            &["OPT PSEUDOSECTION"],
+        ),
+        (&["www.example.org", "+norec"], &["status: REFUSED"], &[]),
+        (
+            &["web.example.test", "+short"],
+            &["site.example.test.\nwww.example.test.\n192.0.2.80"],
+            &[],
+        ),
+    ];
+    for (args, wanted, unwanted) in cases {
+        let Some(out) = run("dig", addr, args).await else {
+            return;
+        };
+        for want in *wanted {
+            assert!(
+                out.contains(want),
+                "dig {args:?}: missing {want:?} in\n{out}"
+            );
+        }
+        for not in *unwanted {
+            assert!(
+                !out.contains(not),
+                "dig {args:?}: unexpected {not:?} in\n{out}"
+            );
+        }
+    }
+    server.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kdig_pipelines_queries_on_one_tcp_connection() {
+    let server = start_example().await;
+    let args = [
+        "+tcp",
+        "+keepopen",
+        "www.example.test",
+        "+tcp",
+        "+keepopen",
+        "mail.example.test",
+        "+tcp",
+        "+keepopen",
+        "ns1.example.test",
+    ];
+    let Some(out) = run("kdig", server.addr(), &args).await else {
+        return;
+    };
+    for address in ["192.0.2.80", "192.0.2.25", "192.0.2.53"] {
+        assert!(out.contains(address), "missing {address} in\n{out}");
+    }
+    assert_eq!(
+        server.server.counters().tcp_connections,
+        1,
+        "one connection for all three"
+    );
+    server.server.shutdown().await;
+}
