@@ -1,6 +1,8 @@
 //! Starting, reloading and stopping the server: binds the listeners, loads
 //! the zones, and owns the tasks.
 
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod tcp;
 mod udp;
 
