@@ -375,3 +375,45 @@ async fn shutdown_stops_listening() {
         "TCP closed after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_from_many_clients_get_their_own_answers() {
+    let server = start_with(&[("example.test.", EXAMPLE_ZONE)], "threads = 2").await;
+    let names = ["www", "mail", "ns1", "ns2", "nope"];
+    let mut clients = Vec::new();
+    for client in 0..40u16 {
+        let addr = server.addr();
+        clients.push(tokio::spawn(async move {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            // Everything is sent before anything is read, so the server
+            // sees full batches from many sources.
+            for (i, name) in names.iter().enumerate() {
+                let mut msg = query_message(&format!("{name}.example.test."), RecordType::A, None);
+                msg.metadata.id = client * 16 + i as u16;
+                socket.send_to(&msg.to_vec().unwrap(), addr).await.unwrap();
+            }
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            for _ in 0..names.len() {
+                let (len, _) = timeout(DEADLINE, socket.recv_from(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let reply = Message::from_vec(&buf[..len]).unwrap();
+                let i = (reply.metadata.id - client * 16) as usize;
+                assert!(
+                    i < names.len(),
+                    "client {client} got another client's answer"
+                );
+                assert!(reply.queries[0].name().to_string().starts_with(names[i]));
+                got.push(i);
+            }
+            got.sort();
+            assert_eq!(got, [0, 1, 2, 3, 4]);
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    server.server.shutdown().await;
+}

@@ -70,7 +70,12 @@ impl TestServer {
 /// is appended to the `[server]` table.
 pub async fn start_with(zones: &[(&str, &str)], extra: &str) -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n{extra}\n");
+    let threads = if extra.contains("threads") {
+        ""
+    } else {
+        "threads = 1\n"
+    };
+    let mut config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\n{threads}{extra}\n");
     for (i, (origin, text)) in zones.iter().enumerate() {
         let file = dir.path().join(format!("zone{i}.zone"));
         std::fs::write(&file, text).expect("write zone");
