@@ -41,16 +41,16 @@ impl Received {
         // SAFETY: plain C structs, zero is a valid initial state.
         let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        let whole = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         for i in 0..BATCH {
-            iovecs[i] = libc::iovec {
-                iov_base: self.buffers[i * SLOT..].as_mut_ptr().cast(),
-                iov_len: SLOT,
-            };
-            headers[i].msg_hdr.msg_name =
-                (&mut self.peers[i] as *mut libc::sockaddr_storage).cast();
-            headers[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-            headers[i].msg_hdr.msg_iovlen = 1;
+            let slot = &mut self.buffers[i * SLOT..(i + 1) * SLOT];
+            point(
+                &mut headers[i],
+                &mut iovecs[i],
+                slot,
+                &mut self.peers[i],
+                whole,
+            );
         }
         // SAFETY: every header points at a live iovec over its own slot of
         // `buffers` and at its own `peers` entry, all of which outlive the
@@ -129,15 +129,14 @@ impl Replies {
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for j in 0..count {
             let i = start + j;
-            iovecs[j] = libc::iovec {
-                iov_base: self.buffers[i].as_mut_ptr().cast(),
-                iov_len: self.buffers[i].len(),
-            };
-            headers[j].msg_hdr.msg_name =
-                (&mut self.peers[i] as *mut libc::sockaddr_storage).cast();
-            headers[j].msg_hdr.msg_namelen = self.peer_lens[i];
-            headers[j].msg_hdr.msg_iov = &mut iovecs[j];
-            headers[j].msg_hdr.msg_iovlen = 1;
+            let (buffer, peer) = (&mut self.buffers[i], &mut self.peers[i]);
+            point(
+                &mut headers[j],
+                &mut iovecs[j],
+                buffer,
+                peer,
+                self.peer_lens[i],
+            );
         }
         // SAFETY: the first `count` headers point at live reply buffers and
         // addresses owned by `self`, which outlive the call.
@@ -154,4 +153,22 @@ impl Replies {
         }
         Ok(sent as usize)
     }
+}
+
+/// Points a message header at one buffer and one address.
+fn point(
+    header: &mut libc::mmsghdr,
+    iovec: &mut libc::iovec,
+    buffer: &mut [u8],
+    peer: &mut libc::sockaddr_storage,
+    peer_len: libc::socklen_t,
+) {
+    *iovec = libc::iovec {
+        iov_base: buffer.as_mut_ptr().cast(),
+        iov_len: buffer.len(),
+    };
+    header.msg_hdr.msg_name = (peer as *mut libc::sockaddr_storage).cast();
+    header.msg_hdr.msg_namelen = peer_len;
+    header.msg_hdr.msg_iov = iovec;
+    header.msg_hdr.msg_iovlen = 1;
 }

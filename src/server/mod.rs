@@ -74,20 +74,32 @@ impl Server {
             max_connections: config.server.tcp_max_connections,
             max_in_flight: config.server.tcp_max_in_flight,
         };
-        let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let sockets_per_addr = config.server.worker_threads();
-
         let mut server = Server {
             udp_addrs: Vec::new(),
             tcp_addrs: Vec::new(),
             zones,
             zone_sources,
-            counters: counters.clone(),
-            shutdown: shutdown.clone(),
-            tasks: tasks.clone(),
+            counters,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             grace: config.server.shutdown_grace,
         };
+        if let Err(error) = server.listen(config, &responder, limits) {
+            // Stop whatever was started before the failure.
+            server.shutdown.cancel();
+            return Err(error);
+        }
+        Ok(server)
+    }
+
+    /// Binds every listen address and starts its tasks.
+    fn listen(
+        &mut self,
+        config: &Config,
+        responder: &Arc<Responder>,
+        limits: TcpLimits,
+    ) -> Result<(), StartError> {
+        let sockets_per_addr = config.server.worker_threads();
         for listen in config.server.listen_addrs() {
             let (udp_sockets, listener) = match bind(listen.addr, sockets_per_addr) {
                 Ok(bound) => bound,
@@ -96,7 +108,6 @@ impl Server {
                     continue;
                 }
                 Err(source) => {
-                    shutdown.cancel();
                     return Err(StartError::Bind {
                         addr: listen.addr,
                         source,
@@ -109,34 +120,32 @@ impl Server {
             };
             for socket in udp_sockets {
                 let socket = tokio::net::UdpSocket::from_std(socket).map_err(bind_err)?;
-                server
-                    .udp_addrs
-                    .push(socket.local_addr().map_err(bind_err)?);
-                tasks.spawn(udp::serve(
+                self.udp_addrs.push(socket.local_addr().map_err(bind_err)?);
+                self.tasks.spawn(udp::serve(
                     socket,
                     responder.clone(),
-                    counters.clone(),
-                    shutdown.clone(),
+                    self.counters.clone(),
+                    self.shutdown.clone(),
                 ));
             }
             let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_err)?;
             let tcp_addr = listener.local_addr().map_err(bind_err)?;
             info!(addr = %tcp_addr, "listening on UDP and TCP");
-            server.tcp_addrs.push(tcp_addr);
-            tasks.spawn(tcp::serve(
+            self.tcp_addrs.push(tcp_addr);
+            self.tasks.spawn(tcp::serve(
                 listener,
                 responder.clone(),
-                counters.clone(),
+                self.counters.clone(),
                 limits,
-                shutdown.clone(),
-                tasks.clone(),
+                self.shutdown.clone(),
+                self.tasks.clone(),
             ));
         }
-        server.udp_addrs.dedup();
-        if server.tcp_addrs.is_empty() {
+        self.udp_addrs.dedup();
+        if self.tcp_addrs.is_empty() {
             return Err(StartError::NoListeners);
         }
-        Ok(server)
+        Ok(())
     }
 
     /// UDP addresses being served (one per listen address).
@@ -238,6 +247,10 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSoc
         // One socket per worker thread; the kernel spreads clients over them.
         socket.set_reuse_port(true)?;
     }
+    // Room for bursts. The kernel caps this at net.core.[rw]mem_max, which
+    // is fine, so a refusal is not an error.
+    let _ = socket.set_recv_buffer_size(1 << 20);
+    let _ = socket.set_send_buffer_size(1 << 20);
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
