@@ -6,9 +6,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, de};
 
 use crate::zone::ZoneSource;
@@ -41,8 +43,124 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub access: AccessConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub resolver: ResolverConfig,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+}
+
+/// `[access]`: who may use the cache and resolver.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Networks whose clients may recurse. Everyone else gets answers from
+    /// local zones only, and REFUSED for other names.
+    #[serde(deserialize_with = "networks")]
+    pub recursion: Vec<IpNet>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            recursion: vec![
+                IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+                IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+            ],
+        }
+    }
+}
+
+/// `[cache]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Memory for cached records, in bytes ("256 MiB").
+    #[serde(deserialize_with = "size")]
+    pub max_size: u64,
+    /// TTLs are raised to at least this, in seconds.
+    #[serde(deserialize_with = "ttl")]
+    pub min_ttl: u32,
+    /// TTLs are lowered to at most this.
+    #[serde(deserialize_with = "ttl")]
+    pub max_ttl: u32,
+    /// Negative answers are kept at most this long.
+    #[serde(deserialize_with = "ttl")]
+    pub max_negative_ttl: u32,
+    /// How long past expiry a record may still be served when no upstream
+    /// answers (RFC 8767); 0 turns serve-stale off.
+    #[serde(deserialize_with = "duration")]
+    pub serve_stale: Duration,
+    /// Refresh a popular record before it expires.
+    pub prefetch: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_size: 256 << 20,
+            min_ttl: 0,
+            max_ttl: 86400,
+            max_negative_ttl: 3600,
+            serve_stale: Duration::from_secs(86400),
+            prefetch: true,
+        }
+    }
+}
+
+/// How names outside local zones are resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolverMode {
+    /// Ask the configured upstream resolvers.
+    Forward,
+    /// Walk from the root (not available yet).
+    Recursive,
+}
+
+/// `[resolver]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+    /// Without a mode, forward mode is used when upstreams are given and
+    /// there is no resolver otherwise.
+    pub mode: Option<ResolverMode>,
+    /// Upstream resolvers, "address" or "address:port".
+    #[serde(deserialize_with = "upstreams")]
+    pub upstreams: Vec<SocketAddr>,
+    /// The most a client waits for a name to be resolved before it gets
+    /// stale data or SERVFAIL.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Client queries that may wait on resolution at once; more are
+    /// dropped.
+    #[serde(deserialize_with = "positive")]
+    pub max_pending: usize,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            upstreams: Vec::new(),
+            timeout: Duration::from_secs(3),
+            max_pending: 10_000,
+        }
+    }
+}
+
+impl ResolverConfig {
+    /// The mode in effect, if any.
+    pub fn effective_mode(&self) -> Option<ResolverMode> {
+        match self.mode {
+            Some(mode) => Some(mode),
+            None if !self.upstreams.is_empty() => Some(ResolverMode::Forward),
+            None => None,
+        }
+    }
 }
 
 /// `[server]`: listeners and their limits.
@@ -233,6 +351,33 @@ impl Config {
                 ));
             }
         }
+        if config.cache.min_ttl > config.cache.max_ttl {
+            return Err(invalid(
+                None,
+                "cache.min_ttl".into(),
+                format!(
+                    "{} is above cache.max_ttl ({})",
+                    config.cache.min_ttl, config.cache.max_ttl
+                ),
+            ));
+        }
+        match config.resolver.mode {
+            Some(ResolverMode::Forward) if config.resolver.upstreams.is_empty() => {
+                return Err(invalid(
+                    None,
+                    "resolver.upstreams".into(),
+                    "forward mode needs at least one upstream".into(),
+                ));
+            }
+            Some(ResolverMode::Recursive) => {
+                return Err(invalid(
+                    None,
+                    "resolver.mode".into(),
+                    "recursive mode is not available yet; use \"forward\" with upstreams".into(),
+                ));
+            }
+            _ => {}
+        }
         if let Some(addrs) = &config.server.listen {
             if addrs.is_empty() {
                 return Err(invalid(
@@ -339,6 +484,94 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_millis(n.checked_mul(ms)?))
 }
 
+/// Networks in CIDR form; a bare address is a /32 or /128.
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    struct Network(IpNet);
+    impl<'de> Deserialize<'de> for Network {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(d)?;
+            IpNet::from_str(&text)
+                .or_else(|_| IpAddr::from_str(&text).map(IpNet::from))
+                .map(|net| Network(net.trunc()))
+                .map_err(|_| {
+                    de::Error::custom(format!("{text:?} is not an address or network (CIDR)"))
+                })
+        }
+    }
+    Ok(Vec::<Network>::deserialize(d)?
+        .into_iter()
+        .map(|n| n.0)
+        .collect())
+}
+
+/// Upstream addresses; the port defaults to 53.
+fn upstreams<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    struct Upstream(SocketAddr);
+    impl<'de> Deserialize<'de> for Upstream {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(d)?;
+            SocketAddr::from_str(&text)
+                .or_else(|_| IpAddr::from_str(&text).map(|ip| SocketAddr::new(ip, 53)))
+                .map(Upstream)
+                .map_err(|_| {
+                    de::Error::custom(format!("{text:?} is not an address or address:port"))
+                })
+        }
+    }
+    Ok(Vec::<Upstream>::deserialize(d)?
+        .into_iter()
+        .map(|u| u.0)
+        .collect())
+}
+
+/// A size in bytes: a number, or "64 KiB", "256 MiB", "1 GiB" (also KB,
+/// MB, GB as powers of 1024, as operators mean them in resolver configs).
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bytes(u64),
+        Text(String),
+    }
+    let bytes = match Raw::deserialize(d)? {
+        Raw::Bytes(n) => Some(n),
+        Raw::Text(text) => parse_size(&text),
+    };
+    match bytes {
+        Some(n) if n >= 1 << 20 => Ok(n),
+        Some(n) => Err(de::Error::custom(format!(
+            "{n} bytes is below the minimum of 1 MiB"
+        ))),
+        None => Err(de::Error::custom(
+            "not a size (examples: 64 MiB, 1 GiB, 1048576)",
+        )),
+    }
+}
+
+/// Parses "256 MiB" and the like.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+/// A TTL in seconds, written as a number or a duration ("1h").
+fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let duration = duration(d)?;
+    u32::try_from(duration.as_secs()).map_err(|_| de::Error::custom("longer than a TTL can be"))
+}
+
 fn zone_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
     let text = String::deserialize(d)?;
     let mut name = Name::from_ascii(&text)
@@ -409,6 +642,63 @@ mod tests {
                 "{text:?}: got {err:?}, want {want:?}"
             );
             assert!(!err.contains('\n'), "{text:?}: not one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn resolver_and_cache_settings() {
+        let config = parse(
+            "[resolver]\nupstreams = [\"192.0.2.1\", \"[2001:db8::1]:5353\"]\n[cache]\nmax_size = \"64 MiB\"\nmin_ttl = \"1m\"\n[access]\nrecursion = [\"10.0.0.0/8\", \"192.0.2.7\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.resolver.effective_mode(),
+            Some(ResolverMode::Forward)
+        );
+        assert_eq!(config.resolver.upstreams[0].port(), 53);
+        assert_eq!(config.resolver.upstreams[1].port(), 5353);
+        assert_eq!(config.cache.max_size, 64 << 20);
+        assert_eq!(config.cache.min_ttl, 60);
+        assert_eq!(config.access.recursion[1].to_string(), "192.0.2.7/32");
+        assert!(
+            Config::default().access.recursion[0]
+                .contains(&IpAddr::V4(Ipv4Addr::new(127, 1, 2, 3)))
+        );
+
+        let errors = [
+            (
+                "[resolver]\nmode = \"forward\"\n",
+                "h.toml: resolver.upstreams: forward mode needs",
+            ),
+            (
+                "[resolver]\nupstreams = [\"resolver.example\"]\n",
+                "h.toml:2: resolver.upstreams[0]:",
+            ),
+            (
+                "[cache]\nmax_size = \"12 parsecs\"\n",
+                "h.toml:2: cache.max_size: not a size",
+            ),
+            (
+                "[cache]\nmax_size = 1000\n",
+                "h.toml:2: cache.max_size: 1000 bytes is below",
+            ),
+            (
+                "[cache]\nmin_ttl = 100\nmax_ttl = 10\n",
+                "h.toml: cache.min_ttl: 100 is above",
+            ),
+            (
+                "[access]\nrecursion = [\"10.0.0.0/33\"]\n",
+                "h.toml:2: access.recursion[0]:",
+            ),
+        ];
+        for (text, want) in errors {
+            let err = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} parsed"));
+            assert!(
+                err.starts_with(want),
+                "{text:?}: got {err:?}, want {want:?}"
+            );
         }
     }
 

@@ -45,6 +45,72 @@ fn rcode_slot(rcode: u16) -> usize {
         .unwrap_or(RCODES.len())
 }
 
+/// Where an answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A local authoritative zone.
+    Zone = 0,
+    /// The cache, fresh.
+    Cache = 1,
+    /// The cache, past its TTL, because no upstream answered (RFC 8767).
+    Stale = 2,
+    /// Resolved for this query.
+    Upstream = 3,
+}
+
+impl Source {
+    pub const ALL: [Source; 4] = [Source::Zone, Source::Cache, Source::Stale, Source::Upstream];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Zone => "zone",
+            Source::Cache => "cache",
+            Source::Stale => "stale",
+            Source::Upstream => "upstream",
+        }
+    }
+}
+
+/// Things that happen between us and upstream servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamEvent {
+    /// A query sent over UDP.
+    Sent = 0,
+    /// A truncated answer retried over TCP.
+    TcpRetry = 1,
+    /// A datagram with the wrong ID or question: ignored (spoofing, or a
+    /// late answer to an earlier query).
+    Mismatched = 2,
+    /// A datagram that is not a DNS message.
+    Malformed = 3,
+    /// No answer in time.
+    Timeout = 4,
+    /// SERVFAIL, REFUSED or a network error: the next server is tried.
+    Failed = 5,
+}
+
+impl UpstreamEvent {
+    pub const ALL: [UpstreamEvent; 6] = [
+        UpstreamEvent::Sent,
+        UpstreamEvent::TcpRetry,
+        UpstreamEvent::Mismatched,
+        UpstreamEvent::Malformed,
+        UpstreamEvent::Timeout,
+        UpstreamEvent::Failed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamEvent::Sent => "sent",
+            UpstreamEvent::TcpRetry => "tcp_retry",
+            UpstreamEvent::Mismatched => "mismatched",
+            UpstreamEvent::Malformed => "malformed",
+            UpstreamEvent::Timeout => "timeout",
+            UpstreamEvent::Failed => "failed",
+        }
+    }
+}
+
 /// Why a TCP connection was closed by us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpClose {
@@ -66,9 +132,50 @@ pub struct Counters {
     network_errors: AtomicU64,
     tcp_connections: AtomicU64,
     tcp_closed: [AtomicU64; 3],
+    sources: [AtomicU64; 4],
+    upstream: [AtomicU64; 6],
+    coalesced: AtomicU64,
+    prefetches: AtomicU64,
+    resolutions_failed: AtomicU64,
+    resolutions_refused: AtomicU64,
+    overload_dropped: AtomicU64,
 }
 
 impl Counters {
+    /// An answer was given from `source`.
+    pub fn answered(&self, source: Source) {
+        self.sources[source as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn upstream(&self, event: UpstreamEvent) {
+        self.upstream[event as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A miss joined a resolution already under way.
+    pub fn coalesced(&self) {
+        self.coalesced.fetch_add(1, Relaxed);
+    }
+
+    /// A hit near expiry started a refresh.
+    pub fn prefetch(&self) {
+        self.prefetches.fetch_add(1, Relaxed);
+    }
+
+    /// A resolution ended with no usable answer.
+    pub fn resolution_failed(&self) {
+        self.resolutions_failed.fetch_add(1, Relaxed);
+    }
+
+    /// A resolution was not started: too many under way.
+    pub fn resolution_refused(&self) {
+        self.resolutions_refused.fetch_add(1, Relaxed);
+    }
+
+    /// A query was dropped: too many waiting on resolution.
+    pub fn overload_dropped(&self) {
+        self.overload_dropped.fetch_add(1, Relaxed);
+    }
+
     /// A packet arrived on `transport`.
     pub fn query(&self, transport: Transport) {
         self.queries[transport as usize].fetch_add(1, Relaxed);
@@ -117,6 +224,13 @@ impl Counters {
             network_errors: load(&self.network_errors),
             tcp_connections: load(&self.tcp_connections),
             tcp_closed: self.tcp_closed.each_ref().map(load),
+            sources: self.sources.each_ref().map(load),
+            upstream: self.upstream.each_ref().map(load),
+            coalesced: load(&self.coalesced),
+            prefetches: load(&self.prefetches),
+            resolutions_failed: load(&self.resolutions_failed),
+            resolutions_refused: load(&self.resolutions_refused),
+            overload_dropped: load(&self.overload_dropped),
         }
     }
 }
@@ -132,6 +246,13 @@ pub struct Snapshot {
     pub network_errors: u64,
     pub tcp_connections: u64,
     tcp_closed: [u64; 3],
+    sources: [u64; 4],
+    upstream: [u64; 6],
+    pub coalesced: u64,
+    pub prefetches: u64,
+    pub resolutions_failed: u64,
+    pub resolutions_refused: u64,
+    pub overload_dropped: u64,
 }
 
 impl Snapshot {
@@ -155,6 +276,15 @@ impl Snapshot {
 
     pub fn tcp_closed(&self, why: TcpClose) -> u64 {
         self.tcp_closed[why as usize]
+    }
+
+    /// Answers given from `source`.
+    pub fn answered(&self, source: Source) -> u64 {
+        self.sources[source as usize]
+    }
+
+    pub fn upstream(&self, event: UpstreamEvent) -> u64 {
+        self.upstream[event as usize]
     }
 
     /// Every response counter with its labels, for export.

@@ -5,8 +5,11 @@
 //! decodes, [`responder`] decides, [`zone`] answers, [`wire`] encodes,
 //! [`server`] sends. ARCHITECTURE.md has the map.
 
+pub mod access;
+pub mod cache;
 pub mod config;
 pub mod counters;
+pub mod resolve;
 pub mod responder;
 pub mod server;
 pub mod wire;

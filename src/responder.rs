@@ -2,98 +2,240 @@
 //!
 //! Order of decisions: a packet that does not decode gets FORMERR (or
 //! nothing); then EDNS version, opcode, class and meta-types; then the most
-//! specific zone that holds the name. Names in no zone are REFUSED (there is
-//! no cache or resolver yet).
+//! specific local zone that holds the name; then, for clients allowed to
+//! recurse, the cache, and on a miss the resolver. Everyone else is
+//! REFUSED.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::counters::{Counters, Transport};
+use crate::access::RecursionAcl;
+use crate::cache::{Cache, Chain, Lookup};
+use crate::counters::{Counters, Source, Transport};
+use crate::resolve::{Outcome, Resolver};
 use crate::wire::response::{
     ReplyOptions, udp_limit, write_answer, write_header_only, write_status,
 };
-use crate::wire::{MAX_MESSAGE_SIZE, class, decode, opcode, rcode, rtype};
+use crate::wire::{MAX_MESSAGE_SIZE, Query, class, decode, flags, opcode, rcode, rtype};
 use crate::zone::ZoneSet;
 
-/// Answers queries from the loaded zones. Shared by every listener.
+/// The cache and resolver, and who may use them.
+pub struct Recursion {
+    pub acl: RecursionAcl,
+    pub cache: Arc<Cache>,
+    pub resolver: Arc<Resolver>,
+    /// Client queries that may wait on the resolver at once.
+    pub max_pending: usize,
+}
+
+/// What to do with a packet once `Responder::respond` has seen it.
+pub enum Action {
+    /// Send what was written to the output buffer.
+    Reply,
+    /// Send nothing: the packet is not a query we can answer.
+    Drop,
+    /// Send nothing: too many queries are waiting on the resolver.
+    Busy,
+    /// The answer needs resolving: await `Responder::resolve`, then send.
+    Resolve(Pending),
+}
+
+/// A query waiting on the resolver.
+pub struct Pending {
+    query: Box<Query>,
+    /// What the cache held past its TTL, served if resolution fails.
+    stale: Option<Chain>,
+    opts: ReplyOptions,
+    transport: Transport,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Answers queries. Shared by every listener.
 pub struct Responder {
     zones: Arc<ArcSwap<ZoneSet>>,
     counters: Arc<Counters>,
     our_udp_size: u16,
+    recursion: Option<Recursion>,
+    pending: Arc<Semaphore>,
 }
 
 impl Responder {
     /// `our_udp_size` is the EDNS payload size we advertise and the most we
     /// send over UDP.
-    pub fn new(zones: Arc<ArcSwap<ZoneSet>>, counters: Arc<Counters>, our_udp_size: u16) -> Self {
+    pub fn new(
+        zones: Arc<ArcSwap<ZoneSet>>,
+        counters: Arc<Counters>,
+        our_udp_size: u16,
+        recursion: Option<Recursion>,
+    ) -> Self {
+        let slots = recursion.as_ref().map_or(0, |r| r.max_pending);
         Self {
             zones,
             counters,
             our_udp_size,
+            recursion,
+            pending: Arc::new(Semaphore::new(slots)),
         }
     }
 
-    /// Writes the response to `packet` into `out` (cleared first). Returns
-    /// false when nothing should be sent back.
-    pub fn respond(&self, packet: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+    /// Answers `packet` from `client` into `out` (cleared first) when it
+    /// can be answered at once.
+    pub fn respond(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Action {
         self.counters.query(transport);
         let query = match decode(packet) {
             Ok(query) => query,
             Err(error) => {
                 self.counters.malformed(error.reason);
                 let Some(header) = error.header.filter(|_| error.reason.answerable()) else {
-                    return false;
+                    return Action::Drop;
                 };
                 write_header_only(out, header, rcode::FORMERR);
                 self.counters.response(transport, rcode::FORMERR);
-                return true;
+                return Action::Reply;
             }
         };
+        let recursion = self.recursion.as_ref().filter(|r| r.acl.allows(client));
         let opts = ReplyOptions {
             max_len: match transport {
                 Transport::Udp => udp_limit(&query, self.our_udp_size),
                 Transport::Tcp => MAX_MESSAGE_SIZE,
             },
             our_udp_size: self.our_udp_size,
-            recursion_available: false,
+            recursion_available: recursion.is_some(),
         };
-        let refusal = if query.edns.is_some_and(|e| e.version > 0) {
-            // RFC 6891 section 6.1.3: we speak version 0 only.
-            Some(rcode::BADVERS)
-        } else if query.header.opcode() != opcode::QUERY {
-            Some(rcode::NOTIMP)
-        } else if query.qclass != class::IN {
-            Some(rcode::REFUSED)
-        } else {
-            match query.qtype {
-                // Zone transfers are not offered.
-                rtype::AXFR | rtype::IXFR => Some(rcode::REFUSED),
-                // Types that exist only inside a message (RFC 6895 section 3.1).
-                rtype::OPT | rtype::TSIG | rtype::TKEY => Some(rcode::FORMERR),
-                rtype::MAILA | rtype::MAILB => Some(rcode::NOTIMP),
-                _ => None,
-            }
-        };
-        if let Some(code) = refusal {
-            write_status(out, &query, code, opts);
-            self.counters.response(transport, code);
-            return true;
+        if let Some(code) = refusal(&query) {
+            return self.status(out, &query, code, opts, transport);
         }
 
         let zones = self.zones.load();
-        let answer = zones
+        if let Some(answer) = zones
             .find(&query.key)
-            .and_then(|zone| zone.lookup(&query.key, query.qtype));
-        let Some(answer) = answer else {
-            write_status(out, &query, rcode::REFUSED, opts);
-            self.counters.response(transport, rcode::REFUSED);
-            return true;
+            .and_then(|zone| zone.lookup(&query.key, query.qtype))
+        {
+            if write_answer(out, &query, answer, opts) {
+                self.counters.truncated();
+            }
+            self.counters.answered(Source::Zone);
+            self.counters.response(transport, answer.rcode());
+            return Action::Reply;
+        }
+        // Like Unbound's "allow": recursion only for queries that ask for
+        // it, so the cache cannot be snooped with RD=0.
+        let Some(recursion) = recursion.filter(|_| query.header.flags & flags::RD != 0) else {
+            return self.status(out, &query, rcode::REFUSED, opts, transport);
         };
-        if write_answer(out, &query, answer, opts) {
+
+        let now = recursion.cache.now_ms();
+        let stale = match recursion.cache.lookup(&query.key, query.qtype, now) {
+            Lookup::Hit { chain, refresh } => {
+                if refresh {
+                    recursion
+                        .resolver
+                        .refresh(query.key.as_bytes(), query.qtype);
+                }
+                if chain.write(out, &query, now, false, opts) {
+                    self.counters.truncated();
+                }
+                self.counters.answered(Source::Cache);
+                self.counters.response(transport, chain.rcode());
+                return Action::Reply;
+            }
+            Lookup::Stale(chain) => Some(chain),
+            Lookup::Miss => None,
+        };
+        let Ok(slot) = self.pending.clone().try_acquire_owned() else {
+            self.counters.overload_dropped();
+            return Action::Busy;
+        };
+        Action::Resolve(Pending {
+            query: Box::new(query),
+            stale,
+            opts,
+            transport,
+            _slot: slot,
+        })
+    }
+
+    /// Resolves a pending query and writes its response into `out`: the
+    /// answer, or stale data if resolution failed and there is some, or
+    /// SERVFAIL. Never nothing.
+    pub async fn resolve(&self, pending: Pending, out: &mut Vec<u8>) {
+        let Some(recursion) = &self.recursion else {
+            return write_status(out, &pending.query, rcode::SERVFAIL, pending.opts);
+        };
+        let query = &pending.query;
+        let outcome = recursion
+            .resolver
+            .resolve(query.key.as_bytes(), query.qtype)
+            .await;
+        let now = recursion.cache.now_ms();
+        let (rcode, truncated) = match (&*outcome, &pending.stale) {
+            (Outcome::Answered(chain), _) => {
+                self.counters.answered(Source::Upstream);
+                (
+                    chain.rcode(),
+                    chain.write(out, query, now, false, pending.opts),
+                )
+            }
+            (Outcome::Failed, Some(stale)) => {
+                self.counters.answered(Source::Stale);
+                (
+                    stale.rcode(),
+                    stale.write(out, query, now, true, pending.opts),
+                )
+            }
+            (Outcome::Failed, None) => {
+                write_status(out, query, rcode::SERVFAIL, pending.opts);
+                (rcode::SERVFAIL, false)
+            }
+        };
+        if truncated {
             self.counters.truncated();
         }
-        self.counters.response(transport, answer.rcode());
-        true
+        self.counters.response(pending.transport, rcode);
+    }
+
+    fn status(
+        &self,
+        out: &mut Vec<u8>,
+        query: &Query,
+        code: u16,
+        opts: ReplyOptions,
+        transport: Transport,
+    ) -> Action {
+        write_status(out, query, code, opts);
+        self.counters.response(transport, code);
+        Action::Reply
+    }
+}
+
+/// The rcode for a query that no zone or cache can answer, if any.
+fn refusal(query: &Query) -> Option<u16> {
+    if query.edns.is_some_and(|e| e.version > 0) {
+        // RFC 6891 section 6.1.3: we speak version 0 only.
+        return Some(rcode::BADVERS);
+    }
+    if query.header.opcode() != opcode::QUERY {
+        return Some(rcode::NOTIMP);
+    }
+    if query.qclass != class::IN {
+        return Some(rcode::REFUSED);
+    }
+    match query.qtype {
+        // Zone transfers are not offered.
+        rtype::AXFR | rtype::IXFR => Some(rcode::REFUSED),
+        // Types that exist only inside a message (RFC 6895 section 3.1).
+        rtype::OPT | rtype::TSIG | rtype::TKEY => Some(rcode::FORMERR),
+        rtype::MAILA | rtype::MAILB => Some(rcode::NOTIMP),
+        _ => None,
     }
 }

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
 /// Datagrams taken per system call.
@@ -73,6 +74,38 @@ impl Received {
             self.peer_lens[i] = header.msg_hdr.msg_namelen;
         }
         Ok(n)
+    }
+
+    /// Who sent the `i`th datagram.
+    pub fn peer(&self, i: usize) -> Option<SocketAddr> {
+        let storage = &self.peers[i];
+        match i32::from(storage.ss_family) {
+            libc::AF_INET => {
+                // SAFETY: the kernel wrote a sockaddr_in here (family
+                // AF_INET); sockaddr_storage is large and aligned enough.
+                let sin = unsafe {
+                    &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+                };
+                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: as above, for sockaddr_in6.
+                let sin6 = unsafe {
+                    &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+                };
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
     }
 
     /// The `i`th datagram of the last `receive`.

@@ -17,12 +17,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::access::RecursionAcl;
+use crate::cache::{Cache, CacheSettings};
+use crate::config::{Config, ResolverMode};
 use crate::counters::{Counters, Snapshot};
-use crate::responder::Responder;
+use crate::resolve::{Resolver, ResolverSettings};
+use crate::responder::{Recursion, Responder};
 use crate::zone::{ZoneError, ZoneOutcome, ZoneSet, ZoneSource};
 
 pub use tcp::TcpLimits;
+use udp::UdpListener;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +68,12 @@ impl Server {
         }
         let zones = Arc::new(ArcSwap::from_pointee(zones));
         let counters = Arc::new(Counters::default());
+        let recursion = recursion(config, &counters);
         let responder = Arc::new(Responder::new(
             zones.clone(),
             counters.clone(),
             config.server.udp_payload_size,
+            recursion,
         ));
         let limits = TcpLimits {
             idle_timeout: config.server.tcp_idle_timeout,
@@ -121,12 +127,13 @@ impl Server {
             for socket in udp_sockets {
                 let socket = tokio::net::UdpSocket::from_std(socket).map_err(bind_err)?;
                 self.udp_addrs.push(socket.local_addr().map_err(bind_err)?);
-                self.tasks.spawn(udp::serve(
-                    socket,
-                    responder.clone(),
-                    self.counters.clone(),
-                    self.shutdown.clone(),
-                ));
+                self.tasks.spawn(udp::serve(UdpListener {
+                    socket: Arc::new(socket),
+                    responder: responder.clone(),
+                    counters: self.counters.clone(),
+                    shutdown: self.shutdown.clone(),
+                    tasks: self.tasks.clone(),
+                }));
             }
             let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_err)?;
             let tcp_addr = listener.local_addr().map_err(bind_err)?;
@@ -209,6 +216,38 @@ impl Server {
             );
         }
     }
+}
+
+/// The cache and resolver, when the configuration asks for a resolver.
+fn recursion(config: &Config, counters: &Arc<Counters>) -> Option<Recursion> {
+    let ResolverMode::Forward = config.resolver.effective_mode()? else {
+        return None;
+    };
+    let cache = Arc::new(Cache::new(CacheSettings {
+        max_size: config.cache.max_size,
+        min_ttl: config.cache.min_ttl,
+        max_ttl: config.cache.max_ttl,
+        max_negative_ttl: config.cache.max_negative_ttl,
+        serve_stale: config.cache.serve_stale,
+        prefetch: config.cache.prefetch,
+    }));
+    let resolver = Arc::new(Resolver::new(
+        ResolverSettings {
+            upstreams: config.resolver.upstreams.clone(),
+            edns_size: config.server.udp_payload_size,
+            timeout: config.resolver.timeout,
+            max_flights: config.resolver.max_pending,
+        },
+        cache.clone(),
+        counters.clone(),
+    ));
+    info!(upstreams = ?config.resolver.upstreams, "forwarding to upstream resolvers");
+    Some(Recursion {
+        acl: RecursionAcl::new(&config.access.recursion),
+        cache,
+        resolver,
+        max_pending: config.resolver.max_pending,
+    })
 }
 
 /// Binds `sockets` UDP sockets and one TCP listener to the same address.

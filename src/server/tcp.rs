@@ -7,6 +7,7 @@
 //! and a socket for at most that long, never a worker thread.
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use super::ErrorLog;
 use crate::counters::{Counters, TcpClose, Transport};
-use crate::responder::Responder;
+use crate::responder::{Action, Responder};
 
 /// Limits for TCP clients.
 #[derive(Clone, Copy, Debug)]
@@ -51,10 +52,10 @@ pub async fn serve(
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     errors.log(&e);
                     // Out of file descriptors and the like: back off
@@ -68,7 +69,7 @@ pub async fn serve(
         let (responder, counters, shutdown) =
             (responder.clone(), counters.clone(), shutdown.clone());
         tasks.spawn(async move {
-            connection(stream, responder, counters, limits, shutdown).await;
+            connection(stream, peer.ip(), responder, counters, limits, shutdown).await;
             drop(permit);
         });
     }
@@ -78,6 +79,7 @@ pub async fn serve(
 /// so a client that reads slowly holds up only its own answers.
 async fn connection(
     stream: TcpStream,
+    client: IpAddr,
     responder: Arc<Responder>,
     counters: Arc<Counters>,
     limits: TcpLimits,
@@ -94,68 +96,106 @@ async fn connection(
         counters.clone(),
         write_failed.clone(),
     ));
-    read_queries(
-        reader,
-        &responder,
-        &counters,
-        limits.idle_timeout,
-        &answers,
-        &shutdown,
-        &write_failed,
-    )
-    .await;
-    // Closing the queue lets the writer finish what is queued and close.
-    drop(answers);
+    let reading = Reading {
+        client,
+        responder,
+        counters,
+        idle: limits.idle_timeout,
+        answers,
+        in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+    };
+    reading.run(reader, &shutdown, &write_failed).await;
+    // The queue closes when the reader and every resolution still under
+    // way are done with it; the writer then sends what is queued and
+    // closes the connection.
     let _ = writing.await;
 }
 
-async fn read_queries(
-    mut reader: OwnedReadHalf,
-    responder: &Responder,
-    counters: &Counters,
+/// The reading side of a connection.
+struct Reading {
+    client: IpAddr,
+    responder: Arc<Responder>,
+    counters: Arc<Counters>,
     idle: Duration,
-    answers: &mpsc::Sender<Vec<u8>>,
-    shutdown: &CancellationToken,
-    write_failed: &CancellationToken,
-) {
-    let mut packet = Vec::new();
-    loop {
-        let mut prefix = [0u8; 2];
-        let read = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = write_failed.cancelled() => return,
-            read = timeout(idle, reader.read_exact(&mut prefix)) => read,
-        };
-        match read {
-            Ok(Ok(_)) => {}
-            // EOF or reset between messages: the client is done.
-            Ok(Err(_)) => return,
-            Err(_) => {
-                counters.tcp_closed(TcpClose::Idle);
-                return;
+    answers: mpsc::Sender<Vec<u8>>,
+    /// One permit per unanswered query: when they are all out, the
+    /// connection is not read until an answer goes out.
+    in_flight: Arc<Semaphore>,
+}
+
+impl Reading {
+    async fn run(
+        self,
+        mut reader: OwnedReadHalf,
+        shutdown: &CancellationToken,
+        write_failed: &CancellationToken,
+    ) {
+        let mut packet = Vec::new();
+        loop {
+            let slot = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = write_failed.cancelled() => return,
+                slot = self.in_flight.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => return,
+                },
+            };
+            let mut prefix = [0u8; 2];
+            let read = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = write_failed.cancelled() => return,
+                read = timeout(self.idle, reader.read_exact(&mut prefix)) => read,
+            };
+            match read {
+                Ok(Ok(_)) => {}
+                // EOF or reset between messages: the client is done.
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    self.counters.tcp_closed(TcpClose::Idle);
+                    return;
+                }
             }
-        }
-        let len = u16::from_be_bytes(prefix) as usize;
-        packet.resize(len, 0);
-        match timeout(idle, reader.read_exact(&mut packet)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => return,
-            Err(_) => {
-                counters.tcp_closed(TcpClose::Idle);
-                return;
+            packet.resize(u16::from_be_bytes(prefix) as usize, 0);
+            match timeout(self.idle, reader.read_exact(&mut packet)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    self.counters.tcp_closed(TcpClose::Idle);
+                    return;
+                }
             }
-        }
-        let mut answer = Vec::new();
-        if !responder.respond(&packet, Transport::Tcp, &mut answer) {
-            // Not even a readable query header: this is not a DNS client.
-            counters.tcp_closed(TcpClose::Garbage);
-            return;
-        }
-        // A full queue means the client is not reading; wait no longer than
-        // it would be allowed to stay idle.
-        match timeout(idle, answers.send(answer)).await {
-            Ok(Ok(())) => {}
-            _ => return,
+            let mut answer = Vec::new();
+            match self
+                .responder
+                .respond(&packet, self.client, Transport::Tcp, &mut answer)
+            {
+                Action::Reply => {
+                    // A full queue means the client is not reading; wait no
+                    // longer than it would be allowed to stay idle.
+                    if !matches!(
+                        timeout(self.idle, self.answers.send(answer)).await,
+                        Ok(Ok(()))
+                    ) {
+                        return;
+                    }
+                    drop(slot);
+                }
+                Action::Drop => {
+                    // Not even a readable query header: not a DNS client.
+                    self.counters.tcp_closed(TcpClose::Garbage);
+                    return;
+                }
+                Action::Busy => return,
+                Action::Resolve(pending) => {
+                    let (responder, answers, idle) =
+                        (self.responder.clone(), self.answers.clone(), self.idle);
+                    tokio::spawn(async move {
+                        responder.resolve(pending, &mut answer).await;
+                        let _ = timeout(idle, answers.send(answer)).await;
+                        drop(slot);
+                    });
+                }
+            }
         }
     }
 }

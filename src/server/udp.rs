@@ -1,40 +1,66 @@
 //! The UDP listener: the hot path. One task per socket receives, answers
-//! into reused buffers, and sends; nothing is allocated per query. On Linux
-//! queries and answers move in batches (see `mmsg`).
+//! into reused buffers, and sends; nothing is allocated per query answered
+//! from a zone or the cache. On Linux queries and answers move in batches
+//! (see `mmsg`). Queries that need resolving get a task of their own, which
+//! sends its answer when it has one.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::ErrorLog;
 use crate::counters::{Counters, Transport};
-use crate::responder::Responder;
+use crate::responder::{Action, Pending, Responder};
 
 /// How long answers may wait for room in the socket's send buffer before
 /// they are dropped; the clients will retry.
 const SEND_DEADLINE: Duration = Duration::from_millis(200);
 
-/// Serves one UDP socket until `shutdown` is cancelled.
+/// What a UDP socket task needs.
+pub struct UdpListener {
+    pub socket: Arc<UdpSocket>,
+    pub responder: Arc<Responder>,
+    pub counters: Arc<Counters>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl UdpListener {
+    /// Resolves in a task of its own and sends the answer to `peer`.
+    fn spawn_resolution(&self, pending: Pending, peer: SocketAddr) {
+        let (socket, responder, counters) = (
+            self.socket.clone(),
+            self.responder.clone(),
+            self.counters.clone(),
+        );
+        self.tasks.spawn(async move {
+            let mut out = Vec::with_capacity(crate::wire::PLAIN_UDP_SIZE);
+            responder.resolve(pending, &mut out).await;
+            let mut errors = ErrorLog::new("udp", counters.clone());
+            send_one(&socket, &out, peer, &counters, &mut errors).await;
+        });
+    }
+}
+
+/// Serves one UDP socket until shutdown.
 #[cfg(target_os = "linux")]
-pub async fn serve(
-    socket: UdpSocket,
-    responder: Arc<Responder>,
-    counters: Arc<Counters>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: UdpListener) {
     use std::os::fd::AsRawFd;
     use tokio::io::Interest;
 
     use super::mmsg::{Received, Replies};
 
+    let socket = &listener.socket;
     let fd = socket.as_raw_fd();
     let mut received = Received::new();
     let mut replies = Replies::new(crate::wire::PLAIN_UDP_SIZE * 8);
-    let mut errors = ErrorLog::new("udp", counters.clone());
-    let cancelled = shutdown.cancelled();
+    let mut errors = ErrorLog::new("udp", listener.counters.clone());
+    let cancelled = listener.shutdown.cancelled();
     tokio::pin!(cancelled);
     loop {
         let count = tokio::select! {
@@ -53,8 +79,19 @@ pub async fn serve(
         };
         replies.clear();
         for i in 0..count {
-            if responder.respond(received.packet(i), Transport::Udp, replies.next_buffer()) {
-                replies.commit(&received, i);
+            let Some(peer) = received.peer(i) else {
+                continue;
+            };
+            let packet = received.packet(i);
+            match listener.responder.respond(
+                packet,
+                peer.ip(),
+                Transport::Udp,
+                replies.next_buffer(),
+            ) {
+                Action::Reply => replies.commit(&received, i),
+                Action::Drop | Action::Busy => {}
+                Action::Resolve(pending) => listener.spawn_resolution(pending, peer),
             }
         }
         let mut sent = 0;
@@ -67,7 +104,7 @@ pub async fn serve(
                         .is_err()
                     {
                         for _ in sent..replies.len() {
-                            counters.udp_send_dropped();
+                            listener.counters.udp_send_dropped();
                         }
                         break;
                     }
@@ -83,18 +120,14 @@ pub async fn serve(
     }
 }
 
-/// Serves one UDP socket until `shutdown` is cancelled.
+/// Serves one UDP socket until shutdown.
 #[cfg(not(target_os = "linux"))]
-pub async fn serve(
-    socket: UdpSocket,
-    responder: Arc<Responder>,
-    counters: Arc<Counters>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: UdpListener) {
+    let socket = &listener.socket;
     let mut packet = vec![0u8; crate::wire::MAX_MESSAGE_SIZE];
     let mut out = Vec::with_capacity(crate::wire::MAX_MESSAGE_SIZE);
-    let mut errors = ErrorLog::new("udp", counters.clone());
-    let cancelled = shutdown.cancelled();
+    let mut errors = ErrorLog::new("udp", listener.counters.clone());
+    let cancelled = listener.shutdown.cancelled();
     tokio::pin!(cancelled);
     loop {
         let received = tokio::select! {
@@ -109,19 +142,35 @@ pub async fn serve(
                 continue;
             }
         };
-        if !responder.respond(&packet[..len], Transport::Udp, &mut out) {
-            continue;
+        match listener
+            .responder
+            .respond(&packet[..len], peer.ip(), Transport::Udp, &mut out)
+        {
+            Action::Reply => send_one(socket, &out, peer, &listener.counters, &mut errors).await,
+            Action::Drop | Action::Busy => {}
+            Action::Resolve(pending) => listener.spawn_resolution(pending, peer),
         }
-        match socket.try_send_to(&out, peer) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                match tokio::time::timeout(SEND_DEADLINE, socket.send_to(&out, peer)).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => errors.log(&e),
-                    Err(_) => counters.udp_send_dropped(),
-                }
+    }
+}
+
+/// Sends one answer without a timer when the socket has room, which is
+/// nearly always; otherwise waits at most `SEND_DEADLINE`.
+async fn send_one(
+    socket: &UdpSocket,
+    out: &[u8],
+    peer: SocketAddr,
+    counters: &Counters,
+    errors: &mut ErrorLog,
+) {
+    match socket.try_send_to(out, peer) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            match tokio::time::timeout(SEND_DEADLINE, socket.send_to(out, peer)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => errors.log(&e),
+                Err(_) => counters.udp_send_dropped(),
             }
-            Err(e) => errors.log(&e),
         }
+        Err(e) => errors.log(&e),
     }
 }

@@ -31,46 +31,65 @@ pub struct ReplyOptions {
 /// Writes the response for `answer` into `out`. Returns whether it was
 /// truncated (TC set).
 pub fn write_answer(out: &mut Vec<u8>, query: &Query, answer: &Answer, opts: ReplyOptions) -> bool {
-    out.clear();
-    out.extend_from_slice(&[0; HEADER_LEN]);
-    write_question(out, query);
-    let opt_len = if query.edns.is_some() { OPT_LEN } else { 0 };
-    let room = opts.max_len.saturating_sub(out.len() + opt_len);
+    begin(out, query);
+    let room = opts.max_len.saturating_sub(out.len() + opt_len(query));
     let fit = answer.fit(room);
     let shift = query.key.wire_len().saturating_sub(answer.frame_len());
     answer.write_sections(out, fit.len, shift);
-    let mut bits = answer.rcode() & 0xF;
+    let mut bits = 0;
     if answer.authoritative() {
         bits |= flags::AA;
     }
     if fit.truncated {
         bits |= flags::TC;
     }
-    let counts = [
-        1,
-        fit.counts[0],
-        fit.counts[1],
-        fit.counts[2] + (opt_len != 0) as u16,
-    ];
-    write_opt(out, query, answer.rcode(), opts.our_udp_size);
-    write_header(out, query.header, bits, opts.recursion_available, counts);
+    finish(out, query, answer.rcode(), bits, fit.counts, opts);
     fit.truncated
 }
 
 /// Writes a response with no records: header, question, OPT. For REFUSED,
 /// NOTIMP, SERVFAIL and BADVERS.
 pub fn write_status(out: &mut Vec<u8>, query: &Query, rcode: u16, opts: ReplyOptions) {
+    begin(out, query);
+    finish(out, query, rcode, 0, [0; 3], opts);
+}
+
+/// Starts a response: header placeholder and the client's question.
+pub(crate) fn begin(out: &mut Vec<u8>, query: &Query) {
     out.clear();
     out.extend_from_slice(&[0; HEADER_LEN]);
     write_question(out, query);
-    let has_opt = query.edns.is_some();
+}
+
+/// Bytes the OPT record will take in the reply to `query`.
+pub(crate) fn opt_len(query: &Query) -> usize {
+    if query.edns.is_some() { OPT_LEN } else { 0 }
+}
+
+/// Ends a response begun with `begin`: appends OPT and fills in the
+/// header. `bits` are AA and TC; `counts` are the answer, authority and
+/// additional record counts, without OPT.
+pub(crate) fn finish(
+    out: &mut Vec<u8>,
+    query: &Query,
+    rcode: u16,
+    bits: u16,
+    counts: [u16; 3],
+    opts: ReplyOptions,
+) {
     write_opt(out, query, rcode, opts.our_udp_size);
+    let counts = [
+        1,
+        counts[0],
+        counts[1],
+        counts[2] + (query.edns.is_some() as u16),
+    ];
     write_header(
         out,
         query.header,
-        rcode & 0xF,
+        (rcode & 0xF) | bits,
         opts.recursion_available,
-        [1, 0, 0, has_opt as u16],
+        counts,
     );
 }
 

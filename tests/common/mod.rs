@@ -2,6 +2,8 @@
 //! ephemeral loopback port, and query it over real sockets with deadlines.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -179,4 +181,27 @@ pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write file");
     path
+}
+
+/// Starts a forwarding resolver (no zones) for `upstreams`, with `extra`
+/// appended to its configuration (after `[resolver]` keys).
+pub async fn start_resolver(upstreams: &[SocketAddr], extra: &str) -> TestServer {
+    let list: Vec<String> = upstreams.iter().map(|a| format!("\"{a}\"")).collect();
+    start_with(
+        &[],
+        &format!("[resolver]\nupstreams = [{}]\n{extra}", list.join(", ")),
+    )
+    .await
+}
+
+/// Waits until `check` is true, polling every 20 ms, for at most `DEADLINE`.
+pub async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -1,0 +1,220 @@
+//! What the cache holds: RRsets and negative answers, encoded once when
+//! they arrive, with a place for each record's TTL so a hit only copies
+//! bytes and writes the remaining TTL.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use crate::wire::name::{NameKey, name_to_wire};
+
+/// Largest encoded entry.
+const MAX_ENTRY_LEN: usize = 60_000;
+
+/// An RRset as the resolver read it from an upstream response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rrset {
+    pub name: Name,
+    pub rtype: RecordType,
+    pub ttl: u32,
+    pub rdatas: Vec<RData>,
+}
+
+/// What an entry says about its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// Records of the type asked.
+    Rrset,
+    /// The name exists but has no records of this type (RFC 2308 NODATA).
+    NoData,
+    /// The name does not exist, for any type (RFC 2308 NXDOMAIN).
+    NxDomain,
+}
+
+/// An RRset or negative answer, encoded.
+///
+/// For an RRset each record starts with a two-byte placeholder for its
+/// owner name, filled with a compression pointer when the record is
+/// written (to the question, or to the CNAME target before it). Negative
+/// entries hold the SOA with its owner written out, for the authority
+/// section. Names inside RDATA are never compressed, so the bytes are valid
+/// wherever they land in a message.
+#[derive(Debug)]
+pub struct CacheEntry {
+    kind: EntryKind,
+    wire: Box<[u8]>,
+    /// Offset of each record's TTL in `wire`.
+    ttl_at: Box<[u16]>,
+    /// For a CNAME: its target in lowercase wire form, and where the
+    /// target's uncompressed name starts in `wire`.
+    cname: Option<(Box<[u8]>, u16)>,
+    /// When it expires, in milliseconds on the cache's clock.
+    expires_ms: u64,
+    /// The TTL it was stored with, after clamping.
+    ttl: u32,
+    /// Set once a prefetch of this entry has started.
+    refreshing: AtomicBool,
+}
+
+/// An RRset whose encoding would not fit in a DNS message.
+#[derive(Debug, thiserror::Error)]
+#[error("RRset {name} {rtype} is too large to cache")]
+pub struct TooLarge {
+    pub name: Name,
+    pub rtype: RecordType,
+}
+
+impl CacheEntry {
+    /// Encodes a positive RRset.
+    pub fn rrset(rrset: &Rrset, ttl: u32, now_ms: u64) -> Result<Self, TooLarge> {
+        let (wire, ttl_at) = encode(rrset, false)?;
+        let cname = match rrset.rdatas.first() {
+            Some(RData::CNAME(target)) if rrset.rtype == RecordType::CNAME => {
+                // Owner placeholder (2), type, class, TTL, RDLENGTH (10).
+                let target_at = ttl_at[0] + 6;
+                Some((NameKey::from_name(&target.0).as_bytes().into(), target_at))
+            }
+            _ => None,
+        };
+        Ok(Self::new(
+            EntryKind::Rrset,
+            wire,
+            ttl_at,
+            cname,
+            ttl,
+            now_ms,
+        ))
+    }
+
+    /// Encodes a negative answer around its zone's SOA.
+    pub fn negative(kind: EntryKind, soa: &Rrset, ttl: u32, now_ms: u64) -> Result<Self, TooLarge> {
+        let (wire, ttl_at) = encode(soa, true)?;
+        Ok(Self::new(kind, wire, ttl_at, None, ttl, now_ms))
+    }
+
+    fn new(
+        kind: EntryKind,
+        wire: Box<[u8]>,
+        ttl_at: Box<[u16]>,
+        cname: Option<(Box<[u8]>, u16)>,
+        ttl: u32,
+        now_ms: u64,
+    ) -> Self {
+        Self {
+            kind,
+            wire,
+            ttl_at,
+            cname,
+            expires_ms: now_ms + u64::from(ttl) * 1000,
+            ttl,
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn kind(&self) -> EntryKind {
+        self.kind
+    }
+
+    /// The encoded records.
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// Offsets of the records' TTL fields in `wire`.
+    pub fn ttl_offsets(&self) -> &[u16] {
+        &self.ttl_at
+    }
+
+    /// Number of records.
+    pub fn records(&self) -> u16 {
+        self.ttl_at.len() as u16
+    }
+
+    /// For a CNAME: the target (lowercase wire) and its offset in `wire`.
+    pub fn cname(&self) -> Option<(&[u8], u16)> {
+        self.cname.as_ref().map(|(name, at)| (&name[..], *at))
+    }
+
+    /// The TTL it was stored with.
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
+    pub fn expires_ms(&self) -> u64 {
+        self.expires_ms
+    }
+
+    /// Whether it has expired at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        now_ms >= self.expires_ms
+    }
+
+    /// Seconds left, rounded up, so a record is served with its full TTL
+    /// right after it arrives and reaches 0 only as it expires.
+    pub fn remaining(&self, now_ms: u64) -> u32 {
+        (self.expires_ms.saturating_sub(now_ms).div_ceil(1000)) as u32
+    }
+
+    /// True when a hit now should refresh the entry: it is in the last
+    /// tenth of its TTL and nobody has started a refresh yet. Claims the
+    /// refresh, so it is true for one caller only.
+    pub fn claim_refresh(&self, now_ms: u64) -> bool {
+        let left = self.expires_ms.saturating_sub(now_ms);
+        let whole = u64::from(self.ttl) * 1000;
+        left * 10 < whole
+            && self
+                .refreshing
+                .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Bytes it takes, roughly, for the cache's size bound.
+    pub fn weight(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.wire.len()
+            + self.ttl_at.len() * 2
+            + self.cname.as_ref().map_or(0, |(n, _)| n.len())
+    }
+}
+
+/// Encoded records and the offset of each one's TTL.
+type Encoded = (Box<[u8]>, Box<[u16]>);
+
+/// Encodes records: owner (placeholder or written out), type, class, TTL
+/// (0 until written), RDLENGTH, RDATA with uncompressed names.
+fn encode(rrset: &Rrset, owner_inline: bool) -> Result<Encoded, TooLarge> {
+    let too_large = || TooLarge {
+        name: rrset.name.clone(),
+        rtype: rrset.rtype,
+    };
+    let mut owner = Vec::new();
+    if owner_inline {
+        name_to_wire(&rrset.name, &mut owner);
+    } else {
+        owner.extend_from_slice(&[0xC0, 0x0C]);
+    }
+    let mut wire = Vec::new();
+    let mut ttl_at = Vec::with_capacity(rrset.rdatas.len());
+    let mut rdata = Vec::new();
+    for data in &rrset.rdatas {
+        wire.extend_from_slice(&owner);
+        wire.extend_from_slice(&u16::from(rrset.rtype).to_be_bytes());
+        wire.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+        ttl_at.push(u16::try_from(wire.len()).map_err(|_| too_large())?);
+        wire.extend_from_slice(&[0; 4]);
+        rdata.clear();
+        let mut encoder = BinEncoder::new(&mut rdata);
+        encoder.set_name_encoding(NameEncoding::Uncompressed);
+        data.emit(&mut encoder).map_err(|_| too_large())?;
+        let len = u16::try_from(rdata.len()).map_err(|_| too_large())?;
+        wire.extend_from_slice(&len.to_be_bytes());
+        wire.extend_from_slice(&rdata);
+    }
+    // Offsets are u16 and a response must fit in 64 KiB beside the header
+    // and question.
+    if wire.len() > MAX_ENTRY_LEN {
+        return Err(too_large());
+    }
+    Ok((wire.into(), ttl_at.into()))
+}

@@ -1,0 +1,231 @@
+//! The record cache: RRsets and negative answers keyed by (lowercase name,
+//! type), each with an absolute expiry, bounded by memory.
+//!
+//! Only this module decides TTLs: it applies the configured clamps when an
+//! entry is stored, counts remaining TTLs down when one is served, and keeps
+//! expired entries for serve-stale. Lookups assemble CNAME chains from the
+//! cached pieces; an NXDOMAIN entry answers its name for every type.
+
+mod answer;
+mod entry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use foldhash::fast::RandomState;
+use moka::Expiry;
+
+use crate::wire::name::{MAX_NAME_LEN, NameKey};
+use crate::wire::{rcode, rtype};
+
+pub use answer::{Chain, MAX_PIECES, STALE_TTL};
+pub use entry::{CacheEntry, EntryKind, Rrset, TooLarge};
+
+/// Key type for NXDOMAIN entries: type 0 is reserved (RFC 6895) and never
+/// asked for, so it cannot clash with an RRset.
+const NXDOMAIN_TYPE: u16 = 0;
+
+/// What the map itself spends per entry beyond the entry (moka's node,
+/// hash table slot, frequency sketch share, the Arc and the key's box);
+/// measured by `tests/cache.rs` against the process's resident memory.
+const MAP_OVERHEAD: usize = 480;
+
+/// How the cache treats what it stores.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    /// Bytes the cache may hold.
+    pub max_size: u64,
+    pub min_ttl: u32,
+    pub max_ttl: u32,
+    pub max_negative_ttl: u32,
+    /// How long after expiry an entry may still be served stale.
+    pub serve_stale: Duration,
+    /// Whether hits near expiry ask for a refresh.
+    pub prefetch: bool,
+}
+
+/// The outcome of a cache lookup.
+pub enum Lookup {
+    /// Everything needed is cached and fresh. `refresh` asks the caller to
+    /// refresh the question in the background (prefetch).
+    Hit {
+        chain: Chain,
+        refresh: bool,
+    },
+    /// Everything needed is cached, but some of it has expired: to be used
+    /// only if the question cannot be resolved.
+    Stale(Chain),
+    Miss,
+}
+
+pub struct Cache {
+    map: moka::sync::Cache<Box<[u8]>, Arc<CacheEntry>, RandomState>,
+    settings: CacheSettings,
+    epoch: Instant,
+}
+
+/// Keeps entries for their TTL plus the serve-stale window.
+struct KeepForStale(Duration);
+
+impl Expiry<Box<[u8]>, Arc<CacheEntry>> for KeepForStale {
+    fn expire_after_create(
+        &self,
+        _key: &Box<[u8]>,
+        entry: &Arc<CacheEntry>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(entry.ttl().into()) + self.0)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &Box<[u8]>,
+        entry: &Arc<CacheEntry>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(entry.ttl().into()) + self.0)
+    }
+}
+
+/// An entry's cost for the size bound: what it and its key hold, plus
+/// the map's own bookkeeping.
+// moka hands the weigher `&K`, and K is `Box<[u8]>`.
+#[allow(clippy::borrowed_box)]
+fn weigh(key: &Box<[u8]>, entry: &Arc<CacheEntry>) -> u32 {
+    u32::try_from(key.len() + entry.weight() + MAP_OVERHEAD).unwrap_or(u32::MAX)
+}
+
+/// Writes the key for (name, type) into `buf`: the lowercase wire name,
+/// then the type.
+fn key<'a>(name: &[u8], rtype: u16, buf: &'a mut [u8; MAX_NAME_LEN + 2]) -> &'a [u8] {
+    let len = name.len().min(MAX_NAME_LEN);
+    buf[..len].copy_from_slice(&name[..len]);
+    buf[len..len + 2].copy_from_slice(&rtype.to_be_bytes());
+    &buf[..len + 2]
+}
+
+impl Cache {
+    pub fn new(settings: CacheSettings) -> Self {
+        let map = moka::sync::Cache::builder()
+            .max_capacity(settings.max_size)
+            .weigher(weigh)
+            .expire_after(KeepForStale(settings.serve_stale))
+            .build_with_hasher(RandomState::default());
+        Self {
+            map,
+            settings,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The cache's clock, in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn get(&self, name: &[u8], rtype: u16) -> Option<Arc<CacheEntry>> {
+        let mut buf = [0u8; MAX_NAME_LEN + 2];
+        self.map.get(key(name, rtype, &mut buf))
+    }
+
+    fn put(&self, name: &[u8], rtype: u16, entry: Arc<CacheEntry>) {
+        // TTL 0: for the transaction in progress only (RFC 1035 3.2.1).
+        if entry.ttl() == 0 {
+            return;
+        }
+        let mut buf = [0u8; MAX_NAME_LEN + 2];
+        self.map.insert(key(name, rtype, &mut buf).into(), entry);
+    }
+
+    /// Looks up the answer to (`qname`, `qtype`): the RRset, or a CNAME
+    /// chain from cached pieces, or a negative entry.
+    pub fn lookup(&self, qname: &NameKey, qtype: u16, now_ms: u64) -> Lookup {
+        // ANY is answered from upstream: the cache cannot know it holds
+        // every type a name has.
+        if qtype == rtype::ANY {
+            return Lookup::Miss;
+        }
+        let mut chain = Chain::new();
+        let mut target = [0u8; MAX_NAME_LEN];
+        let mut target_len = qname.wire_len();
+        target[..target_len].copy_from_slice(qname.as_bytes());
+        loop {
+            let name = &target[..target_len];
+            if let Some(entry) = self.get(name, qtype) {
+                chain.push(entry);
+                break;
+            }
+            if qtype != rtype::CNAME
+                && let Some(entry) = self.get(name, rtype::CNAME)
+                && let Some((next, _)) = entry.cname()
+            {
+                target_len = next.len().min(MAX_NAME_LEN);
+                target[..target_len].copy_from_slice(&next[..target_len]);
+                if !chain.push(entry) || chain.len() == MAX_PIECES {
+                    return Lookup::Miss;
+                }
+                continue;
+            }
+            if let Some(entry) = self.get(name, NXDOMAIN_TYPE) {
+                chain.push(entry);
+                chain.set_rcode(rcode::NXDOMAIN);
+                break;
+            }
+            return Lookup::Miss;
+        }
+        if chain.entries().any(|e| e.expired(now_ms)) {
+            return Lookup::Stale(chain);
+        }
+        let refresh = self.settings.prefetch && chain.entries().any(|e| e.claim_refresh(now_ms));
+        Lookup::Hit { chain, refresh }
+    }
+
+    /// Stores a positive RRset, with its TTL clamped, and returns the entry.
+    pub fn store_rrset(&self, rrset: &Rrset, now_ms: u64) -> Result<Arc<CacheEntry>, TooLarge> {
+        let ttl = rrset
+            .ttl
+            .clamp(self.settings.min_ttl, self.settings.max_ttl);
+        let entry = Arc::new(CacheEntry::rrset(rrset, ttl, now_ms)?);
+        let owner = NameKey::from_name(&rrset.name);
+        self.put(owner.as_bytes(), u16::from(rrset.rtype), entry.clone());
+        Ok(entry)
+    }
+
+    /// Stores a negative answer for `name` (NXDOMAIN: every type; NODATA:
+    /// `qtype`) with the TTL RFC 2308 section 5 gives it: the lesser of the
+    /// SOA's TTL and MINIMUM, clamped.
+    pub fn store_negative(
+        &self,
+        kind: EntryKind,
+        name: &[u8],
+        qtype: u16,
+        soa: &Rrset,
+        minimum: u32,
+        now_ms: u64,
+    ) -> Result<Arc<CacheEntry>, TooLarge> {
+        let ttl = soa.ttl.min(minimum).min(self.settings.max_negative_ttl);
+        let entry = Arc::new(CacheEntry::negative(kind, soa, ttl, now_ms)?);
+        let key_type = match kind {
+            EntryKind::NxDomain => NXDOMAIN_TYPE,
+            _ => qtype,
+        };
+        self.put(name, key_type, entry.clone());
+        Ok(entry)
+    }
+
+    /// Entries held (after pending maintenance).
+    pub fn entry_count(&self) -> u64 {
+        self.map.entry_count()
+    }
+
+    /// Bytes held by the size bound's measure.
+    pub fn weighted_size(&self) -> u64 {
+        self.map.weighted_size()
+    }
+
+    /// Runs the map's deferred evictions now; for tests and statistics.
+    pub fn run_pending_tasks(&self) {
+        self.map.run_pending_tasks();
+    }
+}

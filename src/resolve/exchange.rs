@@ -1,0 +1,175 @@
+//! One question to one upstream server, and the checks its answer must
+//! pass.
+//!
+//! Each question goes out from a fresh socket (a random source port chosen
+//! by the kernel) with a random ID. The socket is connected, so the kernel
+//! drops datagrams from any other address; a reply is accepted only if its
+//! ID and question match too. Anything else is counted and ignored while
+//! the real answer is awaited. TC=1 moves the question to TCP.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout_at};
+
+use crate::counters::{Counters, UpstreamEvent};
+use crate::wire::name::NameKey;
+use crate::wire::{class, flags, rtype};
+
+/// A question for an upstream server.
+#[derive(Clone, Copy, Debug)]
+pub struct Question<'a> {
+    /// Lowercase wire form.
+    pub name: &'a [u8],
+    pub qtype: u16,
+}
+
+/// How an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("no answer in time")]
+    Timeout,
+    #[error("network error: {0}")]
+    Network(#[from] io::Error),
+}
+
+/// Asks `server` and returns its validated response, whatever its rcode.
+/// Gives up at `deadline`.
+pub async fn exchange(
+    server: SocketAddr,
+    question: Question<'_>,
+    edns_size: u16,
+    recursion_desired: bool,
+    deadline: Instant,
+    counters: &Counters,
+) -> Result<Message, ExchangeError> {
+    let mut edns = Some(edns_size);
+    loop {
+        let id: u16 = rand::random();
+        let packet = build_query(id, question, edns, recursion_desired);
+        counters.upstream(UpstreamEvent::Sent);
+        let mut response = over_udp(server, &packet, id, question, deadline, counters).await?;
+        if response.metadata.truncation {
+            counters.upstream(UpstreamEvent::TcpRetry);
+            let id: u16 = rand::random();
+            let packet = build_query(id, question, edns, recursion_desired);
+            response = over_tcp(server, &packet, id, question, deadline, counters).await?;
+        }
+        // A server that does not know EDNS may answer FORMERR or NOTIMP
+        // to it; ask once more without (RFC 6891 section 6.2.2).
+        let rcode = response.metadata.response_code;
+        if edns.is_some()
+            && response.edns.is_none()
+            && matches!(rcode, ResponseCode::FormErr | ResponseCode::NotImp)
+        {
+            edns = None;
+            continue;
+        }
+        return Ok(response);
+    }
+}
+
+/// Encodes a query: header, question, and OPT when `edns` is set.
+fn build_query(id: u16, question: Question<'_>, edns: Option<u16>, rd: bool) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(12 + question.name.len() + 4 + 11);
+    packet.extend_from_slice(&id.to_be_bytes());
+    let flag_bits = if rd { flags::RD } else { 0 };
+    packet.extend_from_slice(&flag_bits.to_be_bytes());
+    packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, edns.is_some() as u8]);
+    packet.extend_from_slice(question.name);
+    packet.extend_from_slice(&question.qtype.to_be_bytes());
+    packet.extend_from_slice(&class::IN.to_be_bytes());
+    if let Some(size) = edns {
+        packet.push(0);
+        packet.extend_from_slice(&rtype::OPT.to_be_bytes());
+        packet.extend_from_slice(&size.to_be_bytes());
+        packet.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+    packet
+}
+
+async fn over_udp(
+    server: SocketAddr,
+    packet: &[u8],
+    id: u16,
+    question: Question<'_>,
+    deadline: Instant,
+    counters: &Counters,
+) -> Result<Message, ExchangeError> {
+    let local: SocketAddr = match server.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(server).await?;
+    socket.send(packet).await?;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+            Ok(Ok(len)) => len,
+            // An ICMP error (port unreachable) for this socket: the server
+            // is not there.
+            Ok(Err(e)) => return Err(ExchangeError::Network(e)),
+            Err(_) => return Err(ExchangeError::Timeout),
+        };
+        if let Some(response) = accept(&buf[..len], id, question, counters) {
+            return Ok(response);
+        }
+    }
+}
+
+async fn over_tcp(
+    server: SocketAddr,
+    packet: &[u8],
+    id: u16,
+    question: Question<'_>,
+    deadline: Instant,
+    counters: &Counters,
+) -> Result<Message, ExchangeError> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(server).await?;
+        let mut framed = Vec::with_capacity(packet.len() + 2);
+        framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+        framed.extend_from_slice(packet);
+        stream.write_all(&framed).await?;
+        loop {
+            let mut prefix = [0u8; 2];
+            stream.read_exact(&mut prefix).await?;
+            let mut buf = vec![0u8; u16::from_be_bytes(prefix) as usize];
+            stream.read_exact(&mut buf).await?;
+            if let Some(response) = accept(&buf, id, question, counters) {
+                return Ok::<_, io::Error>(response);
+            }
+        }
+    };
+    match timeout_at(deadline, exchange).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ExchangeError::Timeout),
+    }
+}
+
+/// Returns the response if it answers our query: right ID, a response,
+/// the same question. Anything else is counted and dropped.
+fn accept(packet: &[u8], id: u16, question: Question<'_>, counters: &Counters) -> Option<Message> {
+    if packet.len() < 2 || u16::from_be_bytes([packet[0], packet[1]]) != id {
+        counters.upstream(UpstreamEvent::Mismatched);
+        return None;
+    }
+    let Ok(message) = Message::from_vec(packet) else {
+        counters.upstream(UpstreamEvent::Malformed);
+        return None;
+    };
+    let matches = message.metadata.message_type == MessageType::Response
+        && message.queries.len() == 1
+        && u16::from(message.queries[0].query_type()) == question.qtype
+        && u16::from(message.queries[0].query_class()) == class::IN
+        && NameKey::from_name(message.queries[0].name()).as_bytes() == question.name;
+    if !matches {
+        counters.upstream(UpstreamEvent::Mismatched);
+        return None;
+    }
+    Some(message)
+}

@@ -1,0 +1,224 @@
+//! Reading an upstream response: the answer chain for the question and
+//! nothing else.
+//!
+//! From the question name, follow CNAMEs through the answer section and
+//! take the RRset of the asked type at the end. Records that are not on
+//! that chain are ignored, whatever section they are in; the only other
+//! record used is the SOA in the authority section of a negative answer,
+//! which gives its TTL (RFC 2308).
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType};
+
+use crate::cache::{MAX_PIECES, Rrset};
+use crate::wire::name::NameKey;
+use crate::wire::rtype;
+
+/// How the chain ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// At RRsets of the asked type (several only for ANY).
+    Data,
+    /// The last name does not exist.
+    NxDomain,
+    /// The last name has no records of the asked type.
+    NoData,
+    /// At a CNAME whose target the response does not cover: ask again for
+    /// the target.
+    Dangling,
+}
+
+/// The usable part of a response.
+#[derive(Debug)]
+pub struct Reading {
+    /// CNAMEs from the question name, in order, then the final RRsets.
+    pub rrsets: Vec<Rrset>,
+    pub end: End,
+    /// The last name of the chain, lowercase wire form.
+    pub last: Box<[u8]>,
+    /// For a negative end: the SOA and its MINIMUM field.
+    pub soa: Option<(Rrset, u32)>,
+}
+
+/// Reads the answer to (`qname`, `qtype`) out of `message`, which has
+/// passed the exchange's checks and has rcode NOERROR or NXDOMAIN.
+pub fn read_answer(message: &Message, qname: &[u8], qtype: u16) -> Reading {
+    let sets = group(&message.answers);
+    let mut rrsets = Vec::new();
+    let mut last: Box<[u8]> = qname.into();
+    let end = loop {
+        let data: Vec<&Rrset> = sets
+            .iter()
+            .filter(|(k, r)| **k == *last && (qtype == rtype::ANY || u16::from(r.rtype) == qtype))
+            .map(|(_, r)| r)
+            .collect();
+        if !data.is_empty() {
+            rrsets.extend(data.into_iter().cloned());
+            break End::Data;
+        }
+        let cname = (qtype != rtype::CNAME)
+            .then(|| {
+                sets.iter()
+                    .find(|(k, r)| **k == *last && r.rtype == RecordType::CNAME)
+            })
+            .flatten();
+        match cname.and_then(|(_, r)| r.rdatas.first().map(|d| (r, d))) {
+            Some((rrset, RData::CNAME(target))) if rrsets.len() + 1 < MAX_PIECES => {
+                rrsets.push(rrset.clone());
+                last = NameKey::from_name(&target.0).as_bytes().into();
+            }
+            _ => {
+                let negative = message.metadata.response_code == ResponseCode::NXDomain;
+                break match (negative, rrsets.is_empty(), soa(message).is_some()) {
+                    (true, _, _) => End::NxDomain,
+                    (false, false, false) => End::Dangling,
+                    _ => End::NoData,
+                };
+            }
+        }
+    };
+    let soa = match end {
+        End::NxDomain | End::NoData => soa(message),
+        _ => None,
+    };
+    Reading {
+        rrsets,
+        end,
+        last,
+        soa,
+    }
+}
+
+/// The first SOA of the authority section, with its MINIMUM.
+fn soa(message: &Message) -> Option<(Rrset, u32)> {
+    message
+        .authorities
+        .iter()
+        .find_map(|record| match &record.data {
+            RData::SOA(soa) => Some((
+                Rrset {
+                    name: record.name.clone(),
+                    rtype: RecordType::SOA,
+                    ttl: record.ttl,
+                    rdatas: vec![record.data.clone()],
+                },
+                soa.minimum,
+            )),
+            _ => None,
+        })
+}
+
+/// Groups records into RRsets by (owner, type), in order of first
+/// appearance, each with the lowest TTL of its records (RFC 2181 5.2).
+fn group(records: &[Record]) -> Vec<(Box<[u8]>, Rrset)> {
+    let mut sets: Vec<(Box<[u8]>, Rrset)> = Vec::new();
+    for record in records {
+        let key: Box<[u8]> = NameKey::from_name(&record.name).as_bytes().into();
+        let rtype = record.record_type();
+        match sets.iter_mut().find(|(k, r)| *k == key && r.rtype == rtype) {
+            Some((_, rrset)) => {
+                rrset.ttl = rrset.ttl.min(record.ttl);
+                if !rrset.rdatas.contains(&record.data) {
+                    rrset.rdatas.push(record.data.clone());
+                }
+            }
+            None => sets.push((
+                key,
+                Rrset {
+                    name: record.name.clone(),
+                    rtype,
+                    ttl: record.ttl,
+                    rdatas: vec![record.data.clone()],
+                },
+            )),
+        }
+    }
+    sets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::Name;
+    use hickory_proto::rr::rdata::{A, CNAME, SOA};
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn key(s: &str) -> Box<[u8]> {
+        NameKey::from_name(&name(s)).as_bytes().into()
+    }
+
+    fn record(owner: &str, ttl: u32, data: RData) -> Record {
+        Record::from_rdata(name(owner), ttl, data)
+    }
+
+    fn soa_record() -> Record {
+        record(
+            "example.",
+            600,
+            RData::SOA(SOA::new(
+                name("ns.example."),
+                name("h.example."),
+                1,
+                2,
+                3,
+                4,
+                60,
+            )),
+        )
+    }
+
+    #[test]
+    fn follows_the_chain_and_ignores_everything_else() {
+        let mut msg = Message::response(1, hickory_proto::op::OpCode::Query);
+        msg.answers = vec![
+            record(
+                "www.example.",
+                300,
+                RData::CNAME(CNAME(name("web.example."))),
+            ),
+            record("unrelated.example.", 300, RData::A(A::new(192, 0, 2, 66))),
+            record("WEB.example.", 100, RData::A(A::new(192, 0, 2, 1))),
+            record("web.example.", 50, RData::A(A::new(192, 0, 2, 2))),
+        ];
+        msg.additionals = vec![record("ns.example.", 300, RData::A(A::new(192, 0, 2, 99)))];
+        let reading = read_answer(&msg, &key("www.example."), rtype::A);
+        assert_eq!(reading.end, End::Data);
+        assert_eq!(reading.rrsets.len(), 2);
+        assert_eq!(reading.rrsets[1].rdatas.len(), 2);
+        assert_eq!(reading.rrsets[1].ttl, 50, "lowest TTL of the RRset");
+        assert_eq!(&*reading.last, &*key("web.example."));
+    }
+
+    #[test]
+    fn negative_answers_and_dangling_chains() {
+        let mut nx = Message::response(1, hickory_proto::op::OpCode::Query);
+        nx.metadata.response_code = ResponseCode::NXDomain;
+        nx.answers = vec![record(
+            "a.example.",
+            300,
+            RData::CNAME(CNAME(name("b.example."))),
+        )];
+        nx.authorities = vec![soa_record()];
+        let reading = read_answer(&nx, &key("a.example."), rtype::A);
+        assert_eq!(reading.end, End::NxDomain);
+        assert_eq!(&*reading.last, &*key("b.example."));
+        assert_eq!(reading.soa.as_ref().map(|(_, min)| *min), Some(60));
+
+        let mut nodata = Message::response(1, hickory_proto::op::OpCode::Query);
+        nodata.authorities = vec![soa_record()];
+        assert_eq!(
+            read_answer(&nodata, &key("a.example."), rtype::A).end,
+            End::NoData
+        );
+
+        let mut dangling = Message::response(1, hickory_proto::op::OpCode::Query);
+        dangling.answers = nx.answers.clone();
+        assert_eq!(
+            read_answer(&dangling, &key("a.example."), rtype::A).end,
+            End::Dangling
+        );
+    }
+}

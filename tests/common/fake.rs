@@ -1,0 +1,258 @@
+//! A scriptable upstream server for resolver tests: it answers, drops,
+//! delays, lies and truncates on command, and logs every query it gets.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::rdata::{A, CNAME, SOA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// What the fake does with the next queries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Behaviour {
+    /// Answers (see `FakeUpstream::answer`), records with this TTL.
+    Answer { ttl: u32 },
+    /// Answers after a delay.
+    Delay { ttl: u32, delay: Duration },
+    /// Never answers.
+    Drop,
+    /// Answers with the ID off by one.
+    WrongId,
+    /// Answers a different question.
+    WrongQuestion,
+    /// Sends bytes that are not DNS, with the right ID.
+    Garbage,
+    /// TC=1 and no records over UDP; the whole answer over TCP.
+    Truncate { ttl: u32 },
+    /// SERVFAIL.
+    ServFail,
+}
+
+/// One query the fake received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub name: String,
+    pub qtype: RecordType,
+    pub at: Instant,
+    pub tcp: bool,
+}
+
+#[derive(Clone)]
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    behaviour: Arc<Mutex<Behaviour>>,
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+impl FakeUpstream {
+    /// Starts a fake on 127.0.0.1 (UDP and TCP on one ephemeral port).
+    pub async fn start(behaviour: Behaviour) -> FakeUpstream {
+        let (udp, tcp) = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()).await {
+                break (udp, tcp);
+            }
+        };
+        let fake = FakeUpstream {
+            addr: udp.local_addr().unwrap(),
+            behaviour: Arc::new(Mutex::new(behaviour)),
+            log: Arc::new(Mutex::new(Vec::new())),
+        };
+        let udp = Arc::new(udp);
+        let serving = fake.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65535];
+            while let Ok((len, peer)) = udp.recv_from(&mut buf).await {
+                let Ok(query) = Message::from_vec(&buf[..len]) else {
+                    continue;
+                };
+                let (fake, udp) = (serving.clone(), udp.clone());
+                tokio::spawn(async move {
+                    if let Some(reply) = fake.reply(&query, false).await {
+                        let _ = udp.send_to(&reply, peer).await;
+                    }
+                });
+            }
+        });
+        let serving = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = tcp.accept().await {
+                let fake = serving.clone();
+                tokio::spawn(async move {
+                    let mut prefix = [0u8; 2];
+                    while stream.read_exact(&mut prefix).await.is_ok() {
+                        let mut buf = vec![0u8; u16::from_be_bytes(prefix) as usize];
+                        if stream.read_exact(&mut buf).await.is_err() {
+                            return;
+                        }
+                        let Ok(query) = Message::from_vec(&buf) else {
+                            return;
+                        };
+                        if let Some(reply) = fake.reply(&query, true).await {
+                            let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                            framed.extend_from_slice(&reply);
+                            let _ = stream.write_all(&framed).await;
+                        }
+                    }
+                });
+            }
+        });
+        fake
+    }
+
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    /// Every query received so far.
+    pub fn log(&self) -> Vec<Received> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Queries received for `name` (case-insensitive, with or without the
+    /// final dot).
+    pub fn count(&self, name: &str) -> usize {
+        let want = name.trim_end_matches('.').to_ascii_lowercase();
+        self.log()
+            .iter()
+            .filter(|r| r.name.trim_end_matches('.') == want)
+            .count()
+    }
+
+    async fn reply(&self, query: &Message, tcp: bool) -> Option<Vec<u8>> {
+        let question = query.queries.first()?.clone();
+        self.log.lock().unwrap().push(Received {
+            name: question.name().to_string().to_ascii_lowercase(),
+            qtype: question.query_type(),
+            at: Instant::now(),
+            tcp,
+        });
+        let behaviour = self.behaviour.lock().unwrap().clone();
+        let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+        response.metadata.message_type = MessageType::Response;
+        response.metadata.recursion_desired = query.metadata.recursion_desired;
+        response.metadata.recursion_available = true;
+        response.add_query(question.clone());
+        match behaviour {
+            Behaviour::Drop => return None,
+            Behaviour::Garbage => {
+                let mut bytes = query.metadata.id.to_be_bytes().to_vec();
+                bytes.extend_from_slice(b"\x80this is not DNS");
+                return Some(bytes);
+            }
+            Behaviour::ServFail => response.metadata.response_code = ResponseCode::ServFail,
+            Behaviour::WrongId => {
+                answer(
+                    &mut response,
+                    &question.name().to_string(),
+                    question.query_type(),
+                    300,
+                );
+                response.metadata.id = query.metadata.id.wrapping_add(1);
+            }
+            Behaviour::WrongQuestion => {
+                answer(
+                    &mut response,
+                    &question.name().to_string(),
+                    question.query_type(),
+                    300,
+                );
+                response.queries[0].name = Name::from_ascii("other.example.").unwrap();
+            }
+            Behaviour::Truncate { ttl } => {
+                if tcp {
+                    answer(
+                        &mut response,
+                        &question.name().to_string(),
+                        question.query_type(),
+                        ttl,
+                    );
+                } else {
+                    response.metadata.truncation = true;
+                }
+            }
+            Behaviour::Delay { ttl, delay } => {
+                tokio::time::sleep(delay).await;
+                answer(
+                    &mut response,
+                    &question.name().to_string(),
+                    question.query_type(),
+                    ttl,
+                );
+            }
+            Behaviour::Answer { ttl } => {
+                answer(
+                    &mut response,
+                    &question.name().to_string(),
+                    question.query_type(),
+                    ttl,
+                );
+            }
+        }
+        response.to_vec().ok()
+    }
+}
+
+/// The fake's data, made up from the name asked:
+/// - `nx*`: NXDOMAIN, SOA of `example.` (TTL 3600, MINIMUM 60);
+/// - `nodata*`: NOERROR with that SOA;
+/// - `alias*`: a CNAME to `target.example.` and its A record;
+/// - anything else: A 192.0.2.1, plus an unrelated record in every section
+///   that must never be cached.
+fn answer(response: &mut Message, qname: &str, qtype: RecordType, ttl: u32) {
+    let name = Name::from_ascii(qname).unwrap();
+    let first = qname.split('.').next().unwrap_or("").to_ascii_lowercase();
+    let soa = Record::from_rdata(
+        Name::from_ascii("example.").unwrap(),
+        3600,
+        RData::SOA(SOA::new(
+            Name::from_ascii("ns.example.").unwrap(),
+            Name::from_ascii("hostmaster.example.").unwrap(),
+            1,
+            7200,
+            3600,
+            1209600,
+            60,
+        )),
+    );
+    if first.starts_with("nx") {
+        response.metadata.response_code = ResponseCode::NXDomain;
+        response.authorities.push(soa);
+        return;
+    }
+    if first.starts_with("nodata") || qtype != RecordType::A {
+        response.authorities.push(soa);
+        return;
+    }
+    let poison = Record::from_rdata(
+        Name::from_ascii("poison.example.").unwrap(),
+        ttl,
+        RData::A(A::new(203, 0, 113, 66)),
+    );
+    if first.starts_with("alias") {
+        let target = Name::from_ascii("target.example.").unwrap();
+        response.answers.push(Record::from_rdata(
+            name,
+            ttl,
+            RData::CNAME(CNAME(target.clone())),
+        ));
+        response.answers.push(Record::from_rdata(
+            target,
+            ttl,
+            RData::A(A::new(192, 0, 2, 2)),
+        ));
+    } else {
+        response.answers.push(Record::from_rdata(
+            name,
+            ttl,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+    }
+    response.answers.push(poison.clone());
+    response.authorities.push(poison.clone());
+    response.additionals.push(poison);
+}
