@@ -47,7 +47,7 @@ trap cleanup EXIT
     echo 'mail A 192.0.2.3'
     for i in $(seq 1 "$NAMES"); do
         echo "host$i A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"
-        echo "host$i AAAA 2001:db8::$(printf %x "$i")"
+        echo "host$i AAAA 2001:db8::$(printf %x:%x $((i >> 16)) $((i & 0xffff)))"
     done
 } >"$work/bench.test.zone"
 {

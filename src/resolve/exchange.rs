@@ -51,13 +51,18 @@ pub async fn exchange(
         let id: u16 = rand::random();
         let packet = build_query(id, question, edns, recursion_desired);
         counters.upstream(UpstreamEvent::Sent);
-        let mut response = over_udp(server, &packet, id, question, deadline, counters).await?;
-        if response.metadata.truncation {
-            counters.upstream(UpstreamEvent::TcpRetry);
-            let id: u16 = rand::random();
-            let packet = build_query(id, question, edns, recursion_desired);
-            response = over_tcp(server, &packet, id, question, deadline, counters).await?;
-        }
+        // Without EDNS a server may send 512 bytes (RFC 1035 section 4.2.1).
+        let limit = edns.unwrap_or(512).max(512);
+        let received = over_udp(server, limit, &packet, id, question, deadline, counters).await?;
+        let response = match received {
+            Received::Message(response) if !response.metadata.truncation => response,
+            _ => {
+                counters.upstream(UpstreamEvent::TcpRetry);
+                let id: u16 = rand::random();
+                let packet = build_query(id, question, edns, recursion_desired);
+                over_tcp(server, &packet, id, question, deadline, counters).await?
+            }
+        };
         // A server that does not know EDNS may answer FORMERR or NOTIMP
         // to it; ask once more without (RFC 6891 section 6.2.2).
         let rcode = response.metadata.response_code;
@@ -91,14 +96,22 @@ fn build_query(id: u16, question: Question<'_>, edns: Option<u16>, rd: bool) -> 
     packet
 }
 
+/// What came back over UDP.
+enum Received {
+    Message(Message),
+    /// More than the advertised size: to be asked again over TCP.
+    Oversized,
+}
+
 async fn over_udp(
     server: SocketAddr,
+    limit: u16,
     packet: &[u8],
     id: u16,
     question: Question<'_>,
     deadline: Instant,
     counters: &Counters,
-) -> Result<Message, ExchangeError> {
+) -> Result<Received, ExchangeError> {
     let local: SocketAddr = match server.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -106,7 +119,9 @@ async fn over_udp(
     let socket = UdpSocket::bind(local).await?;
     socket.connect(server).await?;
     socket.send(packet).await?;
-    let mut buf = vec![0u8; 65535];
+    // A server may not send more than we advertised; one byte more shows
+    // that it did, and the answer is then fetched over TCP.
+    let mut buf = vec![0u8; usize::from(limit) + 1];
     loop {
         let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
             Ok(Ok(len)) => len,
@@ -115,8 +130,11 @@ async fn over_udp(
             Ok(Err(e)) => return Err(ExchangeError::Network(e)),
             Err(_) => return Err(ExchangeError::Timeout),
         };
+        if len > usize::from(limit) {
+            return Ok(Received::Oversized);
+        }
         if let Some(response) = accept(&buf[..len], id, question, counters) {
-            return Ok(response);
+            return Ok(Received::Message(response));
         }
     }
 }
