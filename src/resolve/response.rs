@@ -7,6 +7,10 @@
 //! record used is the SOA in the authority section of a negative answer,
 //! which gives its TTL (RFC 2308).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use foldhash::fast::RandomState;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, Record, RecordType};
 
@@ -108,29 +112,39 @@ fn soa(message: &Message) -> Option<(Rrset, u32)> {
         })
 }
 
+/// Records of one RRset beyond which duplicates are no longer looked for:
+/// the check is quadratic, and a hostile server chooses the count.
+const DEDUP_LIMIT: usize = 64;
+
 /// Groups records into RRsets by (owner, type), in order of first
 /// appearance, each with the lowest TTL of its records (RFC 2181 5.2).
 fn group(records: &[Record]) -> Vec<(Box<[u8]>, Rrset)> {
     let mut sets: Vec<(Box<[u8]>, Rrset)> = Vec::new();
+    let mut index: HashMap<(Box<[u8]>, RecordType), usize, RandomState> = HashMap::default();
     for record in records {
         let key: Box<[u8]> = NameKey::from_name(&record.name).as_bytes().into();
         let rtype = record.record_type();
-        match sets.iter_mut().find(|(k, r)| *k == key && r.rtype == rtype) {
-            Some((_, rrset)) => {
+        match index.entry((key, rtype)) {
+            Entry::Occupied(at) => {
+                let rrset = &mut sets[*at.get()].1;
                 rrset.ttl = rrset.ttl.min(record.ttl);
-                if !rrset.rdatas.contains(&record.data) {
+                if rrset.rdatas.len() > DEDUP_LIMIT || !rrset.rdatas.contains(&record.data) {
                     rrset.rdatas.push(record.data.clone());
                 }
             }
-            None => sets.push((
-                key,
-                Rrset {
-                    name: record.name.clone(),
-                    rtype,
-                    ttl: record.ttl,
-                    rdatas: vec![record.data.clone()],
-                },
-            )),
+            Entry::Vacant(slot) => {
+                let key = slot.key().0.clone();
+                slot.insert(sets.len());
+                sets.push((
+                    key,
+                    Rrset {
+                        name: record.name.clone(),
+                        rtype,
+                        ttl: record.ttl,
+                        rdatas: vec![record.data.clone()],
+                    },
+                ));
+            }
         }
     }
     sets
