@@ -54,6 +54,8 @@ listen = ["127.0.0.1:$HEARSAY_PORT"]
 threads = 1
 [log]
 level = "warn"
+[resolver]
+mode = "off"
 [[zone]]
 origin = "bench.test."
 file = "bench.test.zone"

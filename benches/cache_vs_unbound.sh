@@ -36,6 +36,8 @@ listen = ["$UPSTREAM"]
 threads = 1
 [log]
 level = "warn"
+[resolver]
+mode = "off"
 [[zone]]
 origin = "bench.test."
 file = "bench.test.zone"

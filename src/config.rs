@@ -117,18 +117,20 @@ impl Default for CacheConfig {
 pub enum ResolverMode {
     /// Ask the configured upstream resolvers.
     Forward,
-    /// Walk from the root (not available yet).
+    /// Ask authoritative servers, from the root down.
     Recursive,
+    /// No resolver: answer from local zones only.
+    Off,
 }
 
 /// `[resolver]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResolverConfig {
-    /// Without a mode, forward mode is used when upstreams are given and
-    /// there is no resolver otherwise.
+    /// Without a mode: forward when upstreams are given, recursive
+    /// otherwise.
     pub mode: Option<ResolverMode>,
-    /// Upstream resolvers, "address" or "address:port".
+    /// Upstream resolvers, "address" or "address:port" (forward mode).
     #[serde(deserialize_with = "upstreams")]
     pub upstreams: Vec<SocketAddr>,
     /// The most a client waits for a name to be resolved before it gets
@@ -139,6 +141,16 @@ pub struct ResolverConfig {
     /// dropped.
     #[serde(deserialize_with = "positive")]
     pub max_pending: usize,
+    /// Root hints file (recursive mode); the IANA hints are built in.
+    /// Relative paths are taken from the config file's directory.
+    pub root_hints: Option<PathBuf>,
+    /// Port of authoritative servers (recursive mode).
+    #[serde(deserialize_with = "port")]
+    pub authority_port: u16,
+    /// Show each server only the labels it needs (RFC 9156).
+    pub qname_minimisation: bool,
+    /// Randomise the case of names in queries and check the echo (0x20).
+    pub case_randomisation: bool,
 }
 
 impl Default for ResolverConfig {
@@ -148,17 +160,21 @@ impl Default for ResolverConfig {
             upstreams: Vec::new(),
             timeout: Duration::from_secs(3),
             max_pending: 10_000,
+            root_hints: None,
+            authority_port: 53,
+            qname_minimisation: true,
+            case_randomisation: true,
         }
     }
 }
 
 impl ResolverConfig {
-    /// The mode in effect, if any.
-    pub fn effective_mode(&self) -> Option<ResolverMode> {
+    /// The mode in effect.
+    pub fn effective_mode(&self) -> ResolverMode {
         match self.mode {
-            Some(mode) => Some(mode),
-            None if !self.upstreams.is_empty() => Some(ResolverMode::Forward),
-            None => None,
+            Some(mode) => mode,
+            None if !self.upstreams.is_empty() => ResolverMode::Forward,
+            None => ResolverMode::Recursive,
         }
     }
 }
@@ -308,6 +324,14 @@ impl Config {
                 zone.file = dir.join(&zone.file);
             }
         }
+        if let Some(hints) = config
+            .resolver
+            .root_hints
+            .as_mut()
+            .filter(|h| h.is_relative())
+        {
+            *hints = dir.join(&*hints);
+        }
         Ok(config)
     }
 
@@ -361,22 +385,30 @@ impl Config {
                 ),
             ));
         }
+        let upstreams = !config.resolver.upstreams.is_empty();
         match config.resolver.mode {
-            Some(ResolverMode::Forward) if config.resolver.upstreams.is_empty() => {
+            Some(ResolverMode::Forward) if !upstreams => {
                 return Err(invalid(
                     None,
                     "resolver.upstreams".into(),
                     "forward mode needs at least one upstream".into(),
                 ));
             }
-            Some(ResolverMode::Recursive) => {
+            Some(mode @ (ResolverMode::Recursive | ResolverMode::Off)) if upstreams => {
                 return Err(invalid(
                     None,
-                    "resolver.mode".into(),
-                    "recursive mode is not available yet; use \"forward\" with upstreams".into(),
+                    "resolver.upstreams".into(),
+                    format!("upstreams are for forward mode, not {mode:?} mode").to_lowercase(),
                 ));
             }
             _ => {}
+        }
+        if config.resolver.upstreams.len() > 64 {
+            return Err(invalid(
+                None,
+                "resolver.upstreams".into(),
+                "more than 64 upstreams".into(),
+            ));
         }
         if let Some(addrs) = &config.server.listen {
             if addrs.is_empty() {
@@ -423,6 +455,14 @@ fn threads<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         return Err(de::Error::custom(format!(
             "{n} threads is more than 1024; use 0 for one per CPU"
         )));
+    }
+    Ok(n)
+}
+
+fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let n = u16::deserialize(d)?;
+    if n == 0 {
+        return Err(de::Error::custom("port 0 is not a port to send to"));
     }
     Ok(n)
 }
@@ -641,6 +681,14 @@ mod tests {
                 "h.toml:2: resolver.upstreams[0]:",
             ),
             (
+                "[resolver]\nmode = \"recursive\"\nupstreams = [\"192.0.2.1\"]\n",
+                "h.toml: resolver.upstreams: upstreams are for forward mode, not recursive mode",
+            ),
+            (
+                "[resolver]\nauthority_port = 0\n",
+                "h.toml:2: resolver.authority_port: port 0",
+            ),
+            (
                 "[cache]\nmax_size = \"12 parsecs\"\n",
                 "h.toml:2: cache.max_size: not a size",
             ),
@@ -675,9 +723,10 @@ mod tests {
             "[resolver]\nupstreams = [\"192.0.2.1\", \"[2001:db8::1]:5353\"]\n[cache]\nmax_size = \"64 MiB\"\nmin_ttl = \"1m\"\n[access]\nrecursion = [\"10.0.0.0/8\", \"192.0.2.7\"]\n",
         )
         .unwrap();
+        assert_eq!(config.resolver.effective_mode(), ResolverMode::Forward);
         assert_eq!(
-            config.resolver.effective_mode(),
-            Some(ResolverMode::Forward)
+            Config::default().resolver.effective_mode(),
+            ResolverMode::Recursive
         );
         assert_eq!(config.resolver.upstreams[0].port(), 53);
         assert_eq!(config.resolver.upstreams[1].port(), 5353);

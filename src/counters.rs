@@ -111,6 +111,42 @@ impl UpstreamEvent {
     }
 }
 
+/// Things that happen while iterating from the root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IterationEvent {
+    /// A referral followed down a zone cut.
+    Referral = 0,
+    /// A server answered lamely for a zone.
+    Lame = 1,
+    /// A question hit a work limit (queries, referrals, name server
+    /// lookups) and got SERVFAIL.
+    LimitReached = 2,
+    /// A name server lookup that would have needed itself was skipped.
+    Cycle = 3,
+    /// The root servers were learned from the hints.
+    Primed = 4,
+}
+
+impl IterationEvent {
+    pub const ALL: [IterationEvent; 5] = [
+        IterationEvent::Referral,
+        IterationEvent::Lame,
+        IterationEvent::LimitReached,
+        IterationEvent::Cycle,
+        IterationEvent::Primed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            IterationEvent::Referral => "referral",
+            IterationEvent::Lame => "lame",
+            IterationEvent::LimitReached => "limit_reached",
+            IterationEvent::Cycle => "cycle",
+            IterationEvent::Primed => "primed",
+        }
+    }
+}
+
 /// Why a TCP connection was closed by us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpClose {
@@ -139,9 +175,20 @@ pub struct Counters {
     resolutions_failed: AtomicU64,
     resolutions_refused: AtomicU64,
     overload_dropped: AtomicU64,
+    iteration: [AtomicU64; 5],
+    bailiwick_dropped: AtomicU64,
 }
 
 impl Counters {
+    pub fn iteration(&self, event: IterationEvent) {
+        self.iteration[event as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Records outside the zone a server was asked about, dropped.
+    pub fn bailiwick_dropped(&self, records: usize) {
+        self.bailiwick_dropped.fetch_add(records as u64, Relaxed);
+    }
+
     /// An answer was given from `source`.
     pub fn answered(&self, source: Source) {
         self.sources[source as usize].fetch_add(1, Relaxed);
@@ -231,6 +278,8 @@ impl Counters {
             resolutions_failed: load(&self.resolutions_failed),
             resolutions_refused: load(&self.resolutions_refused),
             overload_dropped: load(&self.overload_dropped),
+            iteration: self.iteration.each_ref().map(load),
+            bailiwick_dropped: load(&self.bailiwick_dropped),
         }
     }
 }
@@ -253,6 +302,8 @@ pub struct Snapshot {
     pub resolutions_failed: u64,
     pub resolutions_refused: u64,
     pub overload_dropped: u64,
+    iteration: [u64; 5],
+    pub bailiwick_dropped: u64,
 }
 
 impl Snapshot {
@@ -285,6 +336,10 @@ impl Snapshot {
 
     pub fn upstream(&self, event: UpstreamEvent) -> u64 {
         self.upstream[event as usize]
+    }
+
+    pub fn iteration(&self, event: IterationEvent) -> u64 {
+        self.iteration[event as usize]
     }
 
     /// Every response counter with its labels, for export.

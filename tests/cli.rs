@@ -121,7 +121,7 @@ async fn serve_answers_reloads_on_sighup_and_exits_on_sigterm() {
     let config = write(
         dir.path(),
         "h.toml",
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[[zone]]\norigin = \"example.test\"\nfile = \"z.zone\"\n",
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[resolver]\nmode = \"off\"\n[[zone]]\norigin = \"example.test\"\nfile = \"z.zone\"\n",
     );
     let mut child = Command::new(BIN)
         .args(["serve", "--config", config.to_str().unwrap()])

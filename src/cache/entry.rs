@@ -2,6 +2,7 @@
 //! they arrive, with a place for each record's TTL so a hit only copies
 //! bytes and writes the remaining TTL.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
@@ -167,6 +168,35 @@ impl CacheEntry {
                 .refreshing
                 .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
+    }
+
+    /// Calls `found` with each address of an A or AAAA RRset.
+    pub fn addresses(&self, found: &mut impl FnMut(IpAddr)) {
+        if self.kind != EntryKind::Rrset {
+            return;
+        }
+        for &at in self.ttl_at.iter() {
+            let at = at as usize;
+            // Before the TTL: type and class; after it: RDLENGTH, RDATA.
+            let rtype = u16::from_be_bytes([self.wire[at - 4], self.wire[at - 3]]);
+            let Some(rdata) = self.wire.get(at + 6..) else {
+                continue;
+            };
+            match rtype {
+                1 => {
+                    if let Some(bytes) = rdata.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+                        found(IpAddr::from(bytes));
+                    }
+                }
+                28 => {
+                    if let Some(bytes) = rdata.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok())
+                    {
+                        found(IpAddr::from(bytes));
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Bytes it takes, roughly, for the cache's size bound.

@@ -141,10 +141,30 @@ impl Cache {
     /// Looks up the answer to (`qname`, `qtype`): the RRset, or a CNAME
     /// chain from cached pieces, or a negative entry.
     pub fn lookup(&self, qname: &NameKey, qtype: u16, now_ms: u64) -> Lookup {
+        match self.assemble(qname, qtype) {
+            None => Lookup::Miss,
+            Some(chain) if chain.entries().any(|e| e.expired(now_ms)) => Lookup::Stale(chain),
+            Some(chain) => {
+                let refresh =
+                    self.settings.prefetch && chain.entries().any(|e| e.claim_refresh(now_ms));
+                Lookup::Hit { chain, refresh }
+            }
+        }
+    }
+
+    /// The fresh answer to (`qname`, `qtype`) if the cache has one, for the
+    /// resolver's own use: no prefetch is claimed.
+    pub fn peek(&self, qname: &NameKey, qtype: u16, now_ms: u64) -> Option<Chain> {
+        self.assemble(qname, qtype)
+            .filter(|chain| !chain.entries().any(|e| e.expired(now_ms)))
+    }
+
+    /// The cached pieces that answer (`qname`, `qtype`), fresh or not.
+    fn assemble(&self, qname: &NameKey, qtype: u16) -> Option<Chain> {
         // ANY is answered from upstream: the cache cannot know it holds
         // every type a name has.
         if qtype == rtype::ANY {
-            return Lookup::Miss;
+            return None;
         }
         let mut chain = Chain::new();
         let mut target = [0u8; MAX_NAME_LEN];
@@ -163,7 +183,7 @@ impl Cache {
                 target_len = next.len().min(MAX_NAME_LEN);
                 target[..target_len].copy_from_slice(&next[..target_len]);
                 if !chain.push(entry) || chain.len() == MAX_PIECES {
-                    return Lookup::Miss;
+                    return None;
                 }
                 continue;
             }
@@ -172,13 +192,9 @@ impl Cache {
                 chain.set_rcode(rcode::NXDOMAIN);
                 break;
             }
-            return Lookup::Miss;
+            return None;
         }
-        if chain.entries().any(|e| e.expired(now_ms)) {
-            return Lookup::Stale(chain);
-        }
-        let refresh = self.settings.prefetch && chain.entries().any(|e| e.claim_refresh(now_ms));
-        Lookup::Hit { chain, refresh }
+        Some(chain)
     }
 
     /// Stores a positive RRset, with its TTL clamped, and returns the entry.

@@ -11,12 +11,13 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::RData;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
 use crate::counters::{Counters, UpstreamEvent};
-use crate::wire::name::NameKey;
+use crate::wire::name::name_to_wire;
 use crate::wire::{class, flags, rtype};
 
 /// A question for an upstream server.
@@ -25,6 +26,35 @@ pub struct Question<'a> {
     /// Lowercase wire form.
     pub name: &'a [u8],
     pub qtype: u16,
+}
+
+/// How queries to other servers are made.
+#[derive(Clone, Copy, Debug)]
+pub struct Exchange {
+    /// EDNS payload size we advertise.
+    pub edns_size: u16,
+    /// Randomise the case of the question name and require the answer to
+    /// echo it exactly (draft-vixie-dnsext-dns0x20): more bits an off-path
+    /// forger must guess.
+    pub randomise_case: bool,
+}
+
+/// The question name as sent: the lowercase name, or with each letter's
+/// case chosen at random.
+fn sent_name(name: &[u8], randomise: bool) -> Vec<u8> {
+    let mut sent = name.to_vec();
+    if randomise {
+        let mut bits = 0u64;
+        for (i, b) in sent.iter_mut().enumerate() {
+            if i % 64 == 0 {
+                bits = rand::random();
+            }
+            if b.is_ascii_lowercase() && bits & (1 << (i % 64)) != 0 {
+                *b = b.to_ascii_uppercase();
+            }
+        }
+    }
+    sent
 }
 
 /// How an exchange failed.
@@ -41,14 +71,19 @@ pub enum ExchangeError {
 pub async fn exchange(
     server: SocketAddr,
     question: Question<'_>,
-    edns_size: u16,
+    how: &Exchange,
     recursion_desired: bool,
     deadline: Instant,
     counters: &Counters,
 ) -> Result<Message, ExchangeError> {
-    let mut edns = Some(edns_size);
+    let mut edns = Some(how.edns_size);
     loop {
         let id: u16 = rand::random();
+        let sent = sent_name(question.name, how.randomise_case);
+        let question = Question {
+            name: &sent,
+            qtype: question.qtype,
+        };
         let packet = build_query(id, question, edns, recursion_desired);
         counters.upstream(UpstreamEvent::Sent);
         // Without EDNS a server may send 512 bytes (RFC 1035 section 4.2.1).
@@ -73,8 +108,42 @@ pub async fn exchange(
             edns = None;
             continue;
         }
-        return Ok(response);
+        return Ok(if how.randomise_case {
+            lowercase_names(response)
+        } else {
+            response
+        });
     }
+}
+
+/// Lowercases every name in a response to a case-randomised query.
+///
+/// Servers compress names in RDATA against the question, so a CNAME
+/// target can come back in the random case we sent; cached, that noise
+/// would reach clients. DNS names compare without case (RFC 4343), and the
+/// first owner a client sees is its own question anyway.
+fn lowercase_names(mut message: Message) -> Message {
+    let sections = [
+        &mut message.answers,
+        &mut message.authorities,
+        &mut message.additionals,
+    ];
+    for record in sections.into_iter().flatten() {
+        record.name = record.name.to_lowercase();
+        match &mut record.data {
+            RData::CNAME(name) => name.0 = name.0.to_lowercase(),
+            RData::NS(name) => name.0 = name.0.to_lowercase(),
+            RData::PTR(name) => name.0 = name.0.to_lowercase(),
+            RData::MX(mx) => mx.exchange = mx.exchange.to_lowercase(),
+            RData::SRV(srv) => srv.target = srv.target.to_lowercase(),
+            RData::SOA(soa) => {
+                soa.mname = soa.mname.to_lowercase();
+                soa.rname = soa.rname.to_lowercase();
+            }
+            _ => {}
+        }
+    }
+    message
 }
 
 /// Encodes a query: header, question, and OPT when `edns` is set.
@@ -180,11 +249,16 @@ fn accept(packet: &[u8], id: u16, question: Question<'_>, counters: &Counters) -
         counters.upstream(UpstreamEvent::Malformed);
         return None;
     };
+    let mut echoed = Vec::with_capacity(question.name.len());
+    if let Some(asked) = message.queries.first() {
+        name_to_wire(asked.name(), &mut echoed);
+    }
+    // Byte for byte: with randomised case the echo must keep it.
     let matches = message.metadata.message_type == MessageType::Response
         && message.queries.len() == 1
         && u16::from(message.queries[0].query_type()) == question.qtype
         && u16::from(message.queries[0].query_class()) == class::IN
-        && NameKey::from_name(message.queries[0].name()).as_bytes() == question.name;
+        && echoed == question.name;
     if !matches {
         counters.upstream(UpstreamEvent::Mismatched);
         return None;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use tokio::time::Instant;
 
-use super::exchange::{ExchangeError, Question, exchange};
-use super::upstream::Upstreams;
+use super::exchange::{Exchange, ExchangeError, Question, exchange};
+use super::infra::Infra;
 use crate::counters::{Counters, UpstreamEvent};
 
 /// Pause after a round in which every server failed, doubled each round.
@@ -23,16 +23,23 @@ pub enum ForwardError {
 }
 
 pub struct Forwarder {
-    upstreams: Upstreams,
-    edns_size: u16,
+    upstreams: Box<[SocketAddr]>,
+    infra: Arc<Infra>,
+    exchange: Exchange,
     counters: Arc<Counters>,
 }
 
 impl Forwarder {
-    pub fn new(upstreams: &[SocketAddr], edns_size: u16, counters: Arc<Counters>) -> Self {
+    pub fn new(
+        upstreams: &[SocketAddr],
+        infra: Arc<Infra>,
+        exchange: Exchange,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
-            upstreams: Upstreams::new(upstreams),
-            edns_size,
+            upstreams: upstreams.into(),
+            infra,
+            exchange,
             counters,
         }
     }
@@ -46,9 +53,9 @@ impl Forwarder {
         deadline: Instant,
     ) -> Result<Message, ForwardError> {
         for round in 0u32.. {
-            let mut tried = 0u64;
-            while let Some(pick) = self.upstreams.pick(tried) {
-                tried |= 1 << pick.index;
+            let mut tried = Vec::with_capacity(self.upstreams.len());
+            while let Some(pick) = self.infra.pick(&self.upstreams, &tried, b"") {
+                tried.push(pick.addr);
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(ForwardError::Deadline);
@@ -58,7 +65,7 @@ impl Forwarder {
                 match exchange(
                     pick.addr,
                     question,
-                    self.edns_size,
+                    &self.exchange,
                     true,
                     attempt_deadline,
                     &self.counters,
@@ -71,22 +78,22 @@ impl Forwarder {
                             ResponseCode::NoError | ResponseCode::NXDomain
                         ) =>
                     {
-                        self.upstreams.success(pick.index, started.elapsed());
+                        self.infra.success(pick.addr, started.elapsed());
                         return Ok(message);
                     }
                     Ok(_) => {
                         // SERVFAIL, REFUSED and the like: alive, but no use
                         // for this question. Another server may do better.
                         self.counters.upstream(UpstreamEvent::Failed);
-                        self.upstreams.failure(pick.index);
+                        self.infra.failure(pick.addr);
                     }
                     Err(ExchangeError::Timeout) => {
                         self.counters.upstream(UpstreamEvent::Timeout);
-                        self.upstreams.failure(pick.index);
+                        self.infra.failure(pick.addr);
                     }
                     Err(ExchangeError::Network(_)) => {
                         self.counters.upstream(UpstreamEvent::Failed);
-                        self.upstreams.failure(pick.index);
+                        self.infra.failure(pick.addr);
                     }
                 }
             }

@@ -1,29 +1,45 @@
 //! Resolving names outside local zones: one resolution per question however
 //! many clients ask it at once, its records stored in the cache, and the
 //! answer handed to every client waiting on it.
+//!
+//! Answers come from upstream resolvers (forward mode) or from the
+//! authoritative servers themselves, iterating from the root (recursive
+//! mode). Either way a response is read the same way (`read_answer`: the
+//! answer chain and nothing else), CNAMEs that leave a response's zone are
+//! chased from the top, and all the work for one client question shares one
+//! `Budget`.
 
+mod delegation;
 mod exchange;
 mod forward;
+mod infra;
+mod iterate;
 mod response;
-mod upstream;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
+use tracing::{info, warn};
 
 use crate::cache::{Cache, Chain, EntryKind, MAX_PIECES};
-use crate::counters::Counters;
-use crate::wire::rcode;
+use crate::counters::{Counters, IterationEvent};
+use crate::wire::{NameKey, rcode};
 
-pub use exchange::Question;
+pub use delegation::{Delegation, NameServer, built_in_hints, read_hints};
+pub use exchange::{Exchange, Question};
 pub use forward::Forwarder;
+pub use infra::Infra;
+pub use iterate::{
+    Budget, IterateError, MAX_NS_LOOKUPS, MAX_QUERIES, MAX_REFERRALS, Recursor, RecursorSettings,
+};
 pub use response::{End, Reading, read_answer};
-pub use upstream::Upstreams;
 
 /// The result of resolving one question.
 #[derive(Debug)]
@@ -31,15 +47,25 @@ pub enum Outcome {
     /// The answer, as cache entries (some may have TTL 0 and not be in the
     /// cache itself).
     Answered(Chain),
-    /// No upstream gave a usable answer in time.
+    /// No usable answer in time, or a work limit was reached.
     Failed,
+}
+
+/// Where answers come from.
+pub enum Mode {
+    Forward(Forwarder),
+    Recursive(Recursor),
 }
 
 type Flight = watch::Receiver<Option<Arc<Outcome>>>;
 
+/// A boxed future, for the resolver's own recursion (a name server's
+/// address needs a resolution of its own).
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 pub struct Resolver {
     cache: Arc<Cache>,
-    forwarder: Forwarder,
+    mode: Mode,
     /// Resolutions under way, by question key.
     flights: Mutex<HashMap<Box<[u8]>, Flight, RandomState>>,
     max_flights: usize,
@@ -47,11 +73,8 @@ pub struct Resolver {
     counters: Arc<Counters>,
 }
 
-/// What the resolver needs to know.
+/// What the resolver needs to know besides its mode.
 pub struct ResolverSettings {
-    pub upstreams: Vec<SocketAddr>,
-    /// The EDNS payload size we ask upstreams for.
-    pub edns_size: u16,
     /// Time allowed for one resolution.
     pub timeout: Duration,
     /// Resolutions under way at once.
@@ -59,14 +82,58 @@ pub struct ResolverSettings {
 }
 
 impl Resolver {
-    pub fn new(settings: ResolverSettings, cache: Arc<Cache>, counters: Arc<Counters>) -> Self {
+    pub fn new(
+        settings: ResolverSettings,
+        mode: Mode,
+        cache: Arc<Cache>,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
-            forwarder: Forwarder::new(&settings.upstreams, settings.edns_size, counters.clone()),
             cache,
+            mode,
             flights: Mutex::new(HashMap::default()),
             max_flights: settings.max_flights,
             timeout: settings.timeout,
             counters,
+        }
+    }
+
+    /// A forwarding resolver for `upstreams`.
+    pub fn forwarding(
+        settings: ResolverSettings,
+        upstreams: &[SocketAddr],
+        exchange: Exchange,
+        cache: Arc<Cache>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let forwarder = Forwarder::new(
+            upstreams,
+            Arc::new(Infra::new()),
+            exchange,
+            counters.clone(),
+        );
+        Self::new(settings, Mode::Forward(forwarder), cache, counters)
+    }
+
+    /// Learns the root servers, in recursive mode: retried with a growing
+    /// pause until it works, as the hints alone serve meanwhile.
+    pub async fn prime(self: Arc<Self>) {
+        let Mode::Recursive(recursor) = &self.mode else {
+            return;
+        };
+        let mut pause = Duration::from_secs(1);
+        loop {
+            match recursor.prime(&self, Instant::now() + self.timeout).await {
+                Ok(()) => {
+                    info!("root servers primed");
+                    return;
+                }
+                Err(e) => warn!(
+                    "priming the root servers failed ({e}); using the hints, retrying in {pause:?}"
+                ),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(300));
         }
     }
 
@@ -100,10 +167,7 @@ impl Resolver {
     /// The flight for this question, started if there is none, and whether
     /// this call started it. `None` when too many are under way.
     fn join_or_start(self: &Arc<Self>, name: &[u8], qtype: u16) -> Option<(Flight, bool)> {
-        let mut key = Vec::with_capacity(name.len() + 2);
-        key.extend_from_slice(name);
-        key.extend_from_slice(&qtype.to_be_bytes());
-        let key: Box<[u8]> = key.into();
+        let key = question_key(name, qtype);
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(flight) = flights.get(&key) {
             self.counters.coalesced();
@@ -119,34 +183,74 @@ impl Resolver {
         let this = self.clone();
         let name: Box<[u8]> = name.into();
         tokio::spawn(async move {
-            let outcome = Arc::new(this.fetch(&name, qtype).await);
+            let deadline = Instant::now() + this.timeout;
+            let mut budget = Budget::default();
+            let outcome = this
+                .fetch(&name, qtype, deadline, &mut budget, &mut Vec::new())
+                .await;
             // The cache holds the records before the flight ends, so a
             // question asked from now on finds them there.
             this.flights
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&key);
-            let _ = done.send(Some(outcome));
+            let _ = done.send(Some(Arc::new(outcome)));
         });
         Some((flight, true))
     }
 
-    /// Asks upstream, following CNAMEs the response leaves dangling, and
-    /// stores what comes back.
-    async fn fetch(&self, name: &[u8], qtype: u16) -> Outcome {
-        let deadline = Instant::now() + self.timeout;
+    /// Resolves a question: asks, stores what comes back, and follows
+    /// CNAMEs a response leaves dangling (to another zone, or not given).
+    /// `path` holds the questions this one is a sub-query of, to stop
+    /// cycles.
+    fn fetch<'a>(
+        &'a self,
+        name: &'a [u8],
+        qtype: u16,
+        deadline: Instant,
+        budget: &'a mut Budget,
+        path: &'a mut Vec<Box<[u8]>>,
+    ) -> Boxed<'a, Outcome> {
+        Box::pin(async move {
+            path.push(question_key(name, qtype));
+            let outcome = self.follow_chain(name, qtype, deadline, budget, path).await;
+            path.pop();
+            if matches!(outcome, Outcome::Failed) {
+                self.counters.resolution_failed();
+            }
+            outcome
+        })
+    }
+
+    async fn follow_chain(
+        &self,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Outcome {
         let mut chain = Chain::new();
         let mut target: Box<[u8]> = name.into();
         while chain.len() < MAX_PIECES {
-            let question = Question {
-                name: &target,
-                qtype,
-            };
-            let Ok(message) = self.forwarder.ask(question, deadline).await else {
-                self.counters.resolution_failed();
+            // A CNAME target resolved before needs no asking. The question
+            // itself is asked even if cached: it missed, or it is a
+            // refresh (prefetch) of a record still fresh.
+            if !chain.is_empty()
+                && let Some(key) = NameKey::from_wire(&target)
+                && let Some(cached) = self.cache.peek(&key, qtype, self.cache.now_ms())
+            {
+                for entry in cached.entries() {
+                    if !chain.push(entry.clone()) {
+                        return Outcome::Failed;
+                    }
+                }
+                chain.set_rcode(cached.rcode());
+                return Outcome::Answered(chain);
+            }
+            let Some(reading) = self.read(&target, qtype, deadline, budget, path).await else {
                 return Outcome::Failed;
             };
-            let reading = read_answer(&message, &target, qtype);
             let now = self.cache.now_ms();
             for rrset in &reading.rrsets {
                 let Ok(entry) = self.cache.store_rrset(rrset, now) else {
@@ -185,4 +289,93 @@ impl Resolver {
         }
         Outcome::Failed
     }
+
+    /// One answer for (`name`, `qtype`) from the mode's source.
+    async fn read(
+        &self,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Option<Reading> {
+        match &self.mode {
+            Mode::Forward(forwarder) => {
+                let message = forwarder
+                    .ask(Question { name, qtype }, deadline)
+                    .await
+                    .ok()?;
+                Some(read_answer(&message, name, qtype))
+            }
+            Mode::Recursive(recursor) => {
+                let key = NameKey::from_wire(name)?;
+                match recursor
+                    .answer(self, &key, qtype, deadline, budget, path)
+                    .await
+                {
+                    Ok(reading) => Some(reading),
+                    Err(IterateError::Limit(what)) => {
+                        self.counters.iteration(IterationEvent::LimitReached);
+                        tracing::debug!("{what} limit reached resolving {key:?}");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+        }
+    }
+
+    /// Resolves a name server's addresses into the cache, for the
+    /// recursor; skips a lookup this resolution is already inside of.
+    pub(crate) fn look_up_addresses<'a>(
+        &'a self,
+        server: &'a NameServer,
+        deadline: Instant,
+        budget: &'a mut Budget,
+        path: &'a mut Vec<Box<[u8]>>,
+    ) -> Boxed<'a, ()> {
+        Box::pin(async move {
+            let ipv6 = matches!(&self.mode, Mode::Recursive(r) if r.ipv6());
+            for &rtype in delegation::address_types(ipv6) {
+                let rtype = u16::from(rtype);
+                if path.contains(&question_key(&server.key, rtype)) {
+                    self.counters.iteration(IterationEvent::Cycle);
+                    continue;
+                }
+                // Known already, positively or not (an NXDOMAIN for the A
+                // lookup answers the AAAA one too).
+                if let Some(key) = NameKey::from_wire(&server.key)
+                    && self.cache.peek(&key, rtype, self.cache.now_ms()).is_some()
+                {
+                    continue;
+                }
+                self.fetch(&server.key, rtype, deadline, budget, path).await;
+            }
+        })
+    }
+
+    /// Calls `found` with each address the cache holds, fresh, for a name.
+    pub(crate) fn cached_addresses(
+        &self,
+        name: &[u8],
+        rtype: hickory_proto::rr::RecordType,
+        found: &mut impl FnMut(IpAddr),
+    ) {
+        let Some(key) = NameKey::from_wire(name) else {
+            return;
+        };
+        if let Some(chain) = self.cache.peek(&key, u16::from(rtype), self.cache.now_ms())
+            && let Some(last) = chain.entries().last()
+        {
+            last.addresses(found);
+        }
+    }
+}
+
+/// The key of a question: lowercase wire name, then type.
+fn question_key(name: &[u8], qtype: u16) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(name.len() + 2);
+    key.extend_from_slice(name);
+    key.extend_from_slice(&qtype.to_be_bytes());
+    key.into()
 }

@@ -21,7 +21,10 @@ use crate::access::RecursionAcl;
 use crate::cache::{Cache, CacheSettings};
 use crate::config::{Config, ResolverMode};
 use crate::counters::{Counters, Snapshot};
-use crate::resolve::{Resolver, ResolverSettings};
+use crate::resolve::{
+    Exchange, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings, built_in_hints,
+    read_hints,
+};
 use crate::responder::{Recursion, Responder};
 use crate::zone::{ZoneError, ZoneOutcome, ZoneSet, ZoneSource};
 
@@ -68,7 +71,8 @@ impl Server {
         }
         let zones = Arc::new(ArcSwap::from_pointee(zones));
         let counters = Arc::new(Counters::default());
-        let recursion = recursion(config, &counters);
+        let recursion = recursion(config, &counters)?;
+        let resolver = recursion.as_ref().map(|r| r.resolver.clone());
         let responder = Arc::new(Responder::new(
             zones.clone(),
             counters.clone(),
@@ -94,6 +98,15 @@ impl Server {
             // Stop whatever was started before the failure.
             server.shutdown.cancel();
             return Err(error);
+        }
+        if let Some(resolver) = resolver {
+            let shutdown = server.shutdown.clone();
+            server.tasks.spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = resolver.prime() => {}
+                }
+            });
         }
         Ok(server)
     }
@@ -218,11 +231,12 @@ impl Server {
     }
 }
 
-/// The cache and resolver, when the configuration asks for a resolver.
-fn recursion(config: &Config, counters: &Arc<Counters>) -> Option<Recursion> {
-    let ResolverMode::Forward = config.resolver.effective_mode()? else {
-        return None;
-    };
+/// The cache and resolver, unless the resolver is off.
+fn recursion(config: &Config, counters: &Arc<Counters>) -> Result<Option<Recursion>, StartError> {
+    let mode = config.resolver.effective_mode();
+    if mode == ResolverMode::Off {
+        return Ok(None);
+    }
     let cache = Arc::new(Cache::new(CacheSettings {
         max_size: config.cache.max_size,
         min_ttl: config.cache.min_ttl,
@@ -231,23 +245,73 @@ fn recursion(config: &Config, counters: &Arc<Counters>) -> Option<Recursion> {
         serve_stale: config.cache.serve_stale,
         prefetch: config.cache.prefetch,
     }));
-    let resolver = Arc::new(Resolver::new(
-        ResolverSettings {
-            upstreams: config.resolver.upstreams.clone(),
-            edns_size: config.server.udp_payload_size,
-            timeout: config.resolver.timeout,
-            max_flights: config.resolver.max_pending,
-        },
-        cache.clone(),
-        counters.clone(),
-    ));
-    info!(upstreams = ?config.resolver.upstreams, "forwarding to upstream resolvers");
-    Some(Recursion {
+    let settings = ResolverSettings {
+        timeout: config.resolver.timeout,
+        max_flights: config.resolver.max_pending,
+    };
+    let exchange = Exchange {
+        edns_size: config.server.udp_payload_size,
+        randomise_case: config.resolver.case_randomisation,
+    };
+    let resolver = match mode {
+        ResolverMode::Forward => {
+            info!(upstreams = ?config.resolver.upstreams, "forwarding to upstream resolvers");
+            Resolver::forwarding(
+                settings,
+                &config.resolver.upstreams,
+                exchange,
+                cache.clone(),
+                counters.clone(),
+            )
+        }
+        _ => {
+            let hints = match &config.resolver.root_hints {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        StartError::Zone(ZoneError::in_file(path, format!("cannot read: {e}")))
+                    })?;
+                    read_hints(&text, path)?
+                }
+                None => built_in_hints(),
+            };
+            let ipv6 = ipv6_reachable();
+            info!(
+                root_servers = hints.servers.len(),
+                ipv6, "resolving recursively from the root"
+            );
+            let recursor = Recursor::new(
+                RecursorSettings {
+                    hints,
+                    port: config.resolver.authority_port,
+                    minimise: config.resolver.qname_minimisation,
+                    ipv6,
+                },
+                Arc::new(Infra::new()),
+                exchange,
+                counters.clone(),
+            );
+            Resolver::new(
+                settings,
+                Mode::Recursive(recursor),
+                cache.clone(),
+                counters.clone(),
+            )
+        }
+    };
+    Ok(Some(Recursion {
         acl: RecursionAcl::new(&config.access.recursion),
         cache,
-        resolver,
+        resolver: Arc::new(resolver),
         max_pending: config.resolver.max_pending,
-    })
+    }))
+}
+
+/// Whether this host has a route to IPv6 name servers: connecting a UDP
+/// socket sends nothing, but fails without a route.
+fn ipv6_reachable() -> bool {
+    std::net::UdpSocket::bind("[::]:0")
+        .and_then(|socket| socket.connect("[2001:500:2::c]:53"))
+        .is_ok()
 }
 
 /// Binds `sockets` UDP sockets and one TCP listener to the same address.

@@ -80,6 +80,22 @@ pub fn read_master_file(path: &Path, origin: &Name) -> Result<Vec<SourceRecord>,
     Ok(reader.records)
 }
 
+/// Reads master file text that is not on disk (built-in data); `source`
+/// names it in errors and anchors relative `$INCLUDE`s.
+pub fn read_master_text(
+    text: &str,
+    source: &Path,
+    origin: &Name,
+) -> Result<Vec<SourceRecord>, ZoneError> {
+    let mut reader = Reader {
+        records: Vec::new(),
+        default_ttl: None,
+        last_ttl: None,
+    };
+    reader.read_text(text, source, origin.clone(), None, 0)?;
+    Ok(reader.records)
+}
+
 /// State that carries from one entry to the next.
 struct Reader {
     records: Vec<SourceRecord>,
@@ -100,14 +116,25 @@ impl Reader {
     fn read_file(
         &mut self,
         path: &Path,
-        mut origin: Name,
-        mut owner: Option<Name>,
+        origin: Name,
+        owner: Option<Name>,
         depth: usize,
     ) -> Result<(), ZoneError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ZoneError::in_file(path, format!("cannot read: {e}")))?;
+        self.read_text(&text, path, origin, owner, depth)
+    }
+
+    fn read_text(
+        &mut self,
+        text: &str,
+        path: &Path,
+        mut origin: Name,
+        mut owner: Option<Name>,
+        depth: usize,
+    ) -> Result<(), ZoneError> {
         let file: Arc<Path> = Arc::from(path);
-        for entry in split_entries(&text, &file)? {
+        for entry in split_entries(text, &file)? {
             let location = Location {
                 file: file.clone(),
                 line: entry.line,

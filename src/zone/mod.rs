@@ -18,7 +18,7 @@ use hickory_proto::rr::Name;
 
 use crate::wire::{Answer, NameKey, rtype};
 
-pub use file::{Location, SourceRecord, ZoneError, read_master_file};
+pub use file::{Location, SourceRecord, ZoneError, read_master_file, read_master_text};
 pub use set::{ZoneOutcome, ZoneSet, ZoneSource};
 
 /// Where a name falls in a zone's tree.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, CNAME, SOA};
+use hickory_proto::rr::rdata::{A, CNAME, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -30,12 +30,28 @@ pub enum Behaviour {
     Truncate { ttl: u32 },
     /// SERVFAIL.
     ServFail,
+    /// Answers (A 192.0.2.7, AA) with the question name lowercased, as a
+    /// server that does not keep case would.
+    LowercaseEcho,
+    /// An authoritative server for any name asked: A 192.0.2.7, AA.
+    Authoritative,
+    /// Authoritative, and adds records for other zones to every section:
+    /// www.deep.test and www.cross.example A 203.0.113.66 in the answer,
+    /// deep.test NS ns.evil. in authority, ns.evil. A in additional.
+    Poison,
+    /// Authoritative for one name only and NXDOMAIN for everything else,
+    /// its empty non-terminals included: the broken behaviour RFC 9156
+    /// resolvers must survive.
+    BrokenEnt { exists: String },
 }
 
 /// One query the fake received.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// Lowercased.
     pub name: String,
+    /// As it arrived.
+    pub asked: String,
     pub qtype: RecordType,
     pub at: Instant,
     pub tcp: bool,
@@ -51,12 +67,19 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Starts a fake on 127.0.0.1 (UDP and TCP on one ephemeral port).
     pub async fn start(behaviour: Behaviour) -> FakeUpstream {
-        let (udp, tcp) = loop {
-            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-            if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()).await {
-                break (udp, tcp);
+        loop {
+            let any = "127.0.0.1:0".parse().unwrap();
+            if let Some(fake) = Self::start_on(any, behaviour.clone()).await {
+                return fake;
             }
-        };
+        }
+    }
+
+    /// Starts a fake on `addr` (UDP and TCP); `None` if the port is taken
+    /// for TCP.
+    pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Option<FakeUpstream> {
+        let udp = UdpSocket::bind(addr).await.unwrap();
+        let tcp = TcpListener::bind(udp.local_addr().unwrap()).await.ok()?;
         let fake = FakeUpstream {
             addr: udp.local_addr().unwrap(),
             behaviour: Arc::new(Mutex::new(behaviour)),
@@ -101,7 +124,7 @@ impl FakeUpstream {
                 });
             }
         });
-        fake
+        Some(fake)
     }
 
     pub fn set(&self, behaviour: Behaviour) {
@@ -127,6 +150,7 @@ impl FakeUpstream {
         let question = query.queries.first()?.clone();
         self.log.lock().unwrap().push(Received {
             name: question.name().to_string().to_ascii_lowercase(),
+            asked: question.name().to_string(),
             qtype: question.query_type(),
             at: Instant::now(),
             tcp,
@@ -192,9 +216,45 @@ impl FakeUpstream {
                     ttl,
                 );
             }
+            Behaviour::LowercaseEcho => {
+                authoritative(&mut response, question.name());
+                response.queries[0].name = question.name().to_lowercase();
+            }
+            Behaviour::Authoritative => authoritative(&mut response, question.name()),
+            Behaviour::Poison => {
+                authoritative(&mut response, question.name());
+                let evil = |name: &str| {
+                    let name = Name::from_ascii(name).unwrap();
+                    Record::from_rdata(name, 3600, RData::A(A::new(203, 0, 113, 66)))
+                };
+                response.answers.push(evil("www.deep.test."));
+                response.answers.push(evil("www.cross.example."));
+                response.authorities.push(Record::from_rdata(
+                    Name::from_ascii("deep.test.").unwrap(),
+                    3600,
+                    RData::NS(NS(Name::from_ascii("ns.evil.").unwrap())),
+                ));
+                response.additionals.push(evil("ns.evil."));
+            }
+            Behaviour::BrokenEnt { exists } => {
+                if question.name().to_string().eq_ignore_ascii_case(&exists) {
+                    authoritative(&mut response, question.name());
+                } else {
+                    response.metadata.authoritative = true;
+                    response.metadata.response_code = ResponseCode::NXDomain;
+                }
+            }
         }
         response.to_vec().ok()
     }
+}
+
+/// An authoritative answer: A 192.0.2.7 for the name asked.
+fn authoritative(response: &mut Message, name: &Name) {
+    response.metadata.authoritative = true;
+    response.metadata.recursion_available = false;
+    let record = Record::from_rdata(name.clone(), 300, RData::A(A::new(192, 0, 2, 7)));
+    response.answers.push(record);
 }
 
 /// The fake's data, made up from the name asked:

@@ -71,13 +71,23 @@ impl TestServer {
 /// starts a server for them on 127.0.0.1 with an ephemeral port. `extra`
 /// is appended to the `[server]` table.
 pub async fn start_with(zones: &[(&str, &str)], extra: &str) -> TestServer {
+    start_at("127.0.0.1:0".parse().unwrap(), zones, extra).await
+}
+
+/// As `start_with`, listening on `listen`.
+pub async fn start_at(listen: SocketAddr, zones: &[(&str, &str)], extra: &str) -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let threads = if extra.contains("threads") {
         ""
     } else {
         "threads = 1\n"
     };
-    let mut config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\n{threads}{extra}\n");
+    let mut config = format!("[server]\nlisten = [\"{listen}\"]\n{threads}{extra}\n");
+    // Without a resolver section the default is recursion from the real
+    // root servers, which no test may touch.
+    if !extra.contains("[resolver]") {
+        config.push_str("[resolver]\nmode = \"off\"\n");
+    }
     for (i, (origin, text)) in zones.iter().enumerate() {
         let file = dir.path().join(format!("zone{i}.zone"));
         std::fs::write(&file, text).expect("write zone");
