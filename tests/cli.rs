@@ -182,3 +182,20 @@ async fn serve_answers_reloads_on_sighup_and_exits_on_sigterm() {
 fn lines_of(reply: &hickory_proto::op::Message) -> Vec<String> {
     lines(&reply.answers)
 }
+
+#[test]
+fn every_shipped_config_passes_its_own_check() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    let mut files: Vec<_> = ["", "/lab"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(format!("{config}{dir}")).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    for file in files {
+        let (ok, _, stderr) = run(&["check-config", file.to_str().unwrap()]);
+        assert!(ok, "{}: {stderr}", file.display());
+    }
+}
