@@ -51,6 +51,96 @@ pub struct Config {
     pub resolver: ResolverConfig,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+    /// Without this section hearsay runs alone.
+    pub siblings: Option<SiblingsConfig>,
+}
+
+/// `[siblings]`: the cluster this instance shares its cache with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiblingsConfig {
+    /// Address for sibling queries and membership gossip (UDP). Others
+    /// reach this member at this address, so it must not be a wildcard.
+    #[serde(deserialize_with = "sibling_listen")]
+    pub listen: SocketAddr,
+    /// Members to join through (their `siblings.listen`); may be empty
+    /// for the first one.
+    #[serde(deserialize_with = "sibling_seeds")]
+    pub seeds: Vec<SocketAddr>,
+    pub key: SiblingKeyConfig,
+    /// The shortest and longest wait for the owner of a name before
+    /// resolving it here as well; in between, it follows the measured
+    /// round-trip time of sibling queries.
+    #[serde(default = "default_hedge_min", deserialize_with = "duration")]
+    pub hedge_min: Duration,
+    #[serde(default = "default_hedge_max", deserialize_with = "duration")]
+    pub hedge_max: Duration,
+}
+
+fn default_hedge_min() -> Duration {
+    Duration::from_millis(30)
+}
+
+fn default_hedge_max() -> Duration {
+    Duration::from_millis(300)
+}
+
+/// The cluster's TSIG key (RFC 8945).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiblingKeyConfig {
+    #[serde(deserialize_with = "key_name")]
+    pub name: Name,
+    #[serde(deserialize_with = "key_algorithm")]
+    pub algorithm: String,
+    /// A file holding the secret in base64, as `tsig-keygen` prints it.
+    pub secret_file: PathBuf,
+    /// The decoded secret, read by `Config::load`.
+    #[serde(skip)]
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for SiblingKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiblingKeyConfig")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret_file", &self.secret_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shortest secret accepted: RFC 8945 section 6 asks for keys at
+/// least as long as the hash output; half of it is the floor we enforce.
+const MIN_SECRET_LEN: usize = 16;
+
+/// Reads a base64 secret file; the error is for `siblings.key.secret_file`.
+fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    // Accept a bare secret, or the `secret "...";` line of a BIND key file.
+    let text = text
+        .lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix("secret"))
+        .map(|rest| {
+            rest.trim()
+                .trim_end_matches(';')
+                .trim_matches('"')
+                .to_string()
+        })
+        .unwrap_or_else(|| text.split_whitespace().collect());
+    let secret = data_encoding::BASE64
+        .decode(text.as_bytes())
+        .map_err(|e| format!("{}: the secret is not base64: {e}", path.display()))?;
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "{}: the secret is {} bytes; at least {MIN_SECRET_LEN} are needed (tsig-keygen -a hmac-sha256 makes 32)",
+            path.display(),
+            secret.len()
+        ));
+    }
+    Ok(secret)
 }
 
 /// `[access]`: who may use the cache and resolver.
@@ -332,6 +422,18 @@ impl Config {
         {
             *hints = dir.join(&*hints);
         }
+        if let Some(siblings) = &mut config.siblings {
+            let key = &mut siblings.key;
+            if key.secret_file.is_relative() {
+                key.secret_file = dir.join(&key.secret_file);
+            }
+            key.secret = read_secret(&key.secret_file).map_err(|message| ConfigError::Invalid {
+                file: path.to_path_buf(),
+                line: None,
+                key: "siblings.key.secret_file".into(),
+                message,
+            })?;
+        }
         Ok(config)
     }
 
@@ -410,6 +512,37 @@ impl Config {
                 "more than 64 upstreams".into(),
             ));
         }
+        if let Some(siblings) = &config.siblings {
+            if config.resolver.effective_mode() == ResolverMode::Off {
+                return Err(invalid(
+                    None,
+                    "siblings".into(),
+                    "siblings share a cache, and resolver.mode = \"off\" has none".into(),
+                ));
+            }
+            if siblings.hedge_min > siblings.hedge_max {
+                return Err(invalid(
+                    None,
+                    "siblings.hedge_min".into(),
+                    "is above siblings.hedge_max".into(),
+                ));
+            }
+            if siblings.seeds.len() > 64 {
+                return Err(invalid(
+                    None,
+                    "siblings.seeds".into(),
+                    "more than 64 seeds".into(),
+                ));
+            }
+            let listen = config.server.listen.as_deref().unwrap_or_default();
+            if listen.contains(&siblings.listen) {
+                return Err(invalid(
+                    None,
+                    "siblings.listen".into(),
+                    format!("{} is also a client listen address", siblings.listen),
+                ));
+            }
+        }
         if let Some(addrs) = &config.server.listen {
             if addrs.is_empty() {
                 return Err(invalid(
@@ -447,6 +580,49 @@ impl Config {
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> Option<usize> {
     let start = span?.start.min(text.len());
     Some(text[..start].matches('\n').count() + 1)
+}
+
+fn sibling_listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    let addr = SocketAddr::from_str(&text)
+        .map_err(|_| de::Error::custom(format!("{text:?} is not an address:port")))?;
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err(de::Error::custom(format!(
+            "{addr}: siblings reach this member here, so it needs a real address and port"
+        )));
+    }
+    Ok(addr)
+}
+
+fn sibling_seeds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .into_iter()
+        .map(|text| {
+            SocketAddr::from_str(&text).map_err(|_| {
+                de::Error::custom(format!(
+                    "{text:?} is not an address:port (a sibling's siblings.listen)"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn key_name<'de, D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+    let text = String::deserialize(d)?;
+    let mut name = Name::from_ascii(&text)
+        .map_err(|e| de::Error::custom(format!("{text:?} is not a key name: {e}")))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+fn key_algorithm<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    if !text.eq_ignore_ascii_case("hmac-sha256") {
+        return Err(de::Error::custom(format!(
+            "{text:?} is not supported; use \"hmac-sha256\""
+        )));
+    }
+    Ok("hmac-sha256".into())
 }
 
 fn threads<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -704,6 +880,34 @@ mod tests {
                 "[access]\nrecursion = [\"10.0.0.0/33\"]\n",
                 "h.toml:2: access.recursion[0]:",
             ),
+            (
+                "[siblings]\nlisten = \"127.0.0.1:5400\"\nseeds = []\n",
+                "h.toml:1: siblings: missing field `key`",
+            ),
+            (
+                "[siblings]\nseeds = []\nkey = { name = \"k\", algorithm = \"hmac-sha256\", secret_file = \"k\" }\n",
+                "h.toml:1: siblings: missing field `listen`",
+            ),
+            (
+                "[siblings]\nlisten = \"0.0.0.0:5400\"\nseeds = []\nkey = { name = \"k\", algorithm = \"hmac-sha256\", secret_file = \"k\" }\n",
+                "h.toml:2: siblings.listen: 0.0.0.0:5400: siblings reach this member here",
+            ),
+            (
+                "[siblings]\nlisten = \"127.0.0.1:5400\"\nseeds = [\"127.0.0.2\"]\nkey = { name = \"k\", algorithm = \"hmac-sha256\", secret_file = \"k\" }\n",
+                "h.toml:3: siblings.seeds: \"127.0.0.2\" is not an address:port",
+            ),
+            (
+                "[siblings]\nlisten = \"127.0.0.1:5400\"\nseeds = []\nkey = { name = \"k\", algorithm = \"hmac-md5\", secret_file = \"k\" }\n",
+                "h.toml:4: siblings.key.algorithm: \"hmac-md5\" is not supported",
+            ),
+            (
+                "[siblings]\nlisten = \"127.0.0.1:5400\"\nseeds = []\nkey = { name = \"k\", algorithm = \"hmac-sha256\" }\n",
+                "h.toml:4: siblings.key: missing field `secret_file`",
+            ),
+            (
+                "[resolver]\nmode = \"off\"\n[siblings]\nlisten = \"127.0.0.1:5400\"\nseeds = []\nkey = { name = \"k\", algorithm = \"hmac-sha256\", secret_file = \"k\" }\n",
+                "h.toml: siblings: siblings share a cache",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text)
@@ -715,6 +919,44 @@ mod tests {
             );
             assert!(!err.contains('\n'), "{text:?}: not one line: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_sibling_secret_is_read_from_its_file_or_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("h.toml");
+        let write = |secret: &str| {
+            std::fs::write(dir.path().join("cluster.key"), secret).unwrap();
+            std::fs::write(
+                &config,
+                "[siblings]\nlisten = \"127.0.0.1:5400\"\nseeds = [\"127.0.0.2:5400\"]\nkey = { name = \"Cluster\", algorithm = \"HMAC-SHA256\", secret_file = \"cluster.key\" }\n",
+            )
+            .unwrap();
+        };
+        write(
+            "key \"cluster\" {\n\talgorithm hmac-sha256;\n\tsecret \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\";\n};\n",
+        );
+        let loaded = Config::load(&config).unwrap();
+        let siblings = loaded.siblings.unwrap();
+        assert_eq!(siblings.key.secret, b"0123456789abcdef0123456789abcdef");
+        assert_eq!(siblings.key.name.to_string(), "cluster.");
+        assert_eq!(siblings.hedge_max, Duration::from_millis(300));
+
+        for (secret, want) in [
+            ("not base64!", "the secret is not base64"),
+            ("c2hvcnQ=", "the secret is 5 bytes; at least 16"),
+        ] {
+            write(secret);
+            let err = Config::load(&config).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{}: siblings.key.secret_file: ", config.display()))
+                    && err.contains(want),
+                "{err}"
+            );
+        }
+        std::fs::remove_file(dir.path().join("cluster.key")).unwrap();
+        let err = Config::load(&config).unwrap_err().to_string();
+        assert!(err.contains("cluster.key: cannot read"), "{err}");
     }
 
     #[test]

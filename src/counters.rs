@@ -147,6 +147,57 @@ impl IterationEvent {
     }
 }
 
+/// Things that happen between siblings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SiblingEvent {
+    /// A miss sent to the sibling that owns the name.
+    QuerySent = 0,
+    /// The owner's answer was used (a hit for the cluster).
+    Answered = 1,
+    /// The owner answered SERVFAIL, NOTAUTH, truncated, or garbage.
+    Failed = 2,
+    /// The owner did not answer in time.
+    Timeout = 3,
+    /// The owner was slow, so the name was resolved here as well.
+    Hedged = 4,
+    /// A signed query from a sibling.
+    QueryReceived = 5,
+    /// ... answered from the cache.
+    ServedFromCache = 6,
+    /// ... resolved first (a cluster-wide miss).
+    ServedResolved = 7,
+    /// Unsigned, badly signed or out-of-time sibling messages and gossip.
+    Rejected = 8,
+}
+
+impl SiblingEvent {
+    pub const ALL: [SiblingEvent; 9] = [
+        SiblingEvent::QuerySent,
+        SiblingEvent::Answered,
+        SiblingEvent::Failed,
+        SiblingEvent::Timeout,
+        SiblingEvent::Hedged,
+        SiblingEvent::QueryReceived,
+        SiblingEvent::ServedFromCache,
+        SiblingEvent::ServedResolved,
+        SiblingEvent::Rejected,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SiblingEvent::QuerySent => "query_sent",
+            SiblingEvent::Answered => "answered",
+            SiblingEvent::Failed => "failed",
+            SiblingEvent::Timeout => "timeout",
+            SiblingEvent::Hedged => "hedged",
+            SiblingEvent::QueryReceived => "query_received",
+            SiblingEvent::ServedFromCache => "served_from_cache",
+            SiblingEvent::ServedResolved => "served_resolved",
+            SiblingEvent::Rejected => "rejected",
+        }
+    }
+}
+
 /// Why a TCP connection was closed by us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpClose {
@@ -177,9 +228,14 @@ pub struct Counters {
     overload_dropped: AtomicU64,
     iteration: [AtomicU64; 5],
     bailiwick_dropped: AtomicU64,
+    sibling: [AtomicU64; 9],
 }
 
 impl Counters {
+    pub fn sibling(&self, event: SiblingEvent) {
+        self.sibling[event as usize].fetch_add(1, Relaxed);
+    }
+
     pub fn iteration(&self, event: IterationEvent) {
         self.iteration[event as usize].fetch_add(1, Relaxed);
     }
@@ -280,6 +336,7 @@ impl Counters {
             overload_dropped: load(&self.overload_dropped),
             iteration: self.iteration.each_ref().map(load),
             bailiwick_dropped: load(&self.bailiwick_dropped),
+            sibling: self.sibling.each_ref().map(load),
         }
     }
 }
@@ -304,6 +361,7 @@ pub struct Snapshot {
     pub overload_dropped: u64,
     iteration: [u64; 5],
     pub bailiwick_dropped: u64,
+    sibling: [u64; 9],
 }
 
 impl Snapshot {
@@ -340,6 +398,10 @@ impl Snapshot {
 
     pub fn iteration(&self, event: IterationEvent) -> u64 {
         self.iteration[event as usize]
+    }
+
+    pub fn sibling(&self, event: SiblingEvent) -> u64 {
+        self.sibling[event as usize]
     }
 
     /// Every response counter with its labels, for export.

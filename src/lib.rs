@@ -12,6 +12,7 @@ pub mod counters;
 pub mod resolve;
 pub mod responder;
 pub mod server;
+pub mod siblings;
 pub mod wire;
 pub mod zone;
 

@@ -81,6 +81,11 @@ impl Responder {
         }
     }
 
+    /// The cache and resolver, unless the resolver is off.
+    pub fn recursion(&self) -> Option<&Recursion> {
+        self.recursion.as_ref()
+    }
+
     /// Answers `packet` from `client` into `out` (cleared first) when it
     /// can be answered at once.
     pub fn respond(

@@ -47,6 +47,9 @@ pub struct Budget {
     pub queries: u32,
     pub ns_lookups: u32,
     pub referrals: u32,
+    /// The sibling to ask first, for the client's question itself (not
+    /// for the sub-queries it leads to); taken when used.
+    pub sibling: Option<std::net::SocketAddr>,
 }
 
 impl Default for Budget {
@@ -55,6 +58,7 @@ impl Default for Budget {
             queries: MAX_QUERIES,
             ns_lookups: MAX_NS_LOOKUPS,
             referrals: MAX_REFERRALS,
+            sibling: None,
         }
     }
 }

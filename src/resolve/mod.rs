@@ -29,7 +29,8 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
 
 use crate::cache::{Cache, Chain, EntryKind, MAX_PIECES};
-use crate::counters::{Counters, IterationEvent};
+use crate::counters::{Counters, IterationEvent, SiblingEvent};
+use crate::siblings::Siblings;
 use crate::wire::{NameKey, rcode};
 
 pub use delegation::{Delegation, NameServer, built_in_hints, read_hints};
@@ -71,6 +72,8 @@ pub struct Resolver {
     max_flights: usize,
     timeout: Duration,
     counters: Arc<Counters>,
+    /// The cluster to ask before resolving, if any.
+    siblings: Option<Arc<Siblings>>,
 }
 
 /// What the resolver needs to know besides its mode.
@@ -95,7 +98,14 @@ impl Resolver {
             max_flights: settings.max_flights,
             timeout: settings.timeout,
             counters,
+            siblings: None,
         }
+    }
+
+    /// Asks the question's owner in `siblings` before resolving.
+    pub fn with_siblings(mut self, siblings: Arc<Siblings>) -> Self {
+        self.siblings = Some(siblings);
+        self
     }
 
     /// A forwarding resolver for `upstreams`.
@@ -140,9 +150,31 @@ impl Resolver {
     /// Resolves (`name`, `qtype`), joining a resolution of the same
     /// question if one is under way. Waits at most the resolver timeout.
     pub async fn resolve(self: &Arc<Self>, name: &[u8], qtype: u16) -> Arc<Outcome> {
+        let owner = self.owner_of(name, qtype);
+        self.resolve_via(name, qtype, owner).await
+    }
+
+    /// Resolves a question a sibling asked: never by asking another
+    /// sibling (hop limit 1), so members that disagree on membership
+    /// cannot send a question round in circles.
+    pub async fn resolve_for_sibling(self: &Arc<Self>, name: &[u8], qtype: u16) -> Arc<Outcome> {
+        self.resolve_via(name, qtype, None).await
+    }
+
+    /// The sibling that owns a question, unless it is ours.
+    fn owner_of(&self, name: &[u8], qtype: u16) -> Option<std::net::SocketAddr> {
+        self.siblings.as_ref()?.owner_of(name, qtype)
+    }
+
+    async fn resolve_via(
+        self: &Arc<Self>,
+        name: &[u8],
+        qtype: u16,
+        owner: Option<std::net::SocketAddr>,
+    ) -> Arc<Outcome> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            let Some((mut flight, started)) = self.join_or_start(name, qtype) else {
+            let Some((mut flight, started)) = self.join_or_start(name, qtype, owner) else {
                 return Arc::new(Outcome::Failed);
             };
             let outcome = match timeout_at(deadline, flight.wait_for(Option::is_some)).await {
@@ -161,13 +193,30 @@ impl Resolver {
     /// already under way: a prefetch.
     pub fn refresh(self: &Arc<Self>, name: &[u8], qtype: u16) {
         self.counters.prefetch();
-        let _ = self.join_or_start(name, qtype);
+        let _ = self.join_or_start(name, qtype, self.owner_of(name, qtype));
+    }
+
+    /// A prefetch for a sibling's question: resolved here.
+    pub fn refresh_here(self: &Arc<Self>, name: &[u8], qtype: u16) {
+        self.counters.prefetch();
+        let _ = self.join_or_start(name, qtype, None);
     }
 
     /// The flight for this question, started if there is none, and whether
-    /// this call started it. `None` when too many are under way.
-    fn join_or_start(self: &Arc<Self>, name: &[u8], qtype: u16) -> Option<(Flight, bool)> {
-        let key = question_key(name, qtype);
+    /// this call started it. `None` when too many are under way. A flight
+    /// that asks a sibling `owner` first is kept apart from one that does
+    /// not, so a sibling's question never waits on a flight that asks a
+    /// sibling in turn; at the owner both are the same flight, which is
+    /// how the cluster's misses merge.
+    fn join_or_start(
+        self: &Arc<Self>,
+        name: &[u8],
+        qtype: u16,
+        owner: Option<std::net::SocketAddr>,
+    ) -> Option<(Flight, bool)> {
+        let mut key = question_key(name, qtype).into_vec();
+        key.push(u8::from(owner.is_some()));
+        let key: Box<[u8]> = key.into();
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(flight) = flights.get(&key) {
             self.counters.coalesced();
@@ -184,7 +233,10 @@ impl Resolver {
         let name: Box<[u8]> = name.into();
         tokio::spawn(async move {
             let deadline = Instant::now() + this.timeout;
-            let mut budget = Budget::default();
+            let mut budget = Budget {
+                sibling: owner,
+                ..Budget::default()
+            };
             let outcome = this
                 .fetch(&name, qtype, deadline, &mut budget, &mut Vec::new())
                 .await;
@@ -248,7 +300,14 @@ impl Resolver {
                 chain.set_rcode(cached.rcode());
                 return Outcome::Answered(chain);
             }
-            let Some(reading) = self.read(&target, qtype, deadline, budget, path).await else {
+            let reading = match budget.sibling.take() {
+                Some(owner) => {
+                    self.read_hedged(owner, &target, qtype, deadline, budget, path)
+                        .await
+                }
+                None => self.read(&target, qtype, deadline, budget, path).await,
+            };
+            let Some(reading) = reading else {
                 return Outcome::Failed;
             };
             let now = self.cache.now_ms();
@@ -288,6 +347,49 @@ impl Resolver {
             return Outcome::Answered(chain);
         }
         Outcome::Failed
+    }
+
+    /// One answer for (`name`, `qtype`) from the sibling that owns it; if
+    /// it has not answered by the hedge delay, or fails, from the mode's
+    /// source as well, whichever gives a usable answer first.
+    async fn read_hedged(
+        &self,
+        owner: std::net::SocketAddr,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Option<Reading> {
+        let Some(siblings) = &self.siblings else {
+            return self.read(name, qtype, deadline, budget, path).await;
+        };
+        // The question to the owner runs as its own task: if the local
+        // resolution wins, the owner's answer (or silence) still reaches
+        // its health record, so a silent member is soon passed over.
+        let mut asked = {
+            let (siblings, name) = (siblings.clone(), name.to_vec());
+            tokio::spawn(async move { siblings.ask(owner, &name, qtype, deadline).await.ok() })
+        };
+        let hedge_at = deadline.min(Instant::now() + siblings.hedge_delay());
+        match timeout_at(hedge_at, &mut asked).await {
+            Ok(Ok(Some(message))) => return Some(read_answer(&message, name, qtype)),
+            // The owner failed outright: resolve here, without waiting.
+            Ok(_) => return self.read(name, qtype, deadline, budget, path).await,
+            Err(_) => self.counters.sibling(SiblingEvent::Hedged),
+        }
+        let local = self.read(name, qtype, deadline, budget, path);
+        tokio::pin!(local);
+        tokio::select! {
+            from_owner = &mut asked => match from_owner {
+                Ok(Some(message)) => Some(read_answer(&message, name, qtype)),
+                _ => local.await,
+            },
+            here = &mut local => match here {
+                Some(reading) => Some(reading),
+                None => asked.await.ok().flatten().map(|m| read_answer(&m, name, qtype)),
+            },
+        }
     }
 
     /// One answer for (`name`, `qtype`) from the mode's source.

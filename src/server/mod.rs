@@ -26,6 +26,7 @@ use crate::resolve::{
     read_hints,
 };
 use crate::responder::{Recursion, Responder};
+use crate::siblings::{ClusterKey, SiblingListener, SiblingSettings, Siblings, run_gossip};
 use crate::zone::{ZoneError, ZoneOutcome, ZoneSet, ZoneSource};
 
 pub use tcp::TcpLimits;
@@ -40,6 +41,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("no address to listen on could be bound")]
     NoListeners,
+    #[error("siblings: {0}")]
+    Siblings(String),
 }
 
 /// A running server. Dropping it does not stop it; call `shutdown`.
@@ -52,6 +55,7 @@ pub struct Server {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     grace: Duration,
+    siblings: Option<Arc<Siblings>>,
 }
 
 impl Server {
@@ -71,7 +75,19 @@ impl Server {
         }
         let zones = Arc::new(ArcSwap::from_pointee(zones));
         let counters = Arc::new(Counters::default());
-        let recursion = recursion(config, &counters)?;
+        let siblings = match &config.siblings {
+            Some(settings) => Some(Arc::new(Siblings::new(
+                SiblingSettings {
+                    me: settings.listen,
+                    key: sibling_key(settings)?,
+                    hedge_min: settings.hedge_min,
+                    hedge_max: settings.hedge_max,
+                },
+                counters.clone(),
+            ))),
+            None => None,
+        };
+        let recursion = recursion(config, &counters, siblings.clone())?;
         let resolver = recursion.as_ref().map(|r| r.resolver.clone());
         let responder = Arc::new(Responder::new(
             zones.clone(),
@@ -93,9 +109,19 @@ impl Server {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             grace: config.server.shutdown_grace,
+            siblings: siblings.clone(),
         };
         if let Err(error) = server.listen(config, &responder, limits) {
             // Stop whatever was started before the failure.
+            server.shutdown.cancel();
+            return Err(error);
+        }
+        if let (Some(siblings), Some(settings), Some(recursion)) =
+            (siblings, &config.siblings, responder.recursion())
+            && let Err(error) = server
+                .join_siblings(siblings, &settings.seeds, recursion)
+                .await
+        {
             server.shutdown.cancel();
             return Err(error);
         }
@@ -109,6 +135,48 @@ impl Server {
             });
         }
         Ok(server)
+    }
+
+    /// Binds the sibling port and starts answering siblings and gossiping.
+    async fn join_siblings(
+        &mut self,
+        siblings: Arc<Siblings>,
+        seeds: &[SocketAddr],
+        recursion: &Recursion,
+    ) -> Result<(), StartError> {
+        let addr = siblings.me();
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let socket = Arc::new(socket);
+        info!(%addr, seeds = ?seeds, "listening for siblings");
+        let (gossip, inbox) = tokio::sync::mpsc::channel(1024);
+        self.tasks.spawn(crate::siblings::serve(SiblingListener {
+            socket: socket.clone(),
+            siblings: siblings.clone(),
+            resolver: recursion.resolver.clone(),
+            cache: recursion.cache.clone(),
+            gossip,
+            counters: self.counters.clone(),
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+        }));
+        self.tasks.spawn(run_gossip(
+            siblings,
+            socket,
+            seeds.to_vec(),
+            inbox,
+            self.shutdown.clone(),
+        ));
+        Ok(())
+    }
+
+    /// The live sibling members, this one included; empty without
+    /// `[siblings]`.
+    pub fn sibling_members(&self) -> Vec<SocketAddr> {
+        self.siblings
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.members())
     }
 
     /// Binds every listen address and starts its tasks.
@@ -231,8 +299,23 @@ impl Server {
     }
 }
 
+/// The cluster key from `[siblings] key`.
+fn sibling_key(settings: &crate::config::SiblingsConfig) -> Result<ClusterKey, StartError> {
+    if settings.key.secret.is_empty() {
+        return Err(StartError::Siblings(format!(
+            "the secret in {} was not read",
+            settings.key.secret_file.display()
+        )));
+    }
+    ClusterKey::new(settings.key.name.clone(), &settings.key.secret).map_err(StartError::Siblings)
+}
+
 /// The cache and resolver, unless the resolver is off.
-fn recursion(config: &Config, counters: &Arc<Counters>) -> Result<Option<Recursion>, StartError> {
+fn recursion(
+    config: &Config,
+    counters: &Arc<Counters>,
+    siblings: Option<Arc<Siblings>>,
+) -> Result<Option<Recursion>, StartError> {
     let mode = config.resolver.effective_mode();
     if mode == ResolverMode::Off {
         return Ok(None);
@@ -297,6 +380,10 @@ fn recursion(config: &Config, counters: &Arc<Counters>) -> Result<Option<Recursi
                 counters.clone(),
             )
         }
+    };
+    let resolver = match siblings {
+        Some(siblings) => resolver.with_siblings(siblings),
+        None => resolver,
     };
     Ok(Some(Recursion {
         acl: RecursionAcl::new(&config.access.recursion),

@@ -1,0 +1,156 @@
+//! The sibling port: answers signed questions from siblings out of the
+//! cache or by resolving them (never by asking another sibling), and hands
+//! authenticated gossip packets to the membership task. Everything else
+//! is refused and counted.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::key::is_gossip;
+use super::{SIBLING_UDP_SIZE, Siblings, TSIG_ROOM};
+use crate::cache::{Cache, Lookup};
+use crate::counters::{Counters, SiblingEvent};
+use crate::resolve::{Outcome, Resolver};
+use crate::wire::response::{ReplyOptions, write_header_only, write_status};
+use crate::wire::{class, decode, opcode, rcode};
+
+/// Sibling questions answered at once; more are dropped (the asker hedges).
+const MAX_IN_FLIGHT: usize = 1024;
+
+pub struct SiblingListener {
+    pub socket: Arc<UdpSocket>,
+    pub siblings: Arc<Siblings>,
+    pub resolver: Arc<Resolver>,
+    pub cache: Arc<Cache>,
+    pub gossip: mpsc::Sender<Vec<u8>>,
+    pub counters: Arc<Counters>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+pub async fn serve(listener: SiblingListener) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
+    loop {
+        let (len, from) = tokio::select! {
+            _ = listener.shutdown.cancelled() => return,
+            received = listener.socket.recv_from(&mut buf) => match received {
+                Ok(received) => received,
+                Err(_) => {
+                    listener.counters.network_error();
+                    continue;
+                }
+            },
+        };
+        let packet = &buf[..len];
+        if is_gossip(packet) {
+            match listener.siblings.key().open(packet) {
+                // A full queue drops gossip; SWIM copes with loss.
+                Ok(payload) => drop(listener.gossip.try_send(payload.to_vec())),
+                Err(rejection) => {
+                    listener.counters.sibling(SiblingEvent::Rejected);
+                    tracing::debug!(%from, "gossip rejected: {rejection}");
+                }
+            }
+            continue;
+        }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            listener.counters.overload_dropped();
+            continue;
+        };
+        let packet = packet.to_vec();
+        let (socket, siblings, resolver, cache, counters) = (
+            listener.socket.clone(),
+            listener.siblings.clone(),
+            listener.resolver.clone(),
+            listener.cache.clone(),
+            listener.counters.clone(),
+        );
+        listener.tasks.spawn(async move {
+            if let Some(answer) =
+                answer(&packet, from, &siblings, &resolver, &cache, &counters).await
+            {
+                let _ = socket.send_to(&answer, from).await;
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// The signed answer to a sibling's question, or a bare refusal.
+async fn answer(
+    packet: &[u8],
+    from: SocketAddr,
+    siblings: &Siblings,
+    resolver: &Arc<Resolver>,
+    cache: &Cache,
+    counters: &Counters,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    let query_mac = match siblings.key().verify(packet, None) {
+        Ok(mac) => mac,
+        Err(rejection) => {
+            counters.sibling(SiblingEvent::Rejected);
+            tracing::debug!(%from, "sibling query rejected: {rejection}");
+            // RFC 8945 section 5.2: NOTAUTH, unsigned; never to a
+            // response, or two listeners could bounce refusals forever.
+            let header = crate::wire::decode(packet).ok()?.header;
+            if header.flags & crate::wire::flags::QR != 0 {
+                return None;
+            }
+            write_header_only(&mut out, header, rcode::NOTAUTH);
+            return Some(out);
+        }
+    };
+    let query = match decode(packet) {
+        Ok(query) => query,
+        Err(error) => {
+            counters.malformed(error.reason);
+            return None;
+        }
+    };
+    // Answers arrive on the asker's own socket, never here.
+    if query.header.flags & crate::wire::flags::QR != 0 {
+        return None;
+    }
+    let opts = ReplyOptions {
+        max_len: usize::from(SIBLING_UDP_SIZE) - TSIG_ROOM,
+        our_udp_size: SIBLING_UDP_SIZE,
+        recursion_available: true,
+    };
+    counters.sibling(SiblingEvent::QueryReceived);
+    if query.header.opcode() != opcode::QUERY || query.qclass != class::IN {
+        write_status(&mut out, &query, rcode::REFUSED, opts);
+    } else {
+        let now = cache.now_ms();
+        match cache.lookup(&query.key, query.qtype, now) {
+            Lookup::Hit { chain, refresh } => {
+                if refresh {
+                    resolver.refresh_here(query.key.as_bytes(), query.qtype);
+                }
+                counters.sibling(SiblingEvent::ServedFromCache);
+                chain.write(&mut out, &query, now, false, opts);
+            }
+            // Stale data is never passed on as fresh: resolve it.
+            Lookup::Stale(_) | Lookup::Miss => {
+                counters.sibling(SiblingEvent::ServedResolved);
+                let outcome = resolver
+                    .resolve_for_sibling(query.key.as_bytes(), query.qtype)
+                    .await;
+                match &*outcome {
+                    Outcome::Answered(chain) => {
+                        chain.write(&mut out, &query, cache.now_ms(), false, opts);
+                    }
+                    Outcome::Failed => write_status(&mut out, &query, rcode::SERVFAIL, opts),
+                }
+            }
+        }
+    }
+    siblings.key().sign_answer(&mut out, &query_mac)?;
+    Some(out)
+}

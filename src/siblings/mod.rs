@@ -1,0 +1,302 @@
+//! Sibling cache sharing: a cluster of hearsay instances that acts as one
+//! cache. Every question has one owner among the live members
+//! (`owner::owner`); a member that misses on a question it does not own
+//! asks the owner once, and the owner answers from its cache or resolves
+//! (its coalescing merges the whole cluster's misses). Questions that came
+//! from a sibling are never passed on (hop limit 1), so members that
+//! disagree about membership cannot loop.
+//!
+//! `Siblings` is the asking side and the live view of the cluster;
+//! `listener` answers siblings and feeds gossip to `gossip`, which keeps
+//! the member list with foca (SWIM). Every message is authenticated with
+//! the cluster key (`key`).
+
+mod gossip;
+mod key;
+mod listener;
+mod owner;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use tokio::net::UdpSocket;
+use tokio::time::{Instant, timeout_at};
+
+use crate::counters::{Counters, SiblingEvent};
+use crate::wire::name::name_to_wire;
+use crate::wire::{class, flags, rtype};
+
+pub use gossip::run_gossip;
+pub use key::ClusterKey;
+pub use listener::{SiblingListener, serve};
+pub use owner::{owner, owner_key};
+
+/// The EDNS payload size on the sibling port. Answers that do not fit
+/// come back truncated, and the asker resolves them itself.
+pub const SIBLING_UDP_SIZE: u16 = 4096;
+/// Room kept for the TSIG record at the end of an answer.
+pub const TSIG_ROOM: usize = 200;
+/// Failures in a row after which a member is passed over.
+const FAILURES_TO_DOWN: u32 = 3;
+const FIRST_HOLD: Duration = Duration::from_secs(1);
+const MAX_HOLD: Duration = Duration::from_secs(30);
+
+/// Why a sibling gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error("no answer in time")]
+    Timeout,
+    #[error("network error: {0}")]
+    Network(#[from] std::io::Error),
+    #[error("unusable answer")]
+    Unusable,
+}
+
+/// What is known of one member's recent answers.
+#[derive(Default)]
+struct Health {
+    failures: u32,
+    held_until: Option<std::time::Instant>,
+    hold: Duration,
+}
+
+/// Smoothed round-trip time of sibling answers (RFC 6298 style).
+struct Rtt {
+    srtt: Duration,
+    rttvar: Duration,
+}
+
+pub struct SiblingSettings {
+    /// Our own sibling address, as others know us.
+    pub me: SocketAddr,
+    pub key: ClusterKey,
+    pub hedge_min: Duration,
+    pub hedge_max: Duration,
+}
+
+pub struct Siblings {
+    me: SocketAddr,
+    key: ClusterKey,
+    /// Live members, us included, as gossip last reported them.
+    members: ArcSwap<Vec<SocketAddr>>,
+    /// Members that failed us recently; bounded by the member list.
+    health: Mutex<HashMap<SocketAddr, Health>>,
+    rtt: Mutex<Rtt>,
+    hedge_min: Duration,
+    hedge_max: Duration,
+    counters: Arc<Counters>,
+}
+
+impl Siblings {
+    pub fn new(settings: SiblingSettings, counters: Arc<Counters>) -> Self {
+        Self {
+            me: settings.me,
+            key: settings.key,
+            members: ArcSwap::from_pointee(vec![settings.me]),
+            health: Mutex::new(HashMap::new()),
+            rtt: Mutex::new(Rtt {
+                srtt: settings.hedge_min,
+                rttvar: Duration::ZERO,
+            }),
+            hedge_min: settings.hedge_min,
+            hedge_max: settings.hedge_max,
+            counters,
+        }
+    }
+
+    pub fn me(&self) -> SocketAddr {
+        self.me
+    }
+
+    pub fn key(&self) -> &ClusterKey {
+        &self.key
+    }
+
+    /// The live members, us included, sorted.
+    pub fn members(&self) -> Vec<SocketAddr> {
+        self.members.load().to_vec()
+    }
+
+    /// Replaces the live member list (from gossip).
+    pub(crate) fn set_members(&self, mut members: Vec<SocketAddr>) {
+        if !members.contains(&self.me) {
+            members.push(self.me);
+        }
+        members.sort();
+        members.dedup();
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|member, _| members.contains(member));
+        self.members.store(Arc::new(members));
+    }
+
+    /// The member to ask about a question, or `None` when it is ours (or
+    /// we are alone). Members held down after failures are skipped, so
+    /// their keys go to the runner-up.
+    pub fn owner_of(&self, name: &[u8], qtype: u16) -> Option<SocketAddr> {
+        let members = self.members.load();
+        if members.len() < 2 {
+            return None;
+        }
+        let now = std::time::Instant::now();
+        let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let live = members.iter().filter(|m| {
+            health
+                .get(m)
+                .and_then(|h| h.held_until)
+                .is_none_or(|until| until <= now)
+        });
+        let owner = owner(live, &owner_key(name, qtype, class::IN, false))?;
+        (owner != self.me).then_some(owner)
+    }
+
+    /// How long to wait for an owner before resolving here as well: about
+    /// the slow end of recent sibling answers (SRTT + 4 RTTVAR), bounded.
+    pub fn hedge_delay(&self) -> Duration {
+        let rtt = self.rtt.lock().unwrap_or_else(|e| e.into_inner());
+        (rtt.srtt + rtt.rttvar * 4).clamp(self.hedge_min, self.hedge_max)
+    }
+
+    fn succeeded(&self, member: SocketAddr, took: Duration) {
+        {
+            let mut rtt = self.rtt.lock().unwrap_or_else(|e| e.into_inner());
+            let delta = rtt.srtt.abs_diff(took);
+            rtt.rttvar = (rtt.rttvar * 3 + delta) / 4;
+            rtt.srtt = (rtt.srtt * 7 + took) / 8;
+        }
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = health.get_mut(&member) {
+            if h.held_until.is_some() {
+                tracing::info!(%member, "sibling answers again");
+            }
+            *h = Health::default();
+        }
+    }
+
+    fn failed(&self, member: SocketAddr) {
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.members.load().contains(&member) {
+            return;
+        }
+        let h = health.entry(member).or_default();
+        h.failures += 1;
+        if h.failures >= FAILURES_TO_DOWN {
+            h.hold = if h.hold.is_zero() {
+                FIRST_HOLD
+            } else {
+                (h.hold * 2).min(MAX_HOLD)
+            };
+            h.held_until = Some(std::time::Instant::now() + h.hold);
+            h.failures = 0;
+            tracing::warn!(%member, hold = ?h.hold, "sibling keeps failing; its names go to the next member");
+        }
+    }
+
+    /// Asks `owner` for (`name`, `qtype`) and returns its answer if it is
+    /// signed with the cluster key and usable (NOERROR or NXDOMAIN, not
+    /// truncated, the same question).
+    pub async fn ask(
+        &self,
+        owner: SocketAddr,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+    ) -> Result<Message, AskError> {
+        let started = std::time::Instant::now();
+        self.counters.sibling(SiblingEvent::QuerySent);
+        let result = self.exchange(owner, name, qtype, deadline).await;
+        match &result {
+            Ok(_) => {
+                self.counters.sibling(SiblingEvent::Answered);
+                self.succeeded(owner, started.elapsed());
+            }
+            Err(AskError::Timeout) => {
+                self.counters.sibling(SiblingEvent::Timeout);
+                self.failed(owner);
+            }
+            Err(_) => {
+                self.counters.sibling(SiblingEvent::Failed);
+                self.failed(owner);
+            }
+        }
+        result
+    }
+
+    async fn exchange(
+        &self,
+        owner: SocketAddr,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+    ) -> Result<Message, AskError> {
+        let id: u16 = rand::random();
+        let mut packet = query(id, name, qtype);
+        let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
+        let local: SocketAddr = match owner.ip() {
+            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(local).await?;
+        socket.connect(owner).await?;
+        socket.send(&packet).await?;
+        let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
+        loop {
+            let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+                Ok(Ok(len)) => len,
+                Ok(Err(e)) => return Err(AskError::Network(e)),
+                Err(_) => return Err(AskError::Timeout),
+            };
+            let answer = &buf[..len];
+            if len < 12 || u16::from_be_bytes([answer[0], answer[1]]) != id {
+                continue;
+            }
+            if let Err(rejection) = self.key.verify(answer, Some(&mac)) {
+                self.counters.sibling(SiblingEvent::Rejected);
+                tracing::debug!(%owner, "sibling answer rejected: {rejection}");
+                return Err(AskError::Unusable);
+            }
+            let Ok(message) = Message::from_vec(answer) else {
+                return Err(AskError::Unusable);
+            };
+            let mut echoed = Vec::with_capacity(name.len());
+            if let Some(asked) = message.queries.first() {
+                name_to_wire(asked.name(), &mut echoed);
+            }
+            let usable = message.metadata.message_type == MessageType::Response
+                && !message.metadata.truncation
+                && matches!(
+                    message.metadata.response_code,
+                    ResponseCode::NoError | ResponseCode::NXDomain
+                )
+                && message.queries.len() == 1
+                && u16::from(message.queries[0].query_type()) == qtype
+                && echoed.eq_ignore_ascii_case(name);
+            return if usable {
+                Ok(message)
+            } else {
+                Err(AskError::Unusable)
+            };
+        }
+    }
+}
+
+/// A sibling query: RD set, EDNS with our sibling payload size.
+fn query(id: u16, name: &[u8], qtype: u16) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(12 + name.len() + 4 + 11 + 100);
+    packet.extend_from_slice(&id.to_be_bytes());
+    packet.extend_from_slice(&flags::RD.to_be_bytes());
+    packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
+    packet.extend_from_slice(name);
+    packet.extend_from_slice(&qtype.to_be_bytes());
+    packet.extend_from_slice(&class::IN.to_be_bytes());
+    packet.push(0);
+    packet.extend_from_slice(&rtype::OPT.to_be_bytes());
+    packet.extend_from_slice(&SIBLING_UDP_SIZE.to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    packet
+}

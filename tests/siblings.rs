@@ -1,0 +1,407 @@
+//! Sibling cache sharing: clusters of hearsay instances on 127.0.0.x
+//! addresses, one authoritative hearsay server behind them, and real
+//! sockets throughout. Each test has its own range of addresses.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hearsay::counters::{SiblingEvent, Transport};
+use hearsay::siblings::ClusterKey;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::task::JoinSet;
+
+const ZONE: &str = r#"
+$ORIGIN cluster.test.
+$TTL 3600
+@ SOA ns hostmaster 1 1800 900 604800 300
+  NS ns
+ns A 192.0.2.53
+* A 192.0.2.1
+alias CNAME www
+www A 192.0.2.80
+"#;
+
+const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const OTHER_SECRET: &str = "YW5vdGhlciBzZWNyZXQgb2YgdGhpcnR5LXR3byBiLi4=";
+
+fn at(last: u8, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::from([127, 0, 0, last]), port)
+}
+
+/// A free UDP port on 127.0.0.`last` (the kernel's choice, released).
+fn free_port(last: u8) -> u16 {
+    std::net::UdpSocket::bind(at(last, 0))
+        .and_then(|s| s.local_addr())
+        .expect("bind")
+        .port()
+}
+
+struct Cluster {
+    authority: TestServer,
+    keys: tempfile::TempDir,
+    port: u16,
+}
+
+impl Cluster {
+    async fn new(first: u8) -> Cluster {
+        let keys = tempfile::tempdir().unwrap();
+        write(keys.path(), "good.key", SECRET);
+        write(keys.path(), "bad.key", OTHER_SECRET);
+        Cluster {
+            authority: start_with(&[("cluster.test.", ZONE)], "").await,
+            keys,
+            port: free_port(first),
+        }
+    }
+
+    /// A sibling on 127.0.0.`last` (sibling port shared by the cluster),
+    /// forwarding to the authority, joining through `seeds`.
+    async fn sibling(&self, last: u8, seeds: &[u8], key: &str) -> TestServer {
+        start_with(&[], &self.sibling_config(last, seeds, key)).await
+    }
+
+    fn sibling_config(&self, last: u8, seeds: &[u8], key: &str) -> String {
+        let seeds: Vec<String> = seeds
+            .iter()
+            .map(|s| format!("\"{}\"", at(*s, self.port)))
+            .collect();
+        format!(
+            "[resolver]\nupstreams = [\"{}\"]\ntimeout = \"2s\"\n\
+             [cache]\nprefetch = false\n\
+             [siblings]\nlisten = \"{}\"\nseeds = [{}]\nhedge_min = \"50ms\"\nhedge_max = \"200ms\"\n\
+             key = {{ name = \"cluster.\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}\n",
+            self.authority.addr(),
+            at(last, self.port),
+            seeds.join(", "),
+            self.keys.path().join(key).display()
+        )
+    }
+
+    /// Queries the authority has received.
+    fn asked(&self) -> u64 {
+        let c = self.authority.server.counters();
+        c.queries(Transport::Udp) + c.queries(Transport::Tcp)
+    }
+}
+
+async fn converge(members: &[&TestServer]) {
+    let n = members.len();
+    until("the members to see each other", || {
+        members
+            .iter()
+            .all(|m| m.server.sibling_members().len() == n)
+    })
+    .await;
+}
+
+fn name(i: usize) -> String {
+    format!("n{i}.cluster.test.")
+}
+
+fn first_a(reply: &Message) -> Option<std::net::Ipv4Addr> {
+    reply.answers.iter().find_map(|r| match &r.data {
+        RData::A(a) => Some(a.0),
+        _ => None,
+    })
+}
+
+/// Asks `names` of `servers` (query i to server (i + offset) mod n), 32 at
+/// a time, and returns the slowest answer's time.
+async fn ask_all(servers: &[SocketAddr], names: &[String], offset: usize) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for (chunk_no, chunk) in names.chunks(32).enumerate() {
+        let mut set = JoinSet::new();
+        for (j, name) in chunk.iter().enumerate() {
+            let i = chunk_no * 32 + j;
+            let server = servers[(i + offset) % servers.len()];
+            let name = name.clone();
+            set.spawn(async move {
+                let started = Instant::now();
+                let reply = udp_query(server, &name, RecordType::A, Some(1232)).await;
+                assert_eq!(
+                    reply.metadata.response_code,
+                    ResponseCode::NoError,
+                    "{name}"
+                );
+                assert_eq!(first_a(&reply), Some([192, 0, 2, 1].into()), "{name}");
+                started.elapsed()
+            });
+        }
+        while let Some(took) = set.join_next().await {
+            slowest = slowest.max(took.unwrap());
+        }
+    }
+    slowest
+}
+
+#[tokio::test]
+async fn a_cluster_asks_the_authority_once_per_name() {
+    let cluster = Cluster::new(31).await;
+    let a = cluster.sibling(31, &[32], "good.key").await;
+    let b = cluster.sibling(32, &[31], "good.key").await;
+    let c = cluster.sibling(33, &[31], "good.key").await;
+    converge(&[&a, &b, &c]).await;
+
+    let servers = [a.addr(), b.addr(), c.addr()];
+    let names: Vec<String> = (0..1000).map(name).collect();
+    // The same stream three times, each time shifted, so every name is
+    // asked of every sibling.
+    let before = cluster.asked();
+    for round in 0..3 {
+        ask_all(&servers, &names, round).await;
+    }
+    let asked = cluster.asked() - before;
+    eprintln!("1000 names asked of 3 siblings 3 times: {asked} authoritative queries");
+    assert!(
+        asked <= 1050,
+        "the authority saw {asked} queries for 1000 names (alone, each instance would send 1000)"
+    );
+    let answered: u64 = [&a, &b, &c]
+        .iter()
+        .map(|s| s.server.counters().sibling(SiblingEvent::Answered))
+        .sum();
+    assert!(
+        answered >= 1000,
+        "only {answered} answers came from siblings"
+    );
+
+    // A CNAME chain is shared whole, with TTLs counting down.
+    let reply = udp_query(a.addr(), "alias.cluster.test.", RecordType::A, Some(1232)).await;
+    assert_eq!(lines(&reply.answers).len(), 2, "{:?}", reply.answers);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for server in [&b, &c] {
+        let reply = udp_query(
+            server.addr(),
+            "alias.cluster.test.",
+            RecordType::A,
+            Some(1232),
+        )
+        .await;
+        assert_eq!(lines(&reply.answers).len(), 2);
+        assert!(
+            reply.answers.iter().all(|r| r.ttl < 3600),
+            "{:?}",
+            reply.answers
+        );
+    }
+    // Negative answers are shared too, with their SOA.
+    let before = cluster.asked();
+    for server in servers {
+        let reply = udp_query(
+            server,
+            "missing.www.cluster.test.",
+            RecordType::A,
+            Some(1232),
+        )
+        .await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(reply.authorities.len(), 1, "{:?}", reply.authorities);
+    }
+    assert_eq!(cluster.asked() - before, 1);
+}
+
+#[tokio::test]
+async fn a_killed_sibling_costs_clients_no_more_than_the_hedge() {
+    let cluster = Cluster::new(41).await;
+    let a = cluster.sibling(41, &[42], "good.key").await;
+    let b = cluster.sibling(42, &[41], "good.key").await;
+    // The third runs as its own process, to be killed without a goodbye.
+    let config = write(
+        cluster.keys.path(),
+        "third.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.43:0\"]\nthreads = 1\n{}",
+            cluster.sibling_config(43, &[41], "good.key")
+        ),
+    );
+    let mut third = std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the third sibling");
+    until("three members", || {
+        a.server.sibling_members().len() == 3 && b.server.sibling_members().len() == 3
+    })
+    .await;
+
+    let servers = [a.addr(), b.addr()];
+    let names: Vec<String> = (0..300).map(name).collect();
+    ask_all(&servers, &names[..100], 0).await;
+    // Frozen, it neither answers nor lets the kernel refuse: the worst
+    // case, a host gone silent.
+    let pid = third.id() as i32;
+    // SAFETY: signalling a child process we started and still own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    // Every query is answered, none later than the hedge (200 ms) plus one
+    // resolution against a local authority, with room for a slow machine.
+    let slowest = ask_all(&servers, &names[100..200], 0).await;
+    eprintln!("slowest answer with a silent sibling: {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(1200),
+        "a client waited {slowest:?}"
+    );
+    // Killed: the kernel refuses for it, and nobody waits at all.
+    third.kill().unwrap();
+    third.wait().unwrap();
+    let slowest = ask_all(&servers, &names[200..], 0).await;
+    eprintln!("slowest answer after the kill: {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(1200),
+        "a client waited {slowest:?}"
+    );
+    let hedged: u64 = [&a, &b]
+        .iter()
+        .map(|s| {
+            let c = s.server.counters();
+            c.sibling(SiblingEvent::Hedged)
+        })
+        .sum();
+    assert!(hedged > 0, "nothing was ever asked of the silent sibling");
+    // Gossip notices, and the dead member's names move to the others.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while a.server.sibling_members().len() != 2 || b.server.sibling_members().len() != 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the dead member leaves the member lists");
+}
+
+/// Sends `packet` to `to` and returns the reply, if any.
+async fn exchange(to: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    udp_exchange(to, packet, Duration::from_millis(500)).await
+}
+
+fn query_bytes(name: &str) -> Vec<u8> {
+    let mut msg = query_message(name, RecordType::A, Some(4096));
+    msg.metadata.id = 0x4242;
+    msg.to_vec().unwrap()
+}
+
+#[tokio::test]
+async fn a_member_with_the_wrong_key_is_refused() {
+    let cluster = Cluster::new(51).await;
+    let a = cluster.sibling(51, &[52], "good.key").await;
+    let b = cluster.sibling(52, &[51], "good.key").await;
+    converge(&[&a, &b]).await;
+    let intruder = cluster.sibling(53, &[51, 52], "bad.key").await;
+    // Gossip announces go out every two seconds; give it a few rounds.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(a.server.sibling_members().len(), 2);
+    assert_eq!(b.server.sibling_members().len(), 2);
+    assert_eq!(intruder.server.sibling_members().len(), 1);
+    assert!(a.server.counters().sibling(SiblingEvent::Rejected) > 0);
+
+    let sibling_port = at(51, cluster.port);
+    let wrong = ClusterKey::new(
+        Name::from_ascii("cluster.").unwrap(),
+        b"another secret of thirty-two b..",
+    )
+    .unwrap();
+    let right = ClusterKey::new(
+        Name::from_ascii("cluster.").unwrap(),
+        b"0123456789abcdef0123456789abcdef",
+    )
+    .unwrap();
+    // Unsigned, and signed with the wrong key: NOTAUTH and no records.
+    for packet in [query_bytes("x1.cluster.test."), {
+        let mut p = query_bytes("x1.cluster.test.");
+        wrong.sign_query(&mut p).unwrap();
+        p
+    }] {
+        let reply = exchange(sibling_port, &packet).await.expect("a refusal");
+        let reply = Message::from_vec(&reply).unwrap();
+        assert_eq!(u16::from(reply.metadata.response_code), 9, "NOTAUTH");
+        assert!(reply.answers.is_empty());
+    }
+    // A forged answer, signed with the wrong key, sent to the sibling
+    // port: ignored, never cached.
+    let mut forged = Message::from_vec(&query_bytes("evil.cluster.test.")).unwrap();
+    forged.metadata.message_type = hickory_proto::op::MessageType::Response;
+    forged.add_answer(hickory_proto::rr::Record::from_rdata(
+        Name::from_ascii("evil.cluster.test.").unwrap(),
+        3600,
+        RData::A(hickory_proto::rr::rdata::A::new(6, 6, 6, 6)),
+    ));
+    let mut forged = forged.to_vec().unwrap();
+    wrong.sign_query(&mut forged).unwrap();
+    assert!(exchange(sibling_port, &forged).await.is_none());
+    for server in [&a, &b] {
+        let reply = udp_query(
+            server.addr(),
+            "evil.cluster.test.",
+            RecordType::A,
+            Some(1232),
+        )
+        .await;
+        assert_eq!(first_a(&reply), Some([192, 0, 2, 1].into()));
+    }
+    // The right key is answered, signed.
+    let mut packet = query_bytes("x2.cluster.test.");
+    let mac = right.sign_query(&mut packet).unwrap();
+    let reply = exchange(sibling_port, &packet).await.expect("an answer");
+    right.verify(&reply, Some(&mac)).expect("a signed answer");
+    assert_eq!(
+        first_a(&Message::from_vec(&reply).unwrap()),
+        Some([192, 0, 2, 1].into())
+    );
+    // The intruder's clients are served from its own resolution only.
+    assert_eq!(
+        intruder.server.counters().sibling(SiblingEvent::QuerySent),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_question_from_a_sibling_is_never_passed_on() {
+    let cluster = Cluster::new(61).await;
+    let a = cluster.sibling(61, &[62], "good.key").await;
+    let b = cluster.sibling(62, &[61], "good.key").await;
+    let c = cluster.sibling(63, &[61], "good.key").await;
+    converge(&[&a, &b, &c]).await;
+    let key = ClusterKey::new(
+        Name::from_ascii("cluster.").unwrap(),
+        b"0123456789abcdef0123456789abcdef",
+    )
+    .unwrap();
+    // Every member is asked every name as a sibling, whoever owns it: as
+    // if members disagreed about membership. None passes a question on.
+    let before = cluster.asked();
+    for i in 0..50 {
+        for last in [61, 62, 63] {
+            let mut packet = query_bytes(&name(i));
+            let mac = key.sign_query(&mut packet).unwrap();
+            let reply = exchange(at(last, cluster.port), &packet)
+                .await
+                .expect("answer");
+            key.verify(&reply, Some(&mac)).unwrap();
+        }
+    }
+    for member in [&a, &b, &c] {
+        assert_eq!(member.server.counters().sibling(SiblingEvent::QuerySent), 0);
+    }
+    // Each member resolved each name at most once.
+    assert!(cluster.asked() - before <= 150);
+}
+
+#[tokio::test]
+async fn a_new_member_takes_its_share_of_the_names() {
+    let cluster = Cluster::new(71).await;
+    let a = cluster.sibling(71, &[72], "good.key").await;
+    let b = cluster.sibling(72, &[71], "good.key").await;
+    converge(&[&a, &b]).await;
+    let c = cluster.sibling(73, &[71], "good.key").await;
+    converge(&[&a, &b, &c]).await;
+
+    let names: Vec<String> = (0..300).map(name).collect();
+    ask_all(&[a.addr()], &names, 0).await;
+    let received = c.server.counters().sibling(SiblingEvent::QueryReceived);
+    assert!(
+        (60..=140).contains(&received),
+        "the new member owned {received} of 300 names"
+    );
+}
