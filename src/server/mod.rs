@@ -171,6 +171,11 @@ impl Server {
         Ok(())
     }
 
+    /// This member's sibling address, with `[siblings]`.
+    pub fn sibling_addr(&self) -> Option<SocketAddr> {
+        self.siblings.as_ref().map(|s| s.me())
+    }
+
     /// The live sibling members, this one included; empty without
     /// `[siblings]`.
     pub fn sibling_members(&self) -> Vec<SocketAddr> {
