@@ -53,6 +53,13 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     /// Without this section hearsay runs alone.
     pub siblings: Option<SiblingsConfig>,
+    #[serde(default)]
+    pub control: ControlConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// The file this was read from, if any (for reloads).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[siblings]`: the cluster this instance shares its cache with.
@@ -186,6 +193,9 @@ pub struct CacheConfig {
     pub serve_stale: Duration,
     /// Refresh a popular record before it expires.
     pub prefetch: bool,
+    /// Written on clean shutdown, read at start: the cache survives
+    /// restarts.
+    pub persist_file: Option<PathBuf>,
 }
 
 impl Default for CacheConfig {
@@ -197,6 +207,7 @@ impl Default for CacheConfig {
             max_negative_ttl: 3600,
             serve_stale: Duration::from_secs(86400),
             prefetch: true,
+            persist_file: None,
         }
     }
 }
@@ -357,14 +368,45 @@ impl ServerConfig {
 pub struct LogConfig {
     /// Used when RUST_LOG is not set.
     pub level: LogLevel,
+    /// One line per query to this file ("-": standard error). Off without.
+    pub query_log: Option<PathBuf>,
+    /// Query log lines per second at most; the rest are counted.
+    #[serde(deserialize_with = "positive")]
+    pub query_log_rate: usize,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: LogLevel::Info,
+            query_log: None,
+            query_log_rate: 1000,
         }
     }
+}
+
+/// `[control]`: the socket `hearsay ctl` talks to.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Unix socket path. Without it there is no control socket.
+    pub socket: Option<PathBuf>,
+    /// Permissions of the socket file, octal ("0600": the server's user
+    /// only; "0660" lets its group in too).
+    #[serde(default = "default_socket_mode", deserialize_with = "file_mode")]
+    pub mode: u32,
+}
+
+fn default_socket_mode() -> u32 {
+    0o600
+}
+
+/// `[metrics]`: Prometheus metrics over HTTP.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address for `GET /metrics`. Without it, no endpoint.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -422,6 +464,15 @@ impl Config {
         {
             *hints = dir.join(&*hints);
         }
+        config.source = Some(path.to_path_buf());
+        let relative = |p: &mut PathBuf| {
+            if p.is_relative() && p.as_os_str() != "-" {
+                *p = dir.join(&*p);
+            }
+        };
+        config.cache.persist_file.as_mut().map(relative);
+        config.control.socket.as_mut().map(relative);
+        config.log.query_log.as_mut().map(relative);
         if let Some(siblings) = &mut config.siblings {
             let key = &mut siblings.key;
             if key.secret_file.is_relative() {
@@ -580,6 +631,16 @@ impl Config {
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> Option<usize> {
     let start = span?.start.min(text.len());
     Some(text[..start].matches('\n').count() + 1)
+}
+
+fn file_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let text = String::deserialize(d)?;
+    match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(de::Error::custom(format!(
+            "{text:?} is not a file mode (octal, like \"0600\")"
+        ))),
+    }
 }
 
 fn sibling_listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {

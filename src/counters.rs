@@ -5,6 +5,7 @@
 //! used to make a decision, so no ordering is needed.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 use crate::wire::{Malformed, rcode};
 
@@ -38,6 +39,15 @@ const RCODES: [(u16, &str); 7] = [
 ];
 const RCODE_SLOTS: usize = RCODES.len() + 1;
 
+/// The mnemonic of a response code, as dig prints it.
+pub fn rcode_name(rcode: u16) -> String {
+    match RCODES.iter().find(|(code, _)| *code == rcode) {
+        Some((_, name)) => (*name).into(),
+        None if rcode == crate::wire::rcode::NOTAUTH => "NOTAUTH".into(),
+        None => format!("RCODE{rcode}"),
+    }
+}
+
 fn rcode_slot(rcode: u16) -> usize {
     RCODES
         .iter()
@@ -54,12 +64,20 @@ pub enum Source {
     Cache = 1,
     /// The cache, past its TTL, because no upstream answered (RFC 8767).
     Stale = 2,
-    /// Resolved for this query.
+    /// Resolved for this query (upstreams or authoritative servers).
     Upstream = 3,
+    /// Resolved for this query by the sibling that owns it.
+    Sibling = 4,
 }
 
 impl Source {
-    pub const ALL: [Source; 4] = [Source::Zone, Source::Cache, Source::Stale, Source::Upstream];
+    pub const ALL: [Source; 5] = [
+        Source::Zone,
+        Source::Cache,
+        Source::Stale,
+        Source::Upstream,
+        Source::Sibling,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -67,6 +85,7 @@ impl Source {
             Source::Cache => "cache",
             Source::Stale => "stale",
             Source::Upstream => "upstream",
+            Source::Sibling => "sibling",
         }
     }
 }
@@ -198,6 +217,51 @@ impl SiblingEvent {
     }
 }
 
+/// Upper bounds of the latency buckets, in microseconds: from a cache hit
+/// on loopback to a slow resolution.
+pub const LATENCY_BUCKETS_US: [u64; 16] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000,
+];
+const BUCKETS: usize = LATENCY_BUCKETS_US.len() + 1;
+
+/// A histogram of durations in fixed buckets (the last one unbounded),
+/// with their sum.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, took: Duration, n: u64) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let slot = LATENCY_BUCKETS_US.partition_point(|bound| *bound < us);
+        self.buckets[slot].fetch_add(n, Relaxed);
+        self.sum_us.fetch_add(us.saturating_mul(n), Relaxed);
+    }
+
+    fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: self.buckets.each_ref().map(|b| b.load(Relaxed)),
+            sum_us: self.sum_us.load(Relaxed),
+        }
+    }
+}
+
+/// Histogram values at one moment: per-bucket (not cumulative) counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    pub buckets: [u64; BUCKETS],
+    pub sum_us: u64,
+}
+
+impl HistogramSnapshot {
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+}
+
 /// Why a TCP connection was closed by us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpClose {
@@ -219,7 +283,7 @@ pub struct Counters {
     network_errors: AtomicU64,
     tcp_connections: AtomicU64,
     tcp_closed: [AtomicU64; 3],
-    sources: [AtomicU64; 4],
+    sources: [AtomicU64; 5],
     upstream: [AtomicU64; 6],
     coalesced: AtomicU64,
     prefetches: AtomicU64,
@@ -229,9 +293,27 @@ pub struct Counters {
     iteration: [AtomicU64; 5],
     bailiwick_dropped: AtomicU64,
     sibling: [AtomicU64; 9],
+    cache_misses: AtomicU64,
+    latency: Histogram,
+    upstream_rtt: Histogram,
 }
 
 impl Counters {
+    /// A query the cache could not answer fresh, sent to the resolver.
+    pub fn cache_miss(&self) {
+        self.cache_misses.fetch_add(1, Relaxed);
+    }
+
+    /// `queries` answers sent `took` after their queries arrived.
+    pub fn latency(&self, took: Duration, queries: u64) {
+        self.latency.observe(took, queries);
+    }
+
+    /// One exchange with an upstream or authoritative server.
+    pub fn upstream_rtt(&self, took: Duration) {
+        self.upstream_rtt.observe(took, 1);
+    }
+
     pub fn sibling(&self, event: SiblingEvent) {
         self.sibling[event as usize].fetch_add(1, Relaxed);
     }
@@ -337,6 +419,9 @@ impl Counters {
             iteration: self.iteration.each_ref().map(load),
             bailiwick_dropped: load(&self.bailiwick_dropped),
             sibling: self.sibling.each_ref().map(load),
+            cache_misses: load(&self.cache_misses),
+            latency: self.latency.snapshot(),
+            upstream_rtt: self.upstream_rtt.snapshot(),
         }
     }
 }
@@ -352,7 +437,7 @@ pub struct Snapshot {
     pub network_errors: u64,
     pub tcp_connections: u64,
     tcp_closed: [u64; 3],
-    sources: [u64; 4],
+    sources: [u64; 5],
     upstream: [u64; 6],
     pub coalesced: u64,
     pub prefetches: u64,
@@ -362,6 +447,9 @@ pub struct Snapshot {
     iteration: [u64; 5],
     pub bailiwick_dropped: u64,
     sibling: [u64; 9],
+    pub cache_misses: u64,
+    pub latency: HistogramSnapshot,
+    pub upstream_rtt: HistogramSnapshot,
 }
 
 impl Snapshot {

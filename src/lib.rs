@@ -8,7 +8,11 @@
 pub mod access;
 pub mod cache;
 pub mod config;
+pub mod control;
 pub mod counters;
+pub mod metrics;
+pub mod persist;
+pub mod querylog;
 pub mod resolve;
 pub mod responder;
 pub mod server;

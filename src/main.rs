@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hickory_proto::rr::Name;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::info;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use hearsay::Server;
@@ -44,6 +44,21 @@ enum Command {
         /// Configuration file (TOML).
         file: PathBuf,
     },
+    /// Talk to a running server over its control socket.
+    #[command(after_help = hearsay::control::COMMANDS)]
+    Ctl {
+        /// The configuration file the server read; its [control] socket
+        /// is used.
+        #[arg(long, short, default_value = "/etc/hearsay/hearsay.toml")]
+        config: PathBuf,
+        /// The control socket itself, for when the config file cannot be
+        /// read (say, while it is being fixed).
+        #[arg(long, short)]
+        socket: Option<PathBuf>,
+        /// The command and its arguments.
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Check one zone file, then exit.
     CheckZone {
         /// The zone's origin, e.g. example.com.
@@ -59,6 +74,11 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { file } => check_config(file),
         Command::CheckZone { origin, file } => check_zone(&origin, file),
+        Command::Ctl {
+            config,
+            socket,
+            command,
+        } => ctl(&config, socket, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,8 +109,12 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         loop {
             tokio::select! {
                 _ = hangup.recv() => {
-                    info!("SIGHUP: reloading zones");
-                    server.reload_zones();
+                    info!("SIGHUP: reloading");
+                    if config_path.is_none() {
+                        server.reload_zones();
+                    } else if let Err(e) = server.reload() {
+                        warn!("reload failed: {e}");
+                    }
                 }
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
@@ -100,6 +124,39 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         server.shutdown().await;
         Ok(())
     })
+}
+
+fn ctl(
+    config: &std::path::Path,
+    socket: Option<PathBuf>,
+    mut command: Vec<String>,
+) -> Result<(), String> {
+    let socket = match socket {
+        Some(socket) => socket,
+        None => {
+            let loaded = Config::load(config)
+                .map_err(|e| format!("{e} (to reach the server anyway: --socket PATH)"))?;
+            loaded
+                .control
+                .socket
+                .ok_or_else(|| format!("{}: no [control] socket is configured", config.display()))?
+        }
+    };
+    // Files are opened by the server, from its own directory: pass
+    // absolute paths.
+    if let [verb, file] = &mut command[..]
+        && (verb == "dump-cache" || verb == "load-cache")
+    {
+        let path = PathBuf::from(&*file);
+        if path.is_relative()
+            && let Ok(cwd) = std::env::current_dir()
+        {
+            *file = cwd.join(path).to_string_lossy().into_owned();
+        }
+    }
+    let text = hearsay::control::request(&socket, &command)?;
+    print!("{text}");
+    Ok(())
 }
 
 fn init_logging(level: LogLevel) {

@@ -8,13 +8,16 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::access::RecursionAcl;
+use crate::cache::Origin;
 use crate::cache::{Cache, Chain, Lookup};
 use crate::counters::{Counters, Source, Transport};
+use crate::querylog::{QueryLine, QueryLog};
 use crate::resolve::{Outcome, Resolver};
 use crate::wire::response::{
     ReplyOptions, udp_limit, write_answer, write_header_only, write_status,
@@ -24,7 +27,8 @@ use crate::zone::ZoneSet;
 
 /// The cache and resolver, and who may use them.
 pub struct Recursion {
-    pub acl: RecursionAcl,
+    /// Swapped whole on reload.
+    pub acl: Arc<ArcSwap<RecursionAcl>>,
     pub cache: Arc<Cache>,
     pub resolver: Arc<Resolver>,
     /// Client queries that may wait on the resolver at once.
@@ -50,6 +54,8 @@ pub struct Pending {
     stale: Option<Chain>,
     opts: ReplyOptions,
     transport: Transport,
+    client: IpAddr,
+    received_at: Instant,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -60,6 +66,8 @@ pub struct Responder {
     our_udp_size: u16,
     recursion: Option<Recursion>,
     pending: Arc<Semaphore>,
+    /// Set when the query log is on; swapped on reload.
+    query_log: Arc<ArcSwapOption<QueryLog>>,
 }
 
 impl Responder {
@@ -70,6 +78,7 @@ impl Responder {
         counters: Arc<Counters>,
         our_udp_size: u16,
         recursion: Option<Recursion>,
+        query_log: Arc<ArcSwapOption<QueryLog>>,
     ) -> Self {
         let slots = recursion.as_ref().map_or(0, |r| r.max_pending);
         Self {
@@ -78,6 +87,30 @@ impl Responder {
             our_udp_size,
             recursion,
             pending: Arc::new(Semaphore::new(slots)),
+            query_log,
+        }
+    }
+
+    /// Logs one query, when the query log is on.
+    fn log(
+        &self,
+        client: IpAddr,
+        transport: Transport,
+        query: Option<&Query>,
+        rcode: u16,
+        source: Option<Source>,
+        received_at: Instant,
+    ) {
+        if let Some(log) = &*self.query_log.load() {
+            log.record(&QueryLine {
+                client,
+                transport,
+                name: query.map(|q| q.key.as_bytes()),
+                qtype: query.map_or(0, |q| q.qtype),
+                rcode,
+                source,
+                latency: received_at.elapsed(),
+            });
         }
     }
 
@@ -88,11 +121,13 @@ impl Responder {
 
     /// Answers `packet` from `client` into `out` (cleared first) when it
     /// can be answered at once.
+    /// `received_at` is when the packet arrived, for the query log.
     pub fn respond(
         &self,
         packet: &[u8],
         client: IpAddr,
         transport: Transport,
+        received_at: Instant,
         out: &mut Vec<u8>,
     ) -> Action {
         self.counters.query(transport);
@@ -105,10 +140,14 @@ impl Responder {
                 };
                 write_header_only(out, header, rcode::FORMERR);
                 self.counters.response(transport, rcode::FORMERR);
+                self.log(client, transport, None, rcode::FORMERR, None, received_at);
                 return Action::Reply;
             }
         };
-        let recursion = self.recursion.as_ref().filter(|r| r.acl.allows(client));
+        let recursion = self
+            .recursion
+            .as_ref()
+            .filter(|r| r.acl.load().allows(client));
         let opts = ReplyOptions {
             max_len: match transport {
                 Transport::Udp => udp_limit(&query, self.our_udp_size),
@@ -118,6 +157,7 @@ impl Responder {
             recursion_available: recursion.is_some(),
         };
         if let Some(code) = refusal(&query) {
+            self.log(client, transport, Some(&query), code, None, received_at);
             return self.status(out, &query, code, opts, transport);
         }
 
@@ -131,11 +171,27 @@ impl Responder {
             }
             self.counters.answered(Source::Zone);
             self.counters.response(transport, answer.rcode());
+            self.log(
+                client,
+                transport,
+                Some(&query),
+                answer.rcode(),
+                Some(Source::Zone),
+                received_at,
+            );
             return Action::Reply;
         }
         // Like Unbound's "allow": recursion only for queries that ask for
         // it, so the cache cannot be snooped with RD=0.
         let Some(recursion) = recursion.filter(|_| query.header.flags & flags::RD != 0) else {
+            self.log(
+                client,
+                transport,
+                Some(&query),
+                rcode::REFUSED,
+                None,
+                received_at,
+            );
             return self.status(out, &query, rcode::REFUSED, opts, transport);
         };
 
@@ -152,11 +208,20 @@ impl Responder {
                 }
                 self.counters.answered(Source::Cache);
                 self.counters.response(transport, chain.rcode());
+                self.log(
+                    client,
+                    transport,
+                    Some(&query),
+                    chain.rcode(),
+                    Some(Source::Cache),
+                    received_at,
+                );
                 return Action::Reply;
             }
             Lookup::Stale(chain) => Some(chain),
             Lookup::Miss => None,
         };
+        self.counters.cache_miss();
         let Ok(slot) = self.pending.clone().try_acquire_owned() else {
             self.counters.overload_dropped();
             return Action::Busy;
@@ -166,6 +231,8 @@ impl Responder {
             stale,
             opts,
             transport,
+            client,
+            received_at,
             _slot: slot,
         })
     }
@@ -183,30 +250,49 @@ impl Responder {
             .resolve(query.key.as_bytes(), query.qtype)
             .await;
         let now = recursion.cache.now_ms();
-        let (rcode, truncated) = match (&*outcome, &pending.stale) {
+        let (rcode, truncated, source) = match (&*outcome, &pending.stale) {
             (Outcome::Answered(chain), _) => {
-                self.counters.answered(Source::Upstream);
+                let via_sibling = chain
+                    .entries()
+                    .next()
+                    .is_some_and(|e| e.origin() == Origin::Sibling);
+                let source = if via_sibling {
+                    Source::Sibling
+                } else {
+                    Source::Upstream
+                };
                 (
                     chain.rcode(),
                     chain.write(out, query, now, false, pending.opts),
+                    Some(source),
                 )
             }
-            (Outcome::Failed, Some(stale)) => {
-                self.counters.answered(Source::Stale);
-                (
-                    stale.rcode(),
-                    stale.write(out, query, now, true, pending.opts),
-                )
-            }
+            (Outcome::Failed, Some(stale)) => (
+                stale.rcode(),
+                stale.write(out, query, now, true, pending.opts),
+                Some(Source::Stale),
+            ),
             (Outcome::Failed, None) => {
                 write_status(out, query, rcode::SERVFAIL, pending.opts);
-                (rcode::SERVFAIL, false)
+                (rcode::SERVFAIL, false, None)
             }
         };
+        if let Some(source) = source {
+            self.counters.answered(source);
+        }
         if truncated {
             self.counters.truncated();
         }
         self.counters.response(pending.transport, rcode);
+        self.counters.latency(pending.received_at.elapsed(), 1);
+        self.log(
+            pending.client,
+            pending.transport,
+            Some(query),
+            rcode,
+            source,
+            pending.received_at,
+        );
     }
 
     fn status(

@@ -40,7 +40,9 @@ fn memory_stays_under_max_size_while_a_million_names_pass_through() {
     });
     let before = resident();
     for i in 0..1_000_000u32 {
-        cache.store_rrset(&rrset(i), cache.now_ms()).unwrap();
+        cache
+            .store_rrset(&rrset(i), cache.now_ms(), hearsay::cache::Origin::Upstream)
+            .unwrap();
         if i % 100_000 == 99_999 {
             cache.run_pending_tasks();
             assert!(

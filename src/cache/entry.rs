@@ -33,6 +33,30 @@ pub enum EntryKind {
     NxDomain,
 }
 
+/// Where a cached entry came from, for operators (`hearsay ctl lookup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// An upstream resolver (forward mode).
+    Upstream,
+    /// An authoritative server (recursive mode).
+    Authority,
+    /// The sibling that owns the question.
+    Sibling,
+    /// A cache file read at start or by `ctl load-cache`.
+    Restored,
+}
+
+impl Origin {
+    pub fn label(self) -> &'static str {
+        match self {
+            Origin::Upstream => "upstream",
+            Origin::Authority => "authority",
+            Origin::Sibling => "sibling",
+            Origin::Restored => "restored",
+        }
+    }
+}
+
 /// An RRset or negative answer, encoded.
 ///
 /// For an RRset each record starts with a two-byte placeholder for its
@@ -56,6 +80,7 @@ pub struct CacheEntry {
     ttl: u32,
     /// Set once a prefetch of this entry has started.
     refreshing: AtomicBool,
+    origin: Origin,
 }
 
 /// An RRset whose encoding would not fit in a DNS message.
@@ -68,7 +93,7 @@ pub struct TooLarge {
 
 impl CacheEntry {
     /// Encodes a positive RRset.
-    pub fn rrset(rrset: &Rrset, ttl: u32, now_ms: u64) -> Result<Self, TooLarge> {
+    pub fn rrset(rrset: &Rrset, ttl: u32, now_ms: u64, origin: Origin) -> Result<Self, TooLarge> {
         let (wire, ttl_at) = encode(rrset, false)?;
         let cname = match rrset.rdatas.first() {
             Some(RData::CNAME(target)) if rrset.rtype == RecordType::CNAME => {
@@ -85,13 +110,20 @@ impl CacheEntry {
             cname,
             ttl,
             now_ms,
+            origin,
         ))
     }
 
     /// Encodes a negative answer around its zone's SOA.
-    pub fn negative(kind: EntryKind, soa: &Rrset, ttl: u32, now_ms: u64) -> Result<Self, TooLarge> {
+    pub fn negative(
+        kind: EntryKind,
+        soa: &Rrset,
+        ttl: u32,
+        now_ms: u64,
+        origin: Origin,
+    ) -> Result<Self, TooLarge> {
         let (wire, ttl_at) = encode(soa, true)?;
-        Ok(Self::new(kind, wire, ttl_at, None, ttl, now_ms))
+        Ok(Self::new(kind, wire, ttl_at, None, ttl, now_ms, origin))
     }
 
     fn new(
@@ -101,8 +133,10 @@ impl CacheEntry {
         cname: Option<(Box<[u8]>, u16)>,
         ttl: u32,
         now_ms: u64,
+        origin: Origin,
     ) -> Self {
         Self {
+            origin,
             kind,
             wire,
             ttl_at,
@@ -115,6 +149,10 @@ impl CacheEntry {
 
     pub fn kind(&self) -> EntryKind {
         self.kind
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// The encoded records.

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState;
 use moka::Expiry;
 
-use crate::wire::name::{MAX_NAME_LEN, NameKey};
+use crate::wire::name::{MAX_NAME_LEN, NameKey, is_at_or_below};
 use crate::wire::{rcode, rtype};
 
 pub use answer::{Chain, MAX_PIECES, STALE_TTL};
-pub use entry::{CacheEntry, EntryKind, Rrset, TooLarge};
+pub use entry::{CacheEntry, EntryKind, Origin, Rrset, TooLarge};
 
 /// Key type for NXDOMAIN entries: type 0 is reserved (RFC 6895) and never
 /// asked for, so it cannot clash with an RRset.
@@ -42,6 +42,27 @@ pub struct CacheSettings {
     pub serve_stale: Duration,
     /// Whether hits near expiry ask for a refresh.
     pub prefetch: bool,
+}
+
+/// A negative answer to store (RFC 2308): NXDOMAIN for every type of
+/// `name`, or NODATA for `qtype`, with the SOA that came with it.
+pub struct NegativeAnswer<'a> {
+    pub kind: EntryKind,
+    /// Lowercase wire form.
+    pub name: &'a [u8],
+    pub qtype: u16,
+    pub soa: &'a Rrset,
+    /// The SOA's MINIMUM field.
+    pub minimum: u32,
+}
+
+/// An entry as `Cache::entries` lists it.
+pub struct HeldEntry {
+    /// Lowercase wire form.
+    pub owner: Box<[u8]>,
+    /// The type it is kept under; `None` for NXDOMAIN (every type).
+    pub kept_as: Option<u16>,
+    pub entry: Arc<CacheEntry>,
 }
 
 /// The outcome of a cache lookup.
@@ -198,11 +219,16 @@ impl Cache {
     }
 
     /// Stores a positive RRset, with its TTL clamped, and returns the entry.
-    pub fn store_rrset(&self, rrset: &Rrset, now_ms: u64) -> Result<Arc<CacheEntry>, TooLarge> {
+    pub fn store_rrset(
+        &self,
+        rrset: &Rrset,
+        now_ms: u64,
+        origin: Origin,
+    ) -> Result<Arc<CacheEntry>, TooLarge> {
         let ttl = rrset
             .ttl
             .clamp(self.settings.min_ttl, self.settings.max_ttl);
-        let entry = Arc::new(CacheEntry::rrset(rrset, ttl, now_ms)?);
+        let entry = Arc::new(CacheEntry::rrset(rrset, ttl, now_ms, origin)?);
         let owner = NameKey::from_name(&rrset.name);
         self.put(owner.as_bytes(), u16::from(rrset.rtype), entry.clone());
         Ok(entry)
@@ -213,20 +239,27 @@ impl Cache {
     /// SOA's TTL and MINIMUM, clamped.
     pub fn store_negative(
         &self,
-        kind: EntryKind,
-        name: &[u8],
-        qtype: u16,
-        soa: &Rrset,
-        minimum: u32,
+        answer: NegativeAnswer<'_>,
         now_ms: u64,
+        origin: Origin,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
-        let ttl = soa.ttl.min(minimum).min(self.settings.max_negative_ttl);
-        let entry = Arc::new(CacheEntry::negative(kind, soa, ttl, now_ms)?);
-        let key_type = match kind {
+        let ttl = answer
+            .soa
+            .ttl
+            .min(answer.minimum)
+            .min(self.settings.max_negative_ttl);
+        let entry = Arc::new(CacheEntry::negative(
+            answer.kind,
+            answer.soa,
+            ttl,
+            now_ms,
+            origin,
+        )?);
+        let key_type = match answer.kind {
             EntryKind::NxDomain => NXDOMAIN_TYPE,
-            _ => qtype,
+            _ => answer.qtype,
         };
-        self.put(name, key_type, entry.clone());
+        self.put(answer.name, key_type, entry.clone());
         Ok(entry)
     }
 
@@ -238,6 +271,66 @@ impl Cache {
     /// Bytes held by the size bound's measure.
     pub fn weighted_size(&self) -> u64 {
         self.map.weighted_size()
+    }
+
+    /// Removes every entry for `name` (lowercase wire form), any type.
+    /// Returns how many went.
+    pub fn flush_name(&self, name: &[u8]) -> usize {
+        self.flush_where(|owner| owner == name)
+    }
+
+    /// Removes every entry at or below `suffix` (lowercase wire form).
+    pub fn flush_below(&self, suffix: &[u8]) -> usize {
+        self.flush_where(|owner| is_at_or_below(owner, suffix))
+    }
+
+    /// Removes everything.
+    pub fn flush_all(&self) -> usize {
+        let count = self.map.iter().count();
+        self.map.invalidate_all();
+        self.map.run_pending_tasks();
+        count
+    }
+
+    fn flush_where(&self, matches: impl Fn(&[u8]) -> bool) -> usize {
+        let doomed: Vec<Arc<Box<[u8]>>> = self
+            .map
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|key| matches(&key[..key.len().saturating_sub(2)]))
+            .collect();
+        for key in &doomed {
+            self.map.invalidate(key.as_ref());
+        }
+        doomed.len()
+    }
+
+    /// Every entry that has not expired, with its owner (lowercase wire
+    /// form) and the type it is kept under (`None` for NXDOMAIN, which
+    /// covers every type). For dumps and inspection, not the query path.
+    pub fn entries(&self, now_ms: u64) -> Vec<HeldEntry> {
+        self.map
+            .iter()
+            .filter(|(_, entry)| !entry.expired(now_ms))
+            .filter_map(|(key, entry)| {
+                let split = key.len().checked_sub(2)?;
+                let rtype = u16::from_be_bytes([key[split], key[split + 1]]);
+                Some(HeldEntry {
+                    owner: key[..split].into(),
+                    kept_as: (rtype != NXDOMAIN_TYPE).then_some(rtype),
+                    entry,
+                })
+            })
+            .collect()
+    }
+
+    /// What is held for `name` that bears on `qtype`: the RRset, a CNAME,
+    /// an NXDOMAIN, fresh or stale. For inspection.
+    pub fn held(&self, name: &[u8], qtype: u16) -> Vec<(Option<u16>, Arc<CacheEntry>)> {
+        [Some(qtype), Some(rtype::CNAME), None]
+            .into_iter()
+            .filter_map(|t| Some((t, self.get(name, t.unwrap_or(NXDOMAIN_TYPE))?)))
+            .collect()
     }
 
     /// Runs the map's deferred evictions now; for tests and statistics.

@@ -128,6 +128,21 @@ impl Delegations {
     }
 
     /// The root hints, for priming.
+    /// Forgets every zone cut at or below `suffix` (lowercase wire form);
+    /// returns how many.
+    pub fn forget_below(&self, suffix: &[u8]) -> usize {
+        let doomed: Vec<_> = self
+            .map
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|key| crate::wire::name::is_at_or_below(key, suffix))
+            .collect();
+        for key in &doomed {
+            self.map.invalidate(key.as_ref());
+        }
+        doomed.len()
+    }
+
     pub fn hints(&self) -> &Arc<Delegation> {
         &self.hints
     }

@@ -77,6 +77,7 @@ pub async fn exchange(
     counters: &Counters,
 ) -> Result<Message, ExchangeError> {
     let mut edns = Some(how.edns_size);
+    let started = Instant::now();
     loop {
         let id: u16 = rand::random();
         let sent = sent_name(question.name, how.randomise_case);
@@ -108,6 +109,7 @@ pub async fn exchange(
             edns = None;
             continue;
         }
+        counters.upstream_rtt(started.elapsed());
         return Ok(if how.randomise_case {
             lowercase_names(response)
         } else {

@@ -135,6 +135,11 @@ impl Recursor {
     }
 
     /// Whether IPv6 name servers are asked.
+    /// Forgets the zone cuts learned at or below `suffix`.
+    pub fn forget_below(&self, suffix: &[u8]) -> usize {
+        self.delegations.forget_below(suffix)
+    }
+
     pub fn ipv6(&self) -> bool {
         self.ipv6
     }

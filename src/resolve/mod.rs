@@ -24,11 +24,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
+use hickory_proto::op::Message;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
 
-use crate::cache::{Cache, Chain, EntryKind, MAX_PIECES};
+use crate::cache::{Cache, Chain, EntryKind, MAX_PIECES, NegativeAnswer, Origin};
 use crate::counters::{Counters, IterationEvent, SiblingEvent};
 use crate::siblings::Siblings;
 use crate::wire::{NameKey, rcode};
@@ -99,6 +100,15 @@ impl Resolver {
             timeout: settings.timeout,
             counters,
             siblings: None,
+        }
+    }
+
+    /// Forgets the zone cuts learned at or below `suffix` (recursive
+    /// mode), so the next question there starts higher up.
+    pub fn forget_delegations_below(&self, suffix: &[u8]) -> usize {
+        match &self.mode {
+            Mode::Recursive(recursor) => recursor.forget_below(suffix),
+            Mode::Forward(_) => 0,
         }
     }
 
@@ -305,14 +315,17 @@ impl Resolver {
                     self.read_hedged(owner, &target, qtype, deadline, budget, path)
                         .await
                 }
-                None => self.read(&target, qtype, deadline, budget, path).await,
+                None => self
+                    .read(&target, qtype, deadline, budget, path)
+                    .await
+                    .map(|reading| (reading, self.origin())),
             };
-            let Some(reading) = reading else {
+            let Some((reading, origin)) = reading else {
                 return Outcome::Failed;
             };
             let now = self.cache.now_ms();
             for rrset in &reading.rrsets {
-                let Ok(entry) = self.cache.store_rrset(rrset, now) else {
+                let Ok(entry) = self.cache.store_rrset(rrset, now, origin) else {
                     return Outcome::Failed;
                 };
                 if !chain.push(entry) {
@@ -334,10 +347,14 @@ impl Resolver {
             // Without an SOA a negative answer is passed on but not cached
             // (RFC 2308 section 5).
             if let Some((soa, minimum)) = &reading.soa {
-                let Ok(entry) =
-                    self.cache
-                        .store_negative(kind, &reading.last, qtype, soa, *minimum, now)
-                else {
+                let answer = NegativeAnswer {
+                    kind,
+                    name: &reading.last,
+                    qtype,
+                    soa,
+                    minimum: *minimum,
+                };
+                let Ok(entry) = self.cache.store_negative(answer, now, origin) else {
                     return Outcome::Failed;
                 };
                 if !chain.push(entry) {
@@ -360,9 +377,12 @@ impl Resolver {
         deadline: Instant,
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
-    ) -> Option<Reading> {
+    ) -> Option<(Reading, Origin)> {
         let Some(siblings) = &self.siblings else {
-            return self.read(name, qtype, deadline, budget, path).await;
+            return self
+                .read(name, qtype, deadline, budget, path)
+                .await
+                .map(|reading| (reading, self.origin()));
         };
         // The question to the owner runs as its own task: if the local
         // resolution wins, the owner's answer (or silence) still reaches
@@ -372,23 +392,38 @@ impl Resolver {
             tokio::spawn(async move { siblings.ask(owner, &name, qtype, deadline).await.ok() })
         };
         let hedge_at = deadline.min(Instant::now() + siblings.hedge_delay());
+        let from_owner = |message: Message| (read_answer(&message, name, qtype), Origin::Sibling);
+        let here = |reading: Reading| (reading, self.origin());
         match timeout_at(hedge_at, &mut asked).await {
-            Ok(Ok(Some(message))) => return Some(read_answer(&message, name, qtype)),
+            Ok(Ok(Some(message))) => return Some(from_owner(message)),
             // The owner failed outright: resolve here, without waiting.
-            Ok(_) => return self.read(name, qtype, deadline, budget, path).await,
+            Ok(_) => {
+                return self
+                    .read(name, qtype, deadline, budget, path)
+                    .await
+                    .map(here);
+            }
             Err(_) => self.counters.sibling(SiblingEvent::Hedged),
         }
         let local = self.read(name, qtype, deadline, budget, path);
         tokio::pin!(local);
         tokio::select! {
-            from_owner = &mut asked => match from_owner {
-                Ok(Some(message)) => Some(read_answer(&message, name, qtype)),
-                _ => local.await,
+            answer = &mut asked => match answer {
+                Ok(Some(message)) => Some(from_owner(message)),
+                _ => local.await.map(here),
             },
-            here = &mut local => match here {
-                Some(reading) => Some(reading),
-                None => asked.await.ok().flatten().map(|m| read_answer(&m, name, qtype)),
+            reading = &mut local => match reading {
+                Some(reading) => Some(here(reading)),
+                None => asked.await.ok().flatten().map(from_owner),
             },
+        }
+    }
+
+    /// Where this resolver's own answers come from.
+    fn origin(&self) -> Origin {
+        match self.mode {
+            Mode::Forward(_) => Origin::Upstream,
+            Mode::Recursive(_) => Origin::Authority,
         }
     }
 
@@ -472,6 +507,41 @@ impl Resolver {
             last.addresses(found);
         }
     }
+}
+
+/// Stores what a reading holds (its RRsets, or its negative answer with
+/// the SOA) outside a resolution, as when a cache file is read. Returns
+/// how many entries were stored.
+pub fn store_reading(cache: &Cache, reading: &Reading, qtype: u16, origin: Origin) -> usize {
+    let now = cache.now_ms();
+    let mut stored = reading
+        .rrsets
+        .iter()
+        .filter(|rrset| cache.store_rrset(rrset, now, origin).is_ok())
+        .count();
+    let kind = match reading.end {
+        End::NxDomain => EntryKind::NxDomain,
+        End::NoData => EntryKind::NoData,
+        End::Data | End::Dangling => return stored,
+    };
+    if let Some((soa, minimum)) = &reading.soa
+        && cache
+            .store_negative(
+                NegativeAnswer {
+                    kind,
+                    name: &reading.last,
+                    qtype,
+                    soa,
+                    minimum: *minimum,
+                },
+                now,
+                origin,
+            )
+            .is_ok()
+    {
+        stored += 1;
+    }
+    stored
 }
 
 /// The key of a question: lowercase wire name, then type.

@@ -137,6 +137,10 @@ impl Replies {
         self.len = 0;
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

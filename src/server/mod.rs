@@ -1,6 +1,7 @@
 //! Starting, reloading and stopping the server: binds the listeners, loads
 //! the zones, and owns the tasks.
 
+mod handle;
 #[cfg(target_os = "linux")]
 mod mmsg;
 mod tcp;
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,14 +22,16 @@ use crate::access::RecursionAcl;
 use crate::cache::{Cache, CacheSettings};
 use crate::config::{Config, ResolverMode};
 use crate::counters::{Counters, Snapshot};
+use crate::querylog::QueryLog;
 use crate::resolve::{
     Exchange, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings, built_in_hints,
     read_hints,
 };
 use crate::responder::{Recursion, Responder};
 use crate::siblings::{ClusterKey, SiblingListener, SiblingSettings, Siblings, run_gossip};
-use crate::zone::{ZoneError, ZoneOutcome, ZoneSet, ZoneSource};
+use crate::zone::{ZoneError, ZoneOutcome, ZoneSet};
 
+pub use handle::{Flush, Handle, ReloadReport};
 pub use tcp::TcpLimits;
 use udp::UdpListener;
 
@@ -43,19 +46,22 @@ pub enum StartError {
     NoListeners,
     #[error("siblings: {0}")]
     Siblings(String),
+    #[error("{0}")]
+    Ops(String),
 }
 
 /// A running server. Dropping it does not stop it; call `shutdown`.
 pub struct Server {
     udp_addrs: Vec<SocketAddr>,
     tcp_addrs: Vec<SocketAddr>,
-    zones: Arc<ArcSwap<ZoneSet>>,
-    zone_sources: Vec<ZoneSource>,
+    handle: Arc<Handle>,
     counters: Arc<Counters>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     grace: Duration,
     siblings: Option<Arc<Siblings>>,
+    metrics_addr: Option<SocketAddr>,
+    persist_file: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -75,6 +81,17 @@ impl Server {
         }
         let zones = Arc::new(ArcSwap::from_pointee(zones));
         let counters = Arc::new(Counters::default());
+        let query_log = Arc::new(ArcSwapOption::empty());
+        if let Some(file) = &config.log.query_log {
+            let log = QueryLog::start(file.clone(), config.log.query_log_rate).map_err(|e| {
+                StartError::Ops(format!(
+                    "{}: cannot open the query log: {e}",
+                    file.display()
+                ))
+            })?;
+            query_log.store(Some(Arc::new(log)));
+        }
+        let mut handle = Handle::new(config, zones.clone(), query_log.clone(), counters.clone());
         let siblings = match &config.siblings {
             Some(settings) => Some(Arc::new(Siblings::new(
                 SiblingSettings {
@@ -87,13 +104,33 @@ impl Server {
             ))),
             None => None,
         };
-        let recursion = recursion(config, &counters, siblings.clone())?;
+        let recursion = recursion(config, &counters, siblings.clone(), handle.acl.clone())?;
         let resolver = recursion.as_ref().map(|r| r.resolver.clone());
+        handle.cache = recursion.as_ref().map(|r| r.cache.clone());
+        handle.resolver = resolver.clone();
+        handle.siblings = siblings.clone();
+        let handle = Arc::new(handle);
+        if let (Some(cache), Some(file)) = (&handle.cache, &config.cache.persist_file)
+            && file.exists()
+        {
+            // A file that cannot be read is not worth failing the start
+            // for: the cache just starts cold.
+            match crate::persist::load(cache, file) {
+                Ok(loaded) => info!(
+                    file = %file.display(),
+                    stored = loaded.stored,
+                    expired = loaded.expired,
+                    "cache restored"
+                ),
+                Err(e) => warn!("cache not restored: {e}"),
+            }
+        }
         let responder = Arc::new(Responder::new(
             zones.clone(),
             counters.clone(),
             config.server.udp_payload_size,
             recursion,
+            query_log,
         ));
         let limits = TcpLimits {
             idle_timeout: config.server.tcp_idle_timeout,
@@ -103,13 +140,14 @@ impl Server {
         let mut server = Server {
             udp_addrs: Vec::new(),
             tcp_addrs: Vec::new(),
-            zones,
-            zone_sources,
+            handle,
             counters,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             grace: config.server.shutdown_grace,
             siblings: siblings.clone(),
+            metrics_addr: None,
+            persist_file: config.cache.persist_file.clone(),
         };
         if let Err(error) = server.listen(config, &responder, limits) {
             // Stop whatever was started before the failure.
@@ -125,6 +163,10 @@ impl Server {
             server.shutdown.cancel();
             return Err(error);
         }
+        if let Err(error) = server.operate(config).await {
+            server.shutdown.cancel();
+            return Err(error);
+        }
         if let Some(resolver) = resolver {
             let shutdown = server.shutdown.clone();
             server.tasks.spawn(async move {
@@ -135,6 +177,47 @@ impl Server {
             });
         }
         Ok(server)
+    }
+
+    /// Starts the control socket and the metrics endpoint, if configured.
+    async fn operate(&mut self, config: &Config) -> Result<(), StartError> {
+        if let Some(path) = &config.control.socket {
+            let listener = crate::control::bind(path, config.control.mode)
+                .map_err(|e| StartError::Ops(format!("{}: {e}", path.display())))?;
+            info!(socket = %path.display(), "control socket ready");
+            self.tasks.spawn(crate::control::serve(
+                listener,
+                path.clone(),
+                self.handle.clone(),
+                self.shutdown.clone(),
+            ));
+        }
+        if let Some(addr) = config.metrics.listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
+            info!(addr = %bound, "metrics at http://{bound}/metrics");
+            self.metrics_addr = Some(bound);
+            self.tasks.spawn(crate::metrics::serve(
+                listener,
+                self.handle.clone(),
+                self.shutdown.clone(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the operator can do with the running server.
+    pub fn handle(&self) -> &Arc<Handle> {
+        &self.handle
+    }
+
+    /// The metrics endpoint's address, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Binds the sibling port and starts answering siblings and gossiping.
@@ -264,27 +347,13 @@ impl Server {
     /// Re-reads every zone file. A zone that fails to load keeps serving
     /// its previous version; the outcome of each is logged and returned.
     pub fn reload_zones(&self) -> Vec<ZoneOutcome> {
-        let previous = self.zones.load();
-        let (zones, outcomes) = ZoneSet::load(&self.zone_sources, Some(&previous));
-        self.zones.store(Arc::new(zones));
-        for outcome in &outcomes {
-            match outcome {
-                ZoneOutcome::Loaded { origin, warnings } => {
-                    for warning in warnings {
-                        warn!(zone = %origin, "{warning}");
-                    }
-                    info!(zone = %origin, "zone reloaded");
-                }
-                ZoneOutcome::Failed {
-                    origin,
-                    error,
-                    kept_old,
-                } => {
-                    warn!(zone = %origin, kept_old, "zone reload failed: {error}");
-                }
-            }
-        }
-        outcomes
+        self.handle.reload_zones()
+    }
+
+    /// Re-reads the configuration file and the zones (SIGHUP, `ctl
+    /// reload`).
+    pub fn reload(&self) -> Result<ReloadReport, String> {
+        self.handle.reload()
     }
 
     /// Stops accepting queries, lets those in flight finish for up to the
@@ -300,6 +369,12 @@ impl Server {
                 tasks = self.tasks.len(),
                 "shutdown grace period over; dropping what is left"
             );
+        }
+        if let Some(file) = &self.persist_file {
+            match self.handle.dump_cache(file) {
+                Ok(count) => info!(file = %file.display(), entries = count, "cache saved"),
+                Err(e) => warn!("cache not saved: {e}"),
+            }
         }
     }
 }
@@ -320,6 +395,7 @@ fn recursion(
     config: &Config,
     counters: &Arc<Counters>,
     siblings: Option<Arc<Siblings>>,
+    acl: Arc<ArcSwap<RecursionAcl>>,
 ) -> Result<Option<Recursion>, StartError> {
     let mode = config.resolver.effective_mode();
     if mode == ResolverMode::Off {
@@ -391,7 +467,7 @@ fn recursion(
         None => resolver,
     };
     Ok(Some(Recursion {
-        acl: RecursionAcl::new(&config.access.recursion),
+        acl,
         cache,
         resolver: Arc::new(resolver),
         max_pending: config.resolver.max_pending,

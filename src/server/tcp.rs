@@ -165,11 +165,16 @@ impl Reading {
                 }
             }
             let mut answer = Vec::new();
-            match self
-                .responder
-                .respond(&packet, self.client, Transport::Tcp, &mut answer)
-            {
+            let received_at = std::time::Instant::now();
+            match self.responder.respond(
+                &packet,
+                self.client,
+                Transport::Tcp,
+                received_at,
+                &mut answer,
+            ) {
                 Action::Reply => {
+                    self.counters.latency(received_at.elapsed(), 1);
                     // A full queue means the client is not reading; wait no
                     // longer than it would be allowed to stay idle.
                     if !matches!(

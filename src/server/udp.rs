@@ -78,6 +78,7 @@ pub async fn serve(listener: UdpListener) {
             }
         };
         replies.clear();
+        let received_at = std::time::Instant::now();
         for i in 0..count {
             let Some(peer) = received.peer(i) else {
                 continue;
@@ -87,6 +88,7 @@ pub async fn serve(listener: UdpListener) {
                 packet,
                 peer.ip(),
                 Transport::Udp,
+                received_at,
                 replies.next_buffer(),
             ) {
                 Action::Reply => replies.commit(&received, i),
@@ -117,6 +119,11 @@ pub async fn serve(listener: UdpListener) {
                 }
             }
         }
+        if !replies.is_empty() {
+            listener
+                .counters
+                .latency(received_at.elapsed(), replies.len() as u64);
+        }
     }
 }
 
@@ -142,11 +149,18 @@ pub async fn serve(listener: UdpListener) {
                 continue;
             }
         };
-        match listener
-            .responder
-            .respond(&packet[..len], peer.ip(), Transport::Udp, &mut out)
-        {
-            Action::Reply => send_one(socket, &out, peer, &listener.counters, &mut errors).await,
+        let received_at = std::time::Instant::now();
+        match listener.responder.respond(
+            &packet[..len],
+            peer.ip(),
+            Transport::Udp,
+            received_at,
+            &mut out,
+        ) {
+            Action::Reply => {
+                send_one(socket, &out, peer, &listener.counters, &mut errors).await;
+                listener.counters.latency(received_at.elapsed(), 1);
+            }
             Action::Drop | Action::Busy => {}
             Action::Resolve(pending) => listener.spawn_resolution(pending, peer),
         }

@@ -190,6 +190,24 @@ pub fn name_to_wire(name: &Name, out: &mut Vec<u8>) {
     out.push(0);
 }
 
+/// Whether wire name `name` equals `suffix` or lies below it: `suffix`
+/// must match whole labels at the end.
+pub fn is_at_or_below(name: &[u8], suffix: &[u8]) -> bool {
+    let mut at = 0;
+    loop {
+        if name[at..].eq_ignore_ascii_case(suffix) {
+            return true;
+        }
+        match name.get(at) {
+            Some(&len) if len > 0 => at += 1 + usize::from(len),
+            _ => return false,
+        }
+        if at >= name.len() {
+            return false;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,6 +81,17 @@ impl Malformed {
     /// Number of variants, for counter arrays.
     pub const COUNT: usize = 8;
 
+    pub const ALL: [Malformed; Self::COUNT] = [
+        Malformed::ShortHeader,
+        Malformed::NotAQuery,
+        Malformed::QuestionCount,
+        Malformed::BadName,
+        Malformed::BadPointer,
+        Malformed::Truncated,
+        Malformed::BadOpt,
+        Malformed::TrailingData,
+    ];
+
     /// True when the header could be read and a FORMERR can be sent.
     pub fn answerable(self) -> bool {
         !matches!(self, Malformed::ShortHeader | Malformed::NotAQuery)

@@ -1,0 +1,355 @@
+//! Prometheus metrics: `GET /metrics` over HTTP/1.1 (hyper), in the
+//! Prometheus text format written by prometheus-client. Values are read
+//! from the counters at scrape time, so nothing on the query path knows
+//! metrics exist.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::counters::{
+    HistogramSnapshot, IterationEvent, LATENCY_BUCKETS_US, SiblingEvent, Source, Transport,
+    UpstreamEvent,
+};
+use crate::server::Handle;
+use crate::wire::{Malformed, rcode};
+
+/// Scrapes served at once; more wait in the accept queue.
+const MAX_CONNECTIONS: usize = 16;
+/// A connection that has not sent its request headers by then is closed.
+const HEADER_DEADLINE: Duration = Duration::from_secs(5);
+/// The most one connection may live.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+
+pub async fn serve(listener: TcpListener, handle: Arc<Handle>, shutdown: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => continue,
+            },
+        };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let handle = handle.clone();
+                async move { Ok::<_, Infallible>(respond(&request, &handle)) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_DEADLINE)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
+            drop(slot);
+        });
+    }
+}
+
+fn respond<B>(request: &Request<B>, handle: &Arc<Handle>) -> Response<Full<Bytes>> {
+    let reply = |status, content_type: &str, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Ok(value) = content_type.parse() {
+            response.headers_mut().insert("content-type", value);
+        }
+        response
+    };
+    match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => match render(handle) {
+            Ok(text) => reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            ),
+            Err(_) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                "encoding failed\n".into(),
+            ),
+        },
+        (_, "/metrics") => reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "metrics are at /metrics\n".into(),
+        ),
+    }
+}
+
+/// The whole exposition, read from the server now.
+pub fn render(handle: &Arc<Handle>) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::with_prefix("hearsay");
+    registry.register_collector(Box::new(Scrape(handle.clone())));
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+struct Scrape(Arc<Handle>);
+
+impl std::fmt::Debug for Scrape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scrape")
+    }
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    ConstCounter::new(value).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// A counter family with one label.
+fn labelled(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (&'static str, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, count) in values {
+        let labels = [(label, value)];
+        ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn histogram(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    snapshot: &HistogramSnapshot,
+) -> Result<(), std::fmt::Error> {
+    let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
+        .iter()
+        .map(|us| *us as f64 / 1e6)
+        .chain([f64::MAX])
+        .zip(snapshot.buckets)
+        .collect();
+    encoder
+        .encode_descriptor(name, help, None, MetricType::Histogram)?
+        .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            snapshot.sum_us as f64 / 1e6,
+            snapshot.count(),
+            &buckets,
+            None,
+        )
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let handle = &self.0;
+        let c = handle.counters();
+        labelled(
+            &mut e,
+            "queries",
+            "Queries received, by transport.",
+            "transport",
+            Transport::ALL.map(|t| (t.label(), c.queries(t))),
+        )?;
+        {
+            let mut family = e.encode_descriptor(
+                "responses",
+                "Responses sent, by transport and rcode.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (transport, rcode, count) in c.responses_by_label() {
+                let labels = [("transport", transport), ("rcode", rcode)];
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        labelled(
+            &mut e,
+            "answers",
+            "Answers by where they came from.",
+            "source",
+            Source::ALL.map(|s| (s.label(), c.answered(s))),
+        )?;
+        let refused: u64 = Transport::ALL
+            .iter()
+            .map(|t| c.responses(*t, rcode::REFUSED))
+            .sum();
+        counter(&mut e, "refused", "Queries answered REFUSED.", refused)?;
+        labelled(
+            &mut e,
+            "malformed",
+            "Packets that did not decode as a query, by reason.",
+            "reason",
+            Malformed::ALL.map(|m| (m.label(), c.malformed(m))),
+        )?;
+        let (entries, bytes) = handle.cache_size();
+        gauge(
+            &mut e,
+            "cache_entries",
+            "RRsets and negative answers cached.",
+            entries as f64,
+        )?;
+        gauge(
+            &mut e,
+            "cache_bytes",
+            "Bytes held by the cache, as its size bound counts them.",
+            bytes as f64,
+        )?;
+        let hits = c.answered(Source::Cache);
+        counter(
+            &mut e,
+            "cache_hits",
+            "Queries answered fresh from the cache.",
+            hits,
+        )?;
+        counter(
+            &mut e,
+            "cache_misses",
+            "Queries the cache could not answer fresh.",
+            c.cache_misses,
+        )?;
+        let lookups = hits + c.cache_misses;
+        gauge(
+            &mut e,
+            "cache_hit_ratio",
+            "Cache hits over cache lookups since start.",
+            if lookups == 0 {
+                0.0
+            } else {
+                hits as f64 / lookups as f64
+            },
+        )?;
+        histogram(
+            &mut e,
+            "response_latency_seconds",
+            "Time from a query's arrival to its answer being sent.",
+            &c.latency,
+        )?;
+        histogram(
+            &mut e,
+            "upstream_rtt_seconds",
+            "Round-trip times of answered queries to upstream and authoritative servers.",
+            &c.upstream_rtt,
+        )?;
+        labelled(
+            &mut e,
+            "upstream_events",
+            "Exchanges with upstream and authoritative servers: sent, timeouts, failures, mismatches.",
+            "event",
+            UpstreamEvent::ALL.map(|u| (u.label(), c.upstream(u))),
+        )?;
+        labelled(
+            &mut e,
+            "iteration_events",
+            "Recursion from the root: referrals, lame servers, limits reached.",
+            "event",
+            IterationEvent::ALL.map(|i| (i.label(), c.iteration(i))),
+        )?;
+        labelled(
+            &mut e,
+            "sibling_events",
+            "Sibling queries sent and received, hits, misses, hedges, timeouts, rejected messages.",
+            "event",
+            SiblingEvent::ALL.map(|s| (s.label(), c.sibling(s))),
+        )?;
+        gauge(
+            &mut e,
+            "sibling_members",
+            "Live sibling members, this one included (0 without siblings).",
+            handle.members().len() as f64,
+        )?;
+        counter(
+            &mut e,
+            "coalesced",
+            "Misses that joined a resolution already under way.",
+            c.coalesced,
+        )?;
+        counter(
+            &mut e,
+            "prefetches",
+            "Refreshes started before expiry.",
+            c.prefetches,
+        )?;
+        counter(
+            &mut e,
+            "resolutions_failed",
+            "Resolutions that gave no answer.",
+            c.resolutions_failed,
+        )?;
+        counter(
+            &mut e,
+            "overload_dropped",
+            "Queries dropped because too many waited on the resolver.",
+            c.overload_dropped,
+        )?;
+        counter(
+            &mut e,
+            "bailiwick_dropped",
+            "Out-of-bailiwick records dropped from authoritative answers.",
+            c.bailiwick_dropped,
+        )?;
+        counter(
+            &mut e,
+            "truncated",
+            "Answers truncated (TC) to fit.",
+            c.truncated,
+        )?;
+        counter(
+            &mut e,
+            "udp_send_dropped",
+            "UDP answers dropped for lack of send buffer.",
+            c.udp_send_dropped,
+        )?;
+        counter(
+            &mut e,
+            "query_log_dropped",
+            "Query log lines dropped by its rate bound.",
+            handle.query_log_dropped(),
+        )?;
+        gauge(
+            &mut e,
+            "uptime_seconds",
+            "Seconds since start.",
+            handle.uptime().as_secs_f64(),
+        )?;
+        Ok(())
+    }
+}
