@@ -54,33 +54,18 @@ prefetch = false
 [resolver]
 upstreams = ["$UPSTREAM"]
 EOF
-cat >"$work/unbound.conf" <<EOF
-server:
-    interface: 127.0.0.1@$UNBOUND_PORT
-    num-threads: 1
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$work"
-    pidfile: "$work/unbound.pid"
-    logfile: ""
-    use-syslog: no
-    verbosity: 0
-    access-control: 127.0.0.0/8 allow
-    do-not-query-localhost: no
-    # Like hearsay today: no DNSSEC validation, no prefetch.
-    module-config: "iterator"
-    prefetch: no
+{
+    unbound_conf "$UNBOUND_PORT"
+    cat <<EOF
     rrset-cache-size: 512m
     msg-cache-size: 256m
     # hearsay's default; Unbound's own default is 1232 too.
     edns-buffer-size: 1232
-    # test. is one of Unbound's built-in empty zones (RFC 6761).
-    local-zone: "test." nodefault
 forward-zone:
     name: "."
     forward-addr: ${UPSTREAM/:/@}
 EOF
+} >"$work/unbound.conf"
 
 taskset -c 1 "$hearsay" serve --config "$work/upstream.toml" &
 pids+=($!)

@@ -128,3 +128,29 @@ bench_queries() {
     done
     echo "bench.test MX"
 }
+
+# unbound_conf PORT: the server: clause both resolver benchmarks give
+# Unbound (one thread, no validator, no prefetch, like hearsay's settings
+# there), on 127.0.0.1@PORT; the caller appends its own lines.
+unbound_conf() {
+    cat <<CONF
+server:
+    interface: 127.0.0.1@$1
+    num-threads: 1
+    do-daemonize: no
+    chroot: ""
+    username: ""
+    directory: "$work"
+    pidfile: "$work/unbound.pid"
+    logfile: ""
+    use-syslog: no
+    verbosity: 0
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    # Like hearsay today: no DNSSEC validation, no prefetch.
+    module-config: "iterator"
+    prefetch: no
+    # test. is one of Unbound's built-in empty zones (RFC 6761).
+    local-zone: "test." nodefault
+CONF
+}

@@ -95,29 +95,14 @@ mode = "recursive"
 root_hints = "root.hints"
 timeout = "5s"
 CONF
-cat >"$work/unbound.conf" <<CONF
-server:
-    interface: 127.0.0.1@$UNBOUND_PORT
-    num-threads: 1
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$work"
-    pidfile: "$work/unbound.pid"
-    logfile: ""
-    use-syslog: no
-    verbosity: 0
-    access-control: 127.0.0.0/8 allow
-    do-not-query-localhost: no
+{
+    unbound_conf "$UNBOUND_PORT"
+    cat <<CONF
     root-hints: "$work/root.hints"
-    # Like hearsay today: no DNSSEC validation, no prefetch.
-    module-config: "iterator"
-    prefetch: no
     rrset-cache-size: 2g
     msg-cache-size: 2g
-    # test. is one of Unbound's built-in empty zones (RFC 6761).
-    local-zone: "test." nodefault
 CONF
+} >"$work/unbound.conf"
 
 taskset -c 0 unbound -d -c "$work/unbound.conf" &
 pids+=($!)

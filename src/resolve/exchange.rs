@@ -183,12 +183,7 @@ async fn over_udp(
     deadline: Instant,
     counters: &Counters,
 ) -> Result<Received, ExchangeError> {
-    let local: SocketAddr = match server.ip() {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(server).await?;
+    let socket = connected_socket(server).await?;
     socket.send(packet).await?;
     // A server may not send more than we advertised; one byte more shows
     // that it did, and the answer is then fetched over TCP.
@@ -208,6 +203,18 @@ async fn over_udp(
             return Ok(Received::Message(response));
         }
     }
+}
+
+/// A fresh UDP socket on a kernel-chosen port, connected to `server`, so
+/// the kernel drops datagrams from anyone else.
+pub(crate) async fn connected_socket(server: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = match server.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(server).await?;
+    Ok(socket)
 }
 
 async fn over_tcp(

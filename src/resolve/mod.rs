@@ -35,6 +35,7 @@ use crate::siblings::Siblings;
 use crate::wire::{NameKey, rcode};
 
 pub use delegation::{Delegation, NameServer, built_in_hints, read_hints};
+pub(crate) use exchange::connected_socket;
 pub use exchange::{Exchange, Question};
 pub use forward::Forwarder;
 pub use infra::Infra;

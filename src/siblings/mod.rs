@@ -17,13 +17,12 @@ mod listener;
 mod owner;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use tokio::net::UdpSocket;
 use tokio::time::{Instant, timeout_at};
 
 use crate::counters::{Counters, SiblingEvent};
@@ -237,12 +236,7 @@ impl Siblings {
         let id: u16 = rand::random();
         let mut packet = query(id, name, qtype);
         let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
-        let local: SocketAddr = match owner.ip() {
-            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let socket = UdpSocket::bind(local).await?;
-        socket.connect(owner).await?;
+        let socket = crate::resolve::connected_socket(owner).await?;
         socket.send(&packet).await?;
         let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
         loop {
