@@ -264,3 +264,101 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::A;
+
+    use super::*;
+    use crate::cache::{CacheSettings, Rrset};
+
+    fn cache() -> Cache {
+        Cache::new(CacheSettings {
+            max_size: 1 << 20,
+            min_ttl: 0,
+            max_ttl: 86400,
+            max_negative_ttl: 3600,
+            serve_stale: Duration::ZERO,
+            prefetch: false,
+        })
+    }
+
+    fn filled() -> Cache {
+        let cache = cache();
+        for i in 0..3u8 {
+            let rrset = Rrset {
+                name: Name::from_ascii(format!("h{i}.example.")).unwrap(),
+                rtype: RecordType::A,
+                ttl: 600,
+                rdatas: vec![RData::A(A::new(192, 0, 2, i))],
+            };
+            cache
+                .store_rrset(&rrset, cache.now_ms(), Origin::Upstream)
+                .unwrap();
+        }
+        cache
+    }
+
+    #[test]
+    fn a_file_round_trips_and_any_damage_loads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cache.state");
+        assert_eq!(dump(&filled(), &file).unwrap(), 3);
+        let fresh = cache();
+        assert_eq!(
+            load(&fresh, &file).unwrap(),
+            Loaded {
+                stored: 3,
+                expired: 0
+            }
+        );
+        fresh.run_pending_tasks();
+        assert_eq!(fresh.entry_count(), 3);
+
+        let good = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = good.lines().collect();
+        let damaged = [
+            ("truncated", lines[..3].join("\n") + "\n", "truncated"),
+            ("version", good.replacen(" 1 ", " 2 ", 1), "checksum"),
+            ("empty", String::new(), "empty file"),
+            ("one bit", good.replacen("h1", "h2", 1), "checksum mismatch"),
+        ];
+        for (what, text, want) in damaged {
+            std::fs::write(&file, &text).unwrap();
+            let empty = cache();
+            let err = load(&empty, &file).unwrap_err();
+            assert!(err.contains(want), "{what}: {err}");
+            assert!(
+                err.starts_with(&file.display().to_string()),
+                "{what}: {err}"
+            );
+            empty.run_pending_tasks();
+            assert_eq!(empty.entry_count(), 0, "{what}: something loaded");
+        }
+    }
+
+    #[test]
+    fn entries_that_expired_since_the_dump_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cache.state");
+        dump(&filled(), &file).unwrap();
+        // Pretend the file was written 700 s ago (TTLs were 600).
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let written: u64 = lines[0].rsplit(' ').next().unwrap().parse().unwrap();
+        lines[0] = format!("{MAGIC} {VERSION} {}", written - 700);
+        let body = lines[..lines.len() - 1].join("\n") + "\n";
+        let sum = HEXLOWER.encode(digest(&SHA256, body.as_bytes()).as_ref());
+        std::fs::write(&file, format!("{body}end 3 {sum}\n")).unwrap();
+        assert_eq!(
+            load(&cache(), &file).unwrap(),
+            Loaded {
+                stored: 0,
+                expired: 3
+            }
+        );
+    }
+}
