@@ -28,6 +28,8 @@ pub enum Rejection {
     BadSignature(String),
     #[error("signed {0} s away from our clock (more than {FUDGE} s)")]
     BadTime(i64),
+    #[error("a replay of a query already answered")]
+    Replay,
 }
 
 pub struct ClusterKey {

@@ -92,7 +92,11 @@ async fn answer(
     counters: &Counters,
 ) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(512);
-    let query_mac = match siblings.key().verify(packet, None) {
+    let verified = siblings
+        .key()
+        .verify(packet, None)
+        .and_then(|mac| siblings.first_sight(mac));
+    let query_mac = match verified {
         Ok(mac) => mac,
         Err(rejection) => {
             counters.sibling(SiblingEvent::Rejected);

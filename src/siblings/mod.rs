@@ -30,7 +30,7 @@ use crate::wire::name::name_to_wire;
 use crate::wire::{class, flags, rtype};
 
 pub use gossip::run_gossip;
-pub use key::ClusterKey;
+pub use key::{ClusterKey, Rejection};
 pub use listener::{SiblingListener, serve};
 pub use owner::{owner, owner_key};
 
@@ -39,6 +39,10 @@ pub use owner::{owner, owner_key};
 pub const SIBLING_UDP_SIZE: u16 = 4096;
 /// Room kept for the TSIG record at the end of an answer.
 pub const TSIG_ROOM: usize = 200;
+/// Query MACs remembered to refuse replays: more than siblings send in
+/// the window at any sane rate; beyond it the oldest are forgotten, and a
+/// replay of those is answered once more, no worse than without the cache.
+const MAX_SEEN_QUERIES: u64 = 1 << 20;
 /// Failures in a row after which a member is passed over.
 const FAILURES_TO_DOWN: u32 = 3;
 const FIRST_HOLD: Duration = Duration::from_secs(1);
@@ -88,6 +92,8 @@ pub struct Siblings {
     hedge_min: Duration,
     hedge_max: Duration,
     counters: Arc<Counters>,
+    /// MACs of the queries answered within the signature time window.
+    seen: moka::sync::Cache<Box<[u8]>, ()>,
 }
 
 impl Siblings {
@@ -104,6 +110,27 @@ impl Siblings {
             hedge_min: settings.hedge_min,
             hedge_max: settings.hedge_max,
             counters,
+            seen: moka::sync::Cache::builder()
+                .max_capacity(MAX_SEEN_QUERIES)
+                // A signature is good for the fudge either side of its time.
+                .time_to_live(Duration::from_secs(2 * u64::from(key::FUDGE)))
+                .build(),
+        }
+    }
+
+    /// Accepts a verified query's MAC the first time it is seen. A signed
+    /// query captured on the wire and sent again (from a forged source, to
+    /// reflect the answer at someone) is refused.
+    pub(crate) fn first_sight(&self, mac: Vec<u8>) -> Result<Vec<u8>, Rejection> {
+        let fresh = self
+            .seen
+            .entry(mac.clone().into_boxed_slice())
+            .or_insert(())
+            .is_fresh();
+        if fresh {
+            Ok(mac)
+        } else {
+            Err(Rejection::Replay)
         }
     }
 
