@@ -405,4 +405,15 @@ async fn the_query_log_holds_its_rate_under_a_flood() {
     }
     assert!(log.contains("rcode=NXDOMAIN"));
     assert!(server.server.handle().query_log_dropped() >= 1000);
+
+    // Rotation: the file is moved away, a reload reopens the log.
+    let path = server.dir.path().join("queries.log");
+    std::fs::rename(&path, server.dir.path().join("queries.log.1")).unwrap();
+    server.server.reload().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    udp_query(server.addr(), "www.local.test.", RecordType::A, None).await;
+    until("the line in the new file", || {
+        std::fs::read_to_string(&path).is_ok_and(|text| text.contains("name=www.local.test."))
+    })
+    .await;
 }

@@ -139,17 +139,15 @@ impl Handle {
         let zones = self.swap_zones(&new.zone_sources());
         self.acl
             .store(Arc::new(RecursionAcl::new(&new.access.recursion)));
-        if running.log.query_log != new.log.query_log
-            || running.log.query_log_rate != new.log.query_log_rate
-        {
-            self.query_log.store(match &new.log.query_log {
-                Some(file) => Some(Arc::new(
-                    QueryLog::start(file.clone(), new.log.query_log_rate)
-                        .map_err(|e| format!("{}: cannot open: {e}", file.display()))?,
-                )),
-                None => None,
-            });
-        }
+        // Reopened on every reload, so log rotation can move the file away
+        // and reload (logrotate's postrotate) without losing lines.
+        self.query_log.store(match &new.log.query_log {
+            Some(file) => Some(Arc::new(
+                QueryLog::start(file.clone(), new.log.query_log_rate)
+                    .map_err(|e| format!("{}: cannot open: {e}", file.display()))?,
+            )),
+            None => None,
+        });
         let mut applied = running;
         applied.zones = new.zones;
         applied.access = new.access;
