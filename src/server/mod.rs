@@ -232,9 +232,12 @@ impl Server {
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let socket = Arc::new(socket);
-        info!(%addr, seeds = ?seeds, "listening for siblings");
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        info!(%addr, seeds = ?seeds, "listening for siblings (UDP and TCP)");
         let (gossip, inbox) = tokio::sync::mpsc::channel(1024);
-        self.tasks.spawn(crate::siblings::serve(SiblingListener {
+        let listener = Arc::new(SiblingListener {
             socket: socket.clone(),
             siblings: siblings.clone(),
             resolver: recursion.resolver.clone(),
@@ -243,7 +246,9 @@ impl Server {
             counters: self.counters.clone(),
             shutdown: self.shutdown.clone(),
             tasks: self.tasks.clone(),
-        }));
+        });
+        self.tasks.spawn(crate::siblings::serve(listener.clone()));
+        self.tasks.spawn(crate::siblings::serve_tcp(tcp, listener));
         self.tasks.spawn(run_gossip(
             siblings,
             socket,

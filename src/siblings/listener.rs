@@ -33,7 +33,7 @@ pub struct SiblingListener {
     pub tasks: TaskTracker,
 }
 
-pub async fn serve(listener: SiblingListener) {
+pub async fn serve(listener: Arc<SiblingListener>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
     loop {
@@ -72,9 +72,11 @@ pub async fn serve(listener: SiblingListener) {
             listener.counters.clone(),
         );
         listener.tasks.spawn(async move {
-            if let Some(answer) =
-                answer(&packet, from, &siblings, &resolver, &cache, &counters).await
-            {
+            let max_len = usize::from(SIBLING_UDP_SIZE);
+            let answered = answer(
+                &packet, from, max_len, &siblings, &resolver, &cache, &counters,
+            );
+            if let Some(answer) = answered.await {
                 let _ = socket.send_to(&answer, from).await;
             }
             drop(slot);
@@ -82,10 +84,80 @@ pub async fn serve(listener: SiblingListener) {
     }
 }
 
-/// The signed answer to a sibling's question, or a bare refusal.
+/// Sibling TCP connections served at once; more wait in the kernel.
+const MAX_TCP_CONNECTIONS: usize = 64;
+/// A TCP connection idle this long, or an answer not read within it, ends.
+const TCP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The sibling port over TCP, for answers too large for UDP: length-
+/// prefixed questions, the same checks and answers as over UDP.
+pub async fn serve_tcp(tcp: tokio::net::TcpListener, listener: Arc<SiblingListener>) {
+    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, from) = tokio::select! {
+            _ = listener.shutdown.cancelled() => return,
+            accepted = tcp.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => continue,
+            },
+        };
+        let listener = listener.clone();
+        listener.tasks.clone().spawn(async move {
+            let _ = converse(stream, from, &listener).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn converse(
+    mut stream: tokio::net::TcpStream,
+    from: SocketAddr,
+    listener: &SiblingListener,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::timeout;
+    let expired = |_| std::io::Error::from(std::io::ErrorKind::TimedOut);
+    loop {
+        let mut prefix = [0u8; 2];
+        match timeout(TCP_DEADLINE, stream.read_exact(&mut prefix)).await {
+            Ok(Ok(_)) => {}
+            // Closed between questions, or idle: done.
+            _ => return Ok(()),
+        }
+        let mut packet = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+        timeout(TCP_DEADLINE, stream.read_exact(&mut packet))
+            .await
+            .map_err(expired)??;
+        let Some(mut answer) = answer(
+            &packet,
+            from,
+            crate::wire::MAX_MESSAGE_SIZE,
+            &listener.siblings,
+            &listener.resolver,
+            &listener.cache,
+            &listener.counters,
+        )
+        .await
+        else {
+            return Ok(());
+        };
+        let len = u16::try_from(answer.len()).unwrap_or(u16::MAX);
+        answer.splice(0..0, len.to_be_bytes());
+        timeout(TCP_DEADLINE, stream.write_all(&answer))
+            .await
+            .map_err(expired)??;
+    }
+}
+
+/// The signed answer to a sibling's question, at most `max_len` bytes,
+/// or a bare refusal.
 async fn answer(
     packet: &[u8],
     from: SocketAddr,
+    max_len: usize,
     siblings: &Siblings,
     resolver: &Arc<Resolver>,
     cache: &Cache,
@@ -123,7 +195,7 @@ async fn answer(
         return None;
     }
     let opts = ReplyOptions {
-        max_len: usize::from(SIBLING_UDP_SIZE) - TSIG_ROOM,
+        max_len: max_len - TSIG_ROOM,
         our_udp_size: SIBLING_UDP_SIZE,
         recursion_available: true,
     };

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
 use crate::counters::{Counters, SiblingEvent};
@@ -31,11 +32,11 @@ use crate::wire::{class, flags, rtype};
 
 pub use gossip::run_gossip;
 pub use key::{ClusterKey, Rejection};
-pub use listener::{SiblingListener, serve};
+pub use listener::{SiblingListener, serve, serve_tcp};
 pub use owner::{owner, owner_key};
 
 /// The EDNS payload size on the sibling port. Answers that do not fit
-/// come back truncated, and the asker resolves them itself.
+/// come back truncated, and are fetched again over TCP.
 pub const SIBLING_UDP_SIZE: u16 = 4096;
 /// Room kept for the TSIG record at the end of an answer.
 pub const TSIG_ROOM: usize = 200;
@@ -253,6 +254,8 @@ impl Siblings {
         result
     }
 
+    /// One signed question to `owner` over UDP, and over TCP when the
+    /// answer comes back truncated.
     async fn exchange(
         &self,
         owner: SocketAddr,
@@ -266,43 +269,90 @@ impl Siblings {
         let socket = crate::resolve::connected_socket(owner).await?;
         socket.send(&packet).await?;
         let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
-        loop {
+        let message = loop {
             let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
                 Ok(Ok(len)) => len,
                 Ok(Err(e)) => return Err(AskError::Network(e)),
                 Err(_) => return Err(AskError::Timeout),
             };
-            let answer = &buf[..len];
-            if len < 12 || u16::from_be_bytes([answer[0], answer[1]]) != id {
-                continue;
+            // Anything else arriving on this socket is not our answer.
+            if len >= 12 && u16::from_be_bytes([buf[0], buf[1]]) == id {
+                break self.accept(owner, &buf[..len], &mac)?;
             }
-            if let Err(rejection) = self.key.verify(answer, Some(&mac)) {
-                self.counters.sibling(SiblingEvent::Rejected);
-                tracing::debug!(%owner, "sibling answer rejected: {rejection}");
-                return Err(AskError::Unusable);
-            }
-            let Ok(message) = Message::from_vec(answer) else {
-                return Err(AskError::Unusable);
-            };
-            let mut echoed = Vec::with_capacity(name.len());
-            if let Some(asked) = message.queries.first() {
-                name_to_wire(asked.name(), &mut echoed);
-            }
-            let usable = message.metadata.message_type == MessageType::Response
-                && !message.metadata.truncation
-                && matches!(
-                    message.metadata.response_code,
-                    ResponseCode::NoError | ResponseCode::NXDomain
-                )
-                && message.queries.len() == 1
-                && u16::from(message.queries[0].query_type()) == qtype
-                && echoed.eq_ignore_ascii_case(name);
-            return if usable {
-                Ok(message)
-            } else {
-                Err(AskError::Unusable)
-            };
+        };
+        let message = if message.metadata.truncation {
+            self.over_tcp(owner, name, qtype, deadline).await?
+        } else {
+            message
+        };
+        usable(message, name, qtype)
+    }
+
+    /// The same question over TCP, signed afresh.
+    async fn over_tcp(
+        &self,
+        owner: SocketAddr,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+    ) -> Result<Message, AskError> {
+        let id: u16 = rand::random();
+        let mut packet = query(id, name, qtype);
+        let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(owner).await?;
+            let mut framed = Vec::with_capacity(packet.len() + 2);
+            framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&packet);
+            stream.write_all(&framed).await?;
+            let mut prefix = [0u8; 2];
+            stream.read_exact(&mut prefix).await?;
+            let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+            stream.read_exact(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        let answer = match timeout_at(deadline, exchange).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(AskError::Network(e)),
+            Err(_) => return Err(AskError::Timeout),
+        };
+        if answer.len() < 12 || u16::from_be_bytes([answer[0], answer[1]]) != id {
+            return Err(AskError::Unusable);
         }
+        self.accept(owner, &answer, &mac)
+    }
+
+    /// An answer signed with the cluster key for the query with `mac`.
+    fn accept(&self, owner: SocketAddr, answer: &[u8], mac: &[u8]) -> Result<Message, AskError> {
+        if let Err(rejection) = self.key.verify(answer, Some(mac)) {
+            self.counters.sibling(SiblingEvent::Rejected);
+            tracing::debug!(%owner, "sibling answer rejected: {rejection}");
+            return Err(AskError::Unusable);
+        }
+        Message::from_vec(answer).map_err(|_| AskError::Unusable)
+    }
+}
+
+/// The answer if it can be shared: a response to this question, NOERROR or
+/// NXDOMAIN, complete.
+fn usable(message: Message, name: &[u8], qtype: u16) -> Result<Message, AskError> {
+    let mut echoed = Vec::with_capacity(name.len());
+    if let Some(asked) = message.queries.first() {
+        name_to_wire(asked.name(), &mut echoed);
+    }
+    let usable = message.metadata.message_type == MessageType::Response
+        && !message.metadata.truncation
+        && matches!(
+            message.metadata.response_code,
+            ResponseCode::NoError | ResponseCode::NXDomain
+        )
+        && message.queries.len() == 1
+        && u16::from(message.queries[0].query_type()) == qtype
+        && echoed.eq_ignore_ascii_case(name);
+    if usable {
+        Ok(message)
+    } else {
+        Err(AskError::Unusable)
     }
 }
 
