@@ -457,3 +457,63 @@ async fn an_answer_too_big_for_udp_is_fetched_from_the_owner_over_tcp() {
         .sum();
     assert_eq!(answered, 1);
 }
+
+#[tokio::test]
+async fn garbage_on_the_sibling_port_is_refused_and_changes_nothing() {
+    let cluster = Cluster::new(91).await;
+    let a = cluster.sibling(91, &[92], "good.key").await;
+    let b = cluster.sibling(92, &[91], "good.key").await;
+    converge(&[&a, &b]).await;
+    let port = at(91, cluster.port);
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // Random bytes, DNS-looking headers, fake gossip magic, and TCP
+    // garbage: none of it may crash, join, or poison anything.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..2000 {
+        let len = (next() % 700) as usize;
+        let mut packet: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if len >= 12 && i % 3 == 0 {
+            packet[2] &= 0x7F;
+            packet[4] = 0;
+            packet[5] = 1;
+        }
+        if len >= 4 && i % 3 == 1 {
+            packet[..4].copy_from_slice(b"hs\x78\x01");
+        }
+        socket.send_to(&packet, port).await.unwrap();
+    }
+    for _ in 0..20 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(port).await {
+            use tokio::io::AsyncWriteExt;
+            let len = (next() % 300) as usize;
+            let packet: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let _ = stream.write_all(&packet).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(a.server.counters().sibling(SiblingEvent::Rejected) > 500);
+    assert_eq!(
+        a.server.sibling_members().len(),
+        2,
+        "garbage joined the cluster"
+    );
+    // Still one cache.
+    let before = cluster.asked();
+    for member in [&a, &b] {
+        let reply = udp_query(
+            member.addr(),
+            "after.cluster.test.",
+            RecordType::A,
+            Some(1232),
+        )
+        .await;
+        assert_eq!(first_a(&reply), Some([192, 0, 2, 1].into()));
+    }
+    assert_eq!(cluster.asked() - before, 1);
+}
