@@ -200,6 +200,21 @@ async fn a_cluster_asks_the_authority_once_per_name() {
         "only {answered} answers came from siblings"
     );
 
+    // The same stream through three lone instances: each asks for itself.
+    let mut alone = Vec::new();
+    for _ in 0..3 {
+        alone
+            .push(start_resolver(&[cluster.authority.addr()], "[cache]\nprefetch = false\n").await);
+    }
+    let lone: Vec<SocketAddr> = alone.iter().map(TestServer::addr).collect();
+    let before = cluster.asked();
+    for round in 0..3 {
+        ask_all(&lone, &names, round).await;
+    }
+    let without = cluster.asked() - before;
+    eprintln!("the same through 3 lone instances: {without} authoritative queries");
+    assert!(without >= 2900, "{without}");
+
     // A CNAME chain is shared whole, with TTLs counting down.
     let reply = udp_query(a.addr(), "alias.cluster.test.", RecordType::A, Some(1232)).await;
     assert_eq!(lines(&reply.answers).len(), 2, "{:?}", reply.answers);
