@@ -48,6 +48,13 @@ pub fn rcode_name(rcode: u16) -> String {
     }
 }
 
+/// The five sources, and one for responses without answer data.
+const SOURCE_SLOTS: usize = 6;
+
+fn source_slot(source: Option<Source>) -> usize {
+    source.map_or(SOURCE_SLOTS - 1, |s| s as usize)
+}
+
 fn rcode_slot(rcode: u16) -> usize {
     RCODES
         .iter()
@@ -276,14 +283,14 @@ pub enum TcpClose {
 #[derive(Default)]
 pub struct Counters {
     queries: [AtomicU64; 2],
-    responses: [[AtomicU64; RCODE_SLOTS]; 2],
+    /// By transport, rcode and source (the last slot: no answer data).
+    responses: [[[AtomicU64; SOURCE_SLOTS]; RCODE_SLOTS]; 2],
     malformed: [AtomicU64; Malformed::COUNT],
     truncated: AtomicU64,
     udp_send_dropped: AtomicU64,
     network_errors: AtomicU64,
     tcp_connections: AtomicU64,
     tcp_closed: [AtomicU64; 3],
-    sources: [AtomicU64; 5],
     upstream: [AtomicU64; 6],
     coalesced: AtomicU64,
     prefetches: AtomicU64,
@@ -327,11 +334,6 @@ impl Counters {
         self.bailiwick_dropped.fetch_add(records as u64, Relaxed);
     }
 
-    /// An answer was given from `source`.
-    pub fn answered(&self, source: Source) {
-        self.sources[source as usize].fetch_add(1, Relaxed);
-    }
-
     pub fn upstream(&self, event: UpstreamEvent) {
         self.upstream[event as usize].fetch_add(1, Relaxed);
     }
@@ -366,9 +368,11 @@ impl Counters {
         self.queries[transport as usize].fetch_add(1, Relaxed);
     }
 
-    /// A response went out with `rcode`.
-    pub fn response(&self, transport: Transport, rcode: u16) {
-        self.responses[transport as usize][rcode_slot(rcode)].fetch_add(1, Relaxed);
+    /// A response went out with `rcode`, its answer from `source` (`None`:
+    /// no answer data, as for REFUSED, FORMERR or SERVFAIL).
+    pub fn response(&self, transport: Transport, rcode: u16, source: Option<Source>) {
+        self.responses[transport as usize][rcode_slot(rcode)][source_slot(source)]
+            .fetch_add(1, Relaxed);
     }
 
     pub fn malformed(&self, reason: Malformed) {
@@ -402,14 +406,16 @@ impl Counters {
         let load = |c: &AtomicU64| c.load(Relaxed);
         Snapshot {
             queries: self.queries.each_ref().map(load),
-            responses: self.responses.each_ref().map(|r| r.each_ref().map(load)),
+            responses: self
+                .responses
+                .each_ref()
+                .map(|r| r.each_ref().map(|s| s.each_ref().map(load))),
             malformed: self.malformed.each_ref().map(load),
             truncated: load(&self.truncated),
             udp_send_dropped: load(&self.udp_send_dropped),
             network_errors: load(&self.network_errors),
             tcp_connections: load(&self.tcp_connections),
             tcp_closed: self.tcp_closed.each_ref().map(load),
-            sources: self.sources.each_ref().map(load),
             upstream: self.upstream.each_ref().map(load),
             coalesced: load(&self.coalesced),
             prefetches: load(&self.prefetches),
@@ -430,14 +436,13 @@ impl Counters {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     queries: [u64; 2],
-    responses: [[u64; RCODE_SLOTS]; 2],
+    responses: [[[u64; SOURCE_SLOTS]; RCODE_SLOTS]; 2],
     malformed: [u64; Malformed::COUNT],
     pub truncated: u64,
     pub udp_send_dropped: u64,
     pub network_errors: u64,
     pub tcp_connections: u64,
     tcp_closed: [u64; 3],
-    sources: [u64; 5],
     upstream: [u64; 6],
     pub coalesced: u64,
     pub prefetches: u64,
@@ -461,6 +466,8 @@ impl Snapshot {
     /// Responses sent on `transport` with `rcode`.
     pub fn responses(&self, transport: Transport, rcode: u16) -> u64 {
         self.responses[transport as usize][rcode_slot(rcode)]
+            .iter()
+            .sum()
     }
 
     pub fn malformed(&self, reason: Malformed) -> u64 {
@@ -477,7 +484,11 @@ impl Snapshot {
 
     /// Answers given from `source`.
     pub fn answered(&self, source: Source) -> u64 {
-        self.sources[source as usize]
+        self.responses
+            .iter()
+            .flatten()
+            .map(|by_source| by_source[source as usize])
+            .sum()
     }
 
     pub fn upstream(&self, event: UpstreamEvent) -> u64 {
@@ -502,7 +513,42 @@ impl Snapshot {
                 .map(|(_, name)| *name)
                 .chain(["other"])
                 .enumerate()
-                .map(move |(slot, name)| (t.label(), name, self.responses[t as usize][slot]))
+                .map(move |(slot, name)| {
+                    (
+                        t.label(),
+                        name,
+                        self.responses[t as usize][slot].iter().sum(),
+                    )
+                })
+        })
+    }
+
+    /// Every (transport, rcode, source) response counter with its labels,
+    /// for export; responses without answer data (REFUSED, FORMERR, SERVFAIL) have source "none".
+    pub fn outcomes_by_label(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &'static str, &'static str, u64)> + '_ {
+        Transport::ALL.into_iter().flat_map(move |t| {
+            RCODES
+                .iter()
+                .map(|(_, name)| *name)
+                .chain(["other"])
+                .enumerate()
+                .flat_map(move |(slot, rcode)| {
+                    Source::ALL
+                        .iter()
+                        .map(|s| s.label())
+                        .chain(["none"])
+                        .enumerate()
+                        .map(move |(source, label)| {
+                            (
+                                t.label(),
+                                rcode,
+                                label,
+                                self.responses[t as usize][slot][source],
+                            )
+                        })
+                })
         })
     }
 }

@@ -208,6 +208,22 @@ impl Collector for Scrape {
             "source",
             Source::ALL.map(|s| (s.label(), c.answered(s))),
         )?;
+        {
+            let mut family = e.encode_descriptor(
+                "outcomes",
+                "Responses by transport, rcode and answer source (none: REFUSED, FORMERR, SERVFAIL and the like).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (transport, rcode, source, count) in c.outcomes_by_label() {
+                let labels = [
+                    ("transport", transport),
+                    ("rcode", rcode),
+                    ("source", source),
+                ];
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
         let refused: u64 = Transport::ALL
             .iter()
             .map(|t| c.responses(*t, rcode::REFUSED))

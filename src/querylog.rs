@@ -31,7 +31,7 @@ pub struct QueryLine<'a> {
     pub name: Option<&'a [u8]>,
     pub qtype: u16,
     pub rcode: u16,
-    /// `None` for answers decided by policy (REFUSED, FORMERR, ...).
+    /// `None` for responses without answer data (REFUSED, FORMERR, SERVFAIL).
     pub source: Option<Source>,
     pub latency: Duration,
 }
@@ -132,7 +132,7 @@ impl QueryLog {
             text,
             " rcode={} source={} latency_us={}",
             crate::counters::rcode_name(line.rcode),
-            line.source.map_or("policy", Source::label),
+            line.source.map_or("none", Source::label),
             line.latency.as_micros()
         );
         if self.queue.try_send(text).is_err() {

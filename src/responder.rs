@@ -139,7 +139,7 @@ impl Responder {
                     return Action::Drop;
                 };
                 write_header_only(out, header, rcode::FORMERR);
-                self.counters.response(transport, rcode::FORMERR);
+                self.counters.response(transport, rcode::FORMERR, None);
                 self.log(client, transport, None, rcode::FORMERR, None, received_at);
                 return Action::Reply;
             }
@@ -169,8 +169,8 @@ impl Responder {
             if write_answer(out, &query, answer, opts) {
                 self.counters.truncated();
             }
-            self.counters.answered(Source::Zone);
-            self.counters.response(transport, answer.rcode());
+            self.counters
+                .response(transport, answer.rcode(), Some(Source::Zone));
             self.log(
                 client,
                 transport,
@@ -206,8 +206,8 @@ impl Responder {
                 if chain.write(out, &query, now, false, opts) {
                     self.counters.truncated();
                 }
-                self.counters.answered(Source::Cache);
-                self.counters.response(transport, chain.rcode());
+                self.counters
+                    .response(transport, chain.rcode(), Some(Source::Cache));
                 self.log(
                     client,
                     transport,
@@ -277,13 +277,10 @@ impl Responder {
                 (rcode::SERVFAIL, false, None)
             }
         };
-        if let Some(source) = source {
-            self.counters.answered(source);
-        }
         if truncated {
             self.counters.truncated();
         }
-        self.counters.response(pending.transport, rcode);
+        self.counters.response(pending.transport, rcode, source);
         self.counters.latency(pending.received_at.elapsed(), 1);
         self.log(
             pending.client,
@@ -304,7 +301,7 @@ impl Responder {
         transport: Transport,
     ) -> Action {
         write_status(out, query, code, opts);
-        self.counters.response(transport, code);
+        self.counters.response(transport, code, None);
         Action::Reply
     }
 }

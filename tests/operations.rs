@@ -100,6 +100,14 @@ async fn metrics_move_as_queries_are_answered() {
         3.0
     );
     assert_eq!(delta("hearsay_response_latency_seconds_count"), 3.0);
+    assert_eq!(
+        delta("hearsay_outcomes_total{transport=\"udp\",rcode=\"NOERROR\",source=\"cache\"}"),
+        1.0
+    );
+    assert_eq!(
+        delta("hearsay_outcomes_total{transport=\"udp\",rcode=\"NOERROR\",source=\"upstream\"}"),
+        1.0
+    );
     assert!(sample(&after, "hearsay_cache_entries") >= 1.0);
     assert!(sample(&after, "hearsay_cache_bytes") > 0.0);
     assert_eq!(sample(&after, "hearsay_cache_hit_ratio"), 0.5);
