@@ -214,6 +214,27 @@ fn stats_json(handle: &Handle) -> serde_json::Value {
         "iteration": map(IterationEvent::ALL.iter().map(|i| (i.label(), c.iteration(*i))).collect()),
         "siblings": map(SiblingEvent::ALL.iter().map(|s| (s.label(), c.sibling(*s))).collect()),
         "members": handle.members().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "servers": match handle.servers() {
+            Some(crate::resolve::Servers::Upstreams(upstreams)) => serde_json::Value::Object(
+                upstreams
+                    .iter()
+                    .map(|u| {
+                        (
+                            u.addr.to_string(),
+                            serde_json::json!({
+                                "srtt_ms": u.srtt.map(|d| d.as_secs_f64() * 1000.0),
+                                "failures": u.failures,
+                                "held_down": u.held_down,
+                            }),
+                        )
+                    })
+                    .collect(),
+            ),
+            Some(crate::resolve::Servers::Authorities { known, held_down }) => {
+                serde_json::json!({ "authorities_known": known, "authorities_held_down": held_down })
+            }
+            None => serde_json::Value::Null,
+        },
         "latency_ms_mean": if c.latency.count() == 0 { 0.0 } else { c.latency.sum_us as f64 / c.latency.count() as f64 / 1000.0 },
         "query_log_dropped": handle.query_log_dropped(),
     })

@@ -25,6 +25,7 @@ use crate::counters::{
     HistogramSnapshot, IterationEvent, LATENCY_BUCKETS_US, SiblingEvent, Source, Transport,
     UpstreamEvent,
 };
+use crate::resolve::Servers;
 use crate::server::Handle;
 use crate::wire::{Malformed, rcode};
 
@@ -285,6 +286,52 @@ impl Collector for Scrape {
             "Round-trip times of answered queries to upstream and authoritative servers.",
             &c.upstream_rtt,
         )?;
+        match handle.servers() {
+            Some(Servers::Upstreams(upstreams)) => {
+                let names: Vec<String> = upstreams.iter().map(|u| u.addr.to_string()).collect();
+                {
+                    let mut srtt = e.encode_descriptor(
+                        "upstream_srtt_seconds",
+                        "Smoothed round-trip time of each upstream (absent until it has answered).",
+                        None,
+                        MetricType::Gauge,
+                    )?;
+                    for (upstream, name) in upstreams.iter().zip(&names) {
+                        if let Some(rtt) = upstream.srtt {
+                            let labels = [("server", name.as_str())];
+                            ConstGauge::new(rtt.as_secs_f64())
+                                .encode(srtt.encode_family(&labels)?)?;
+                        }
+                    }
+                }
+                let mut held = e.encode_descriptor(
+                    "upstream_held_down",
+                    "1 while an upstream is passed over after failing repeatedly.",
+                    None,
+                    MetricType::Gauge,
+                )?;
+                for (upstream, name) in upstreams.iter().zip(&names) {
+                    let labels = [("server", name.as_str())];
+                    ConstGauge::new(i64::from(upstream.held_down))
+                        .encode(held.encode_family(&labels)?)?;
+                }
+            }
+            Some(Servers::Authorities { known, held_down }) => {
+                gauge(
+                    &mut e,
+                    "authorities_known",
+                    "Authoritative servers with an RTT record.",
+                    known as f64,
+                )?;
+                gauge(
+                    &mut e,
+                    "authorities_held_down",
+                    "Authoritative servers passed over after failing repeatedly.",
+                    held_down as f64,
+                )?;
+            }
+            None => {}
+        }
         labelled(
             &mut e,
             "upstream_events",

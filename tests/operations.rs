@@ -113,6 +113,20 @@ async fn metrics_move_as_queries_are_answered() {
     assert_eq!(sample(&after, "hearsay_cache_hit_ratio"), 0.5);
     assert_eq!(delta("hearsay_upstream_rtt_seconds_count"), 1.0);
     assert!(after.contains("# TYPE hearsay_response_latency_seconds histogram"));
+    let upstream = authority.addr();
+    assert!(
+        sample(
+            &after,
+            &format!("hearsay_upstream_srtt_seconds{{server=\"{upstream}\"}}")
+        ) > 0.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            &format!("hearsay_upstream_held_down{{server=\"{upstream}\"}}")
+        ),
+        0.0
+    );
     assert!(after.contains("hearsay_sibling_members 0"));
 
     // Garbage counts as malformed; a query from the wrong class as refused.
@@ -163,6 +177,9 @@ async fn every_ctl_command_works_against_a_running_server() {
     assert!(ok, "{json}");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["answers"]["upstream"], 3);
+    let upstream = authority.addr().to_string();
+    assert_eq!(json["servers"][&upstream]["failures"], 0, "{json}");
+    assert!(json["servers"][&upstream]["srtt_ms"].as_f64().unwrap() > 0.0);
     // www A, alias CNAME (its target is the www entry), nope NXDOMAIN.
     assert_eq!(json["cache"]["entries"], 3);
 

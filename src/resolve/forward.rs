@@ -44,6 +44,11 @@ impl Forwarder {
         }
     }
 
+    /// Each upstream's RTT and failure state.
+    pub fn health(&self) -> Vec<super::infra::ServerHealth> {
+        self.infra.health_of(&self.upstreams)
+    }
+
     /// Asks upstreams until one gives NOERROR or NXDOMAIN, or `deadline`
     /// passes. Each round tries every server once, in order of preference;
     /// later rounds wait longer for each.

@@ -75,6 +75,18 @@ pub struct Pick {
     pub timeout: Duration,
 }
 
+/// What is known of one server, for operators.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServerHealth {
+    pub addr: SocketAddr,
+    /// Smoothed RTT; `None` until it has answered.
+    pub srtt: Option<Duration>,
+    /// Failures in a row.
+    pub failures: u32,
+    /// Passed over for now.
+    pub held_down: bool,
+}
+
 /// Per-address health, shared by every resolution.
 pub struct Infra {
     health: moka::sync::Cache<SocketAddr, Arc<Mutex<Health>>, RandomState>,
@@ -113,6 +125,37 @@ impl Infra {
             .health
             .get_with(addr, || Arc::new(Mutex::new(Health::default())));
         f(&mut entry.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// What is known of each of `addrs`.
+    pub fn health_of(&self, addrs: &[SocketAddr]) -> Vec<ServerHealth> {
+        let now = Instant::now();
+        addrs
+            .iter()
+            .map(|&addr| {
+                let h = self.get(addr);
+                ServerHealth {
+                    addr,
+                    srtt: (h.srtt_us > 0).then(|| Duration::from_micros(h.srtt_us)),
+                    failures: h.failures,
+                    held_down: h.held(now),
+                }
+            })
+            .collect()
+    }
+
+    /// Servers known, and how many of them are held down now.
+    pub fn census(&self) -> (u64, u64) {
+        let now = Instant::now();
+        let mut held = 0;
+        let mut known = 0;
+        for (_, health) in self.health.iter() {
+            known += 1;
+            if health.lock().unwrap_or_else(|e| e.into_inner()).held(now) {
+                held += 1;
+            }
+        }
+        (known, held)
     }
 
     /// The server to ask next among `candidates`, skipping those `tried`

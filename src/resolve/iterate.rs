@@ -135,6 +135,11 @@ impl Recursor {
     }
 
     /// Whether IPv6 name servers are asked.
+    /// Authoritative servers known, and how many are held down.
+    pub fn census(&self) -> (u64, u64) {
+        self.infra.census()
+    }
+
     /// Forgets the zone cuts learned at or below `suffix`.
     pub fn forget_below(&self, suffix: &[u8]) -> usize {
         self.delegations.forget_below(suffix)

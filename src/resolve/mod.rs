@@ -38,7 +38,7 @@ pub use delegation::{Delegation, NameServer, built_in_hints, read_hints};
 pub(crate) use exchange::connected_socket;
 pub use exchange::{Exchange, Question};
 pub use forward::Forwarder;
-pub use infra::Infra;
+pub use infra::{Infra, ServerHealth};
 pub use iterate::{
     Budget, IterateError, MAX_NS_LOOKUPS, MAX_QUERIES, MAX_REFERRALS, Recursor, RecursorSettings,
 };
@@ -52,6 +52,12 @@ pub enum Outcome {
     Answered(Chain),
     /// No usable answer in time, or a work limit was reached.
     Failed,
+}
+
+/// The servers a resolver asks, as `Resolver::servers` reports them.
+pub enum Servers {
+    Upstreams(Vec<ServerHealth>),
+    Authorities { known: u64, held_down: u64 },
 }
 
 /// Where answers come from.
@@ -101,6 +107,19 @@ impl Resolver {
             timeout: settings.timeout,
             counters,
             siblings: None,
+        }
+    }
+
+    /// What the resolver knows of the servers it asks: each upstream
+    /// (forward mode), or how many authoritative servers it knows and
+    /// how many are held down (recursive mode).
+    pub fn servers(&self) -> Servers {
+        match &self.mode {
+            Mode::Forward(forwarder) => Servers::Upstreams(forwarder.health()),
+            Mode::Recursive(recursor) => {
+                let (known, held_down) = recursor.census();
+                Servers::Authorities { known, held_down }
+            }
         }
     }
 

@@ -189,6 +189,11 @@ impl Handle {
             .map_or_else(Vec::new, |s| s.members())
     }
 
+    /// The servers the resolver asks, if there is a resolver.
+    pub fn servers(&self) -> Option<crate::resolve::Servers> {
+        self.resolver.as_ref().map(|r| r.servers())
+    }
+
     /// Query log lines dropped by its rate bound.
     pub fn query_log_dropped(&self) -> u64 {
         self.query_log
