@@ -91,8 +91,8 @@ impl Responder {
         }
     }
 
-    /// Logs one query, when the query log is on.
-    fn log(
+    /// Counts a response, and logs it when the query log is on.
+    fn sent(
         &self,
         client: IpAddr,
         transport: Transport,
@@ -101,6 +101,7 @@ impl Responder {
         source: Option<Source>,
         received_at: Instant,
     ) {
+        self.counters.response(transport, rcode, source);
         if let Some(log) = &*self.query_log.load() {
             log.record(&QueryLine {
                 client,
@@ -139,8 +140,7 @@ impl Responder {
                     return Action::Drop;
                 };
                 write_header_only(out, header, rcode::FORMERR);
-                self.counters.response(transport, rcode::FORMERR, None);
-                self.log(client, transport, None, rcode::FORMERR, None, received_at);
+                self.sent(client, transport, None, rcode::FORMERR, None, received_at);
                 return Action::Reply;
             }
         };
@@ -157,8 +157,9 @@ impl Responder {
             recursion_available: recursion.is_some(),
         };
         if let Some(code) = refusal(&query) {
-            self.log(client, transport, Some(&query), code, None, received_at);
-            return self.status(out, &query, code, opts, transport);
+            write_status(out, &query, code, opts);
+            self.sent(client, transport, Some(&query), code, None, received_at);
+            return Action::Reply;
         }
 
         let zones = self.zones.load();
@@ -169,9 +170,7 @@ impl Responder {
             if write_answer(out, &query, answer, opts) {
                 self.counters.truncated();
             }
-            self.counters
-                .response(transport, answer.rcode(), Some(Source::Zone));
-            self.log(
+            self.sent(
                 client,
                 transport,
                 Some(&query),
@@ -184,15 +183,10 @@ impl Responder {
         // Like Unbound's "allow": recursion only for queries that ask for
         // it, so the cache cannot be snooped with RD=0.
         let Some(recursion) = recursion.filter(|_| query.header.flags & flags::RD != 0) else {
-            self.log(
-                client,
-                transport,
-                Some(&query),
-                rcode::REFUSED,
-                None,
-                received_at,
-            );
-            return self.status(out, &query, rcode::REFUSED, opts, transport);
+            write_status(out, &query, rcode::REFUSED, opts);
+            let refused = rcode::REFUSED;
+            self.sent(client, transport, Some(&query), refused, None, received_at);
+            return Action::Reply;
         };
 
         let now = recursion.cache.now_ms();
@@ -206,9 +200,7 @@ impl Responder {
                 if chain.write(out, &query, now, false, opts) {
                     self.counters.truncated();
                 }
-                self.counters
-                    .response(transport, chain.rcode(), Some(Source::Cache));
-                self.log(
+                self.sent(
                     client,
                     transport,
                     Some(&query),
@@ -280,9 +272,8 @@ impl Responder {
         if truncated {
             self.counters.truncated();
         }
-        self.counters.response(pending.transport, rcode, source);
         self.counters.latency(pending.received_at.elapsed(), 1);
-        self.log(
+        self.sent(
             pending.client,
             pending.transport,
             Some(query),
@@ -290,19 +281,6 @@ impl Responder {
             source,
             pending.received_at,
         );
-    }
-
-    fn status(
-        &self,
-        out: &mut Vec<u8>,
-        query: &Query,
-        code: u16,
-        opts: ReplyOptions,
-        transport: Transport,
-    ) -> Action {
-        write_status(out, query, code, opts);
-        self.counters.response(transport, code, None);
-        Action::Reply
     }
 }
 
