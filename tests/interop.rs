@@ -143,3 +143,64 @@ async fn kdig_pipelines_queries_on_one_tcp_connection() {
     );
     server.server.shutdown().await;
 }
+
+/// dig speaks TSIG (RFC 8945): it can ask a sibling port directly, and it
+/// checks the signature on the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_asks_the_sibling_port_with_the_cluster_key() {
+    const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let authority = start_example().await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = write(keys.path(), "cluster.key", SECRET);
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let sibling: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _member = start_resolver(
+        &[authority.addr()],
+        &format!(
+            "[siblings]\nlisten = \"{sibling}\"\nseeds = []\nkey = {{ name = \"cluster.\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}\n",
+            key.display()
+        ),
+    )
+    .await;
+    let signed = format!("hmac-sha256:cluster.:{SECRET}");
+    let Some(out) = run("dig", sibling, &["-y", &signed, "www.example.test"]).await else {
+        return;
+    };
+    assert!(out.contains("status: NOERROR"), "{out}");
+    assert!(
+        out.contains("www.example.test.\t3600\tIN\tA\t192.0.2.80"),
+        "{out}"
+    );
+    // dig prints the answer's TSIG record, and complains if it does not
+    // verify.
+    assert!(out.contains("TSIG PSEUDOSECTION"), "{out}");
+    assert!(out.contains("hmac-sha256"), "{out}");
+    assert!(!out.to_lowercase().contains("verif"), "{out}");
+
+    // Over TCP too.
+    let out = run(
+        "dig",
+        sibling,
+        &["-y", &signed, "+tcp", "mail.example.test"],
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.contains("status: NOERROR") && out.contains("192.0.2.25"),
+        "{out}"
+    );
+
+    // Another key, or none: NOTAUTH, nothing answered.
+    let wrong = "hmac-sha256:cluster.:YW5vdGhlciBzZWNyZXQgb2YgdGhpcnR5LXR3byBiLi4=";
+    for args in [
+        &["-y", wrong, "www.example.test"][..],
+        &["www.example.test"][..],
+    ] {
+        let out = run("dig", sibling, args).await.unwrap();
+        assert!(out.contains("status: NOTAUTH"), "{args:?}: {out}");
+        assert!(!out.contains("192.0.2.80"), "{args:?}: {out}");
+    }
+}
