@@ -27,6 +27,9 @@ pub struct Handle {
     /// The configuration in effect: what was started with, plus what
     /// reloads changed (zones, access, query log).
     running: Mutex<Config>,
+    /// Held for a whole reload, so a SIGHUP and a `ctl reload` at once
+    /// run one after the other.
+    reloading: Mutex<()>,
     pub(crate) zones: Arc<ArcSwap<ZoneSet>>,
     pub(crate) acl: Arc<ArcSwap<RecursionAcl>>,
     pub(crate) query_log: Arc<ArcSwapOption<QueryLog>>,
@@ -61,6 +64,7 @@ impl Handle {
     ) -> Self {
         Self {
             running: Mutex::new(config.clone()),
+            reloading: Mutex::new(()),
             zones,
             acl: Arc::new(ArcSwap::from_pointee(RecursionAcl::new(
                 &config.access.recursion,
@@ -114,6 +118,7 @@ impl Handle {
     /// does not load changes nothing; sections that cannot change while
     /// running are reported, and keep their running values.
     pub fn reload(&self) -> Result<ReloadReport, String> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let running = self.config();
         let Some(path) = running.source.clone() else {
             return Err("started without a configuration file; nothing to re-read".into());
@@ -136,18 +141,24 @@ impl Handle {
                 needs_restart.push(section);
             }
         }
+        // The one step that can fail comes first, so a failure changes
+        // nothing. The log is reopened on every reload, so log rotation
+        // can move the file away and reload (logrotate's postrotate).
+        let query_log = match &new.log.query_log {
+            Some(file) => Some(Arc::new(
+                QueryLog::start(file.clone(), new.log.query_log_rate).map_err(|e| {
+                    format!(
+                        "{}: cannot open the query log: {e}; the running configuration stays",
+                        file.display()
+                    )
+                })?,
+            )),
+            None => None,
+        };
         let zones = self.swap_zones(&new.zone_sources());
         self.acl
             .store(Arc::new(RecursionAcl::new(&new.access.recursion)));
-        // Reopened on every reload, so log rotation can move the file away
-        // and reload (logrotate's postrotate) without losing lines.
-        self.query_log.store(match &new.log.query_log {
-            Some(file) => Some(Arc::new(
-                QueryLog::start(file.clone(), new.log.query_log_rate)
-                    .map_err(|e| format!("{}: cannot open: {e}", file.display()))?,
-            )),
-            None => None,
-        });
+        self.query_log.store(query_log);
         let mut applied = running;
         applied.zones = new.zones;
         applied.access = new.access;
