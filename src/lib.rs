@@ -2,8 +2,11 @@
 //! instances share their caches as peers.
 //!
 //! The query pipeline, in module order: [`server`] receives, [`wire`]
-//! decodes, [`responder`] decides, [`zone`] answers, [`wire`] encodes,
-//! [`server`] sends. ARCHITECTURE.md has the map.
+//! decodes, [`responder`] decides, [`zone`] or [`cache`] answers, and on a
+//! miss [`resolve`] asks the owning sibling ([`siblings`]), upstreams or
+//! authoritative servers; [`wire`] encodes, [`server`] sends. Off that
+//! path: [`control`], [`metrics`], [`persist`], [`querylog`].
+//! ARCHITECTURE.md has the map.
 
 pub mod access;
 pub mod cache;
@@ -22,3 +25,11 @@ pub mod zone;
 
 pub use config::Config;
 pub use server::Server;
+
+/// Seconds since the Unix epoch (0 if the clock is before it): for
+/// signature times and file stamps that other hosts and later runs read.
+pub(crate) fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

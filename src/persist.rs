@@ -22,7 +22,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use data_encoding::{BASE64, HEXLOWER};
 use hickory_proto::op::Message;
@@ -41,7 +40,7 @@ const VERSION: u32 = 1;
 /// Writes every fresh entry of `cache` to `path`. Returns how many.
 pub fn dump(cache: &Cache, path: &Path) -> Result<usize, String> {
     let now_ms = cache.now_ms();
-    let mut text = format!("{MAGIC} {VERSION} {}\n", unix_now());
+    let mut text = format!("{MAGIC} {VERSION} {}\n", crate::unix_seconds());
     let mut count = 0;
     for held in cache.entries(now_ms) {
         let (owner, entry) = (&held.owner, &held.entry);
@@ -133,7 +132,7 @@ pub fn load(cache: &Cache, path: &Path) -> Result<Loaded, String> {
             format!("{count} entries announced, {} found", lines.len() - 1),
         ));
     }
-    let elapsed = u32::try_from(unix_now().saturating_sub(written)).unwrap_or(u32::MAX);
+    let elapsed = u32::try_from(crate::unix_seconds().saturating_sub(written)).unwrap_or(u32::MAX);
 
     let mut parsed = Vec::with_capacity(lines.len());
     let mut expired = 0;
@@ -257,12 +256,6 @@ impl PrivateMode for std::fs::OpenOptions {
     fn mode_private(&mut self) -> &mut Self {
         self
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! and answer, and an HMAC on every gossip packet. A member without the
 //! key can neither ask, answer, nor join.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use hickory_proto::rr::Name;
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm, make_tsig_record};
 use hickory_proto::rr::{TSigResponseContext, TSigner};
@@ -59,7 +57,7 @@ impl ClusterKey {
         let id = u16::from_be_bytes([*packet.first()?, *packet.get(1)?]);
         let stub = TSIG::new(
             TsigAlgorithm::HmacSha256,
-            unix_now(),
+            crate::unix_seconds(),
             FUDGE,
             Vec::new(),
             id,
@@ -86,7 +84,7 @@ impl ClusterKey {
         let id = u16::from_be_bytes([*packet.first()?, *packet.get(1)?]);
         let context = TSigResponseContext::new(
             id,
-            unix_now(),
+            crate::unix_seconds(),
             self.signer.clone(),
             query_mac.to_vec(),
             None,
@@ -102,7 +100,7 @@ impl ClusterKey {
             .signer
             .verify_message_byte(packet, query_mac, true)
             .map_err(|e| Rejection::BadSignature(e.to_string()))?;
-        let skew = time as i64 - unix_now() as i64;
+        let skew = time as i64 - crate::unix_seconds() as i64;
         if skew.abs() > i64::from(FUDGE) {
             return Err(Rejection::BadTime(skew));
         }
@@ -112,7 +110,7 @@ impl ClusterKey {
     /// A gossip payload, framed and authenticated: magic, time, HMAC over
     /// time and payload, payload.
     pub fn seal(&self, payload: &[u8]) -> Vec<u8> {
-        let time = unix_now().to_be_bytes();
+        let time = crate::unix_seconds().to_be_bytes();
         let mut context = hmac::Context::with_key(&self.gossip);
         context.update(&time);
         context.update(payload);
@@ -141,7 +139,7 @@ impl ClusterKey {
             .map_err(|_| Rejection::BadSignature("gossip HMAC does not match".into()))?;
         let mut t = [0u8; 8];
         t.copy_from_slice(time);
-        let skew = u64::from_be_bytes(t) as i64 - unix_now() as i64;
+        let skew = u64::from_be_bytes(t) as i64 - crate::unix_seconds() as i64;
         if skew.abs() > i64::from(FUDGE) {
             return Err(Rejection::BadTime(skew));
         }
@@ -160,12 +158,6 @@ fn append_record(packet: &mut Vec<u8>, record: &[u8]) -> Option<()> {
     packet[10..12].copy_from_slice(&count.to_be_bytes());
     packet.extend_from_slice(record);
     Some(())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

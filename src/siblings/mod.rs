@@ -263,9 +263,7 @@ impl Siblings {
         qtype: u16,
         deadline: Instant,
     ) -> Result<Message, AskError> {
-        let id: u16 = rand::random();
-        let mut packet = query(id, name, qtype);
-        let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
+        let (id, packet, mac) = self.signed_query(name, qtype)?;
         let socket = crate::resolve::connected_socket(owner).await?;
         socket.send(&packet).await?;
         let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
@@ -296,9 +294,7 @@ impl Siblings {
         qtype: u16,
         deadline: Instant,
     ) -> Result<Message, AskError> {
-        let id: u16 = rand::random();
-        let mut packet = query(id, name, qtype);
-        let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
+        let (id, packet, mac) = self.signed_query(name, qtype)?;
         let exchange = async {
             let mut stream = tokio::net::TcpStream::connect(owner).await?;
             let mut framed = Vec::with_capacity(packet.len() + 2);
@@ -320,6 +316,14 @@ impl Siblings {
             return Err(AskError::Unusable);
         }
         self.accept(owner, &answer, &mac)
+    }
+
+    /// A query with a fresh random ID, signed: (ID, packet, its MAC).
+    fn signed_query(&self, name: &[u8], qtype: u16) -> Result<(u16, Vec<u8>, Vec<u8>), AskError> {
+        let id: u16 = rand::random();
+        let mut packet = query(id, name, qtype);
+        let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
+        Ok((id, packet, mac))
     }
 
     /// An answer signed with the cluster key for the query with `mac`.
