@@ -113,16 +113,20 @@ pub enum UpstreamEvent {
     Timeout = 4,
     /// SERVFAIL, REFUSED or a network error: the next server is tried.
     Failed = 5,
+    /// A server lost the random case of the question name (0x20); the
+    /// question was asked again in lowercase.
+    CaseFallback = 6,
 }
 
 impl UpstreamEvent {
-    pub const ALL: [UpstreamEvent; 6] = [
+    pub const ALL: [UpstreamEvent; 7] = [
         UpstreamEvent::Sent,
         UpstreamEvent::TcpRetry,
         UpstreamEvent::Mismatched,
         UpstreamEvent::Malformed,
         UpstreamEvent::Timeout,
         UpstreamEvent::Failed,
+        UpstreamEvent::CaseFallback,
     ];
 
     pub fn label(self) -> &'static str {
@@ -133,6 +137,7 @@ impl UpstreamEvent {
             UpstreamEvent::Malformed => "malformed",
             UpstreamEvent::Timeout => "timeout",
             UpstreamEvent::Failed => "failed",
+            UpstreamEvent::CaseFallback => "case_fallback",
         }
     }
 }
@@ -291,7 +296,7 @@ pub struct Counters {
     network_errors: AtomicU64,
     tcp_connections: AtomicU64,
     tcp_closed: [AtomicU64; 3],
-    upstream: [AtomicU64; 6],
+    upstream: [AtomicU64; 7],
     coalesced: AtomicU64,
     prefetches: AtomicU64,
     resolutions_failed: AtomicU64,
@@ -443,7 +448,7 @@ pub struct Snapshot {
     pub network_errors: u64,
     pub tcp_connections: u64,
     tcp_closed: [u64; 3],
-    upstream: [u64; 6],
+    upstream: [u64; 7],
     pub coalesced: u64,
     pub prefetches: u64,
     pub resolutions_failed: u64,

@@ -489,11 +489,28 @@ async fn query_names_go_out_in_random_case_and_the_echo_is_checked() {
         .count();
     assert!(mixed >= 3, "names went out in random case ({mixed} of 4)");
 
-    // A server that does not echo the case is not believed.
+    // A server that loses the case is asked once more in lowercase (and
+    // its lowercase answer then accepted), so it still resolves.
     net.poison.set(Behaviour::LowercaseEcho);
+    let asked_before = net.poison.log().len();
     let reply = ask(&resolver, "echo.poison.test.", RecordType::A).await;
-    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
-    // Unless randomisation is turned off.
+    assert_eq!(answers(&reply), ["echo.poison.test. 300 IN A 192.0.2.7"]);
+    let log = net.poison.log();
+    let retries: Vec<_> = log[asked_before..]
+        .iter()
+        .filter(|r| r.name == "echo.poison.test.")
+        .collect();
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    assert_ne!(retries[0].asked, retries[0].asked.to_ascii_lowercase());
+    assert_eq!(retries[1].asked, retries[1].asked.to_ascii_lowercase());
+    assert_eq!(
+        resolver
+            .server
+            .counters()
+            .upstream(hearsay::counters::UpstreamEvent::CaseFallback),
+        1
+    );
+    // With randomisation off, nothing to fall back from.
     let trusting = net.resolver("case_randomisation = false\n").await;
     let reply = ask(&trusting, "echo.poison.test.", RecordType::A).await;
     assert_eq!(answers(&reply), ["echo.poison.test. 300 IN A 192.0.2.7"]);

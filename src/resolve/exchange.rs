@@ -77,27 +77,45 @@ pub async fn exchange(
     counters: &Counters,
 ) -> Result<Message, ExchangeError> {
     let mut edns = Some(how.edns_size);
+    let mut randomise = how.randomise_case;
     let started = Instant::now();
     loop {
         let id: u16 = rand::random();
-        let sent = sent_name(question.name, how.randomise_case);
-        let question = Question {
-            name: &sent,
-            qtype: question.qtype,
+        let sent = sent_name(question.name, randomise);
+        let asked = Asked {
+            question: Question {
+                name: &sent,
+                qtype: question.qtype,
+            },
+            randomised: randomise,
         };
-        let packet = build_query(id, question, edns, recursion_desired);
+        let packet = build_query(id, asked.question, edns, recursion_desired);
         counters.upstream(UpstreamEvent::Sent);
         // Without EDNS a server may send 512 bytes (RFC 1035 section 4.2.1).
         let limit = edns.unwrap_or(512).max(512);
-        let received = over_udp(server, limit, &packet, id, question, deadline, counters).await?;
+        let mut received = over_udp(server, limit, &packet, id, asked, deadline, counters).await?;
+        if matches!(&received, Received::Oversized)
+            || matches!(&received, Received::Message(m) if m.metadata.truncation)
+        {
+            counters.upstream(UpstreamEvent::TcpRetry);
+            let id: u16 = rand::random();
+            let packet = build_query(id, asked.question, edns, recursion_desired);
+            received = over_tcp(server, &packet, id, asked, deadline, counters).await?;
+        }
         let response = match received {
-            Received::Message(response) if !response.metadata.truncation => response,
-            _ => {
-                counters.upstream(UpstreamEvent::TcpRetry);
-                let id: u16 = rand::random();
-                let packet = build_query(id, question, edns, recursion_desired);
-                over_tcp(server, &packet, id, question, deadline, counters).await?
+            Received::Message(response) => response,
+            // The server answered our question but lost the case of its
+            // name: it does not preserve case (RFC 4343 asks it to). Ask
+            // it once more in lowercase, so such servers still resolve;
+            // the ID and a fresh port still guard that answer, and nothing
+            // is remembered that a spoofer could use to turn 0x20 off.
+            Received::CaseLost => {
+                counters.upstream(UpstreamEvent::CaseFallback);
+                randomise = false;
+                continue;
             }
+            // TCP has no size limit to exceed; never seen, but not a panic.
+            Received::Oversized => return Err(ExchangeError::Timeout),
         };
         // A server that does not know EDNS may answer FORMERR or NOTIMP
         // to it; ask once more without (RFC 6891 section 6.2.2).
@@ -110,7 +128,7 @@ pub async fn exchange(
             continue;
         }
         counters.upstream_rtt(started.elapsed());
-        return Ok(if how.randomise_case {
+        return Ok(if randomise {
             lowercase_names(response)
         } else {
             response
@@ -167,11 +185,29 @@ fn build_query(id: u16, question: Question<'_>, edns: Option<u16>, rd: bool) -> 
     packet
 }
 
-/// What came back over UDP.
+/// The question as sent, and whether its case was randomised (and so
+/// must be echoed exactly).
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    question: Question<'a>,
+    randomised: bool,
+}
+
+/// What came back.
 enum Received {
     Message(Message),
     /// More than the advertised size: to be asked again over TCP.
     Oversized,
+    /// An answer to our question whose name lost its random case.
+    CaseLost,
+}
+
+/// What a datagram or frame is to a waiting exchange.
+enum Verdict {
+    Ours(Message),
+    CaseLost,
+    /// Not an answer to this query: ignored.
+    Stray,
 }
 
 async fn over_udp(
@@ -179,7 +215,7 @@ async fn over_udp(
     limit: u16,
     packet: &[u8],
     id: u16,
-    question: Question<'_>,
+    asked: Asked<'_>,
     deadline: Instant,
     counters: &Counters,
 ) -> Result<Received, ExchangeError> {
@@ -199,8 +235,10 @@ async fn over_udp(
         if len > usize::from(limit) {
             return Ok(Received::Oversized);
         }
-        if let Some(response) = accept(&buf[..len], id, question, counters) {
-            return Ok(Received::Message(response));
+        match accept(&buf[..len], id, asked, counters) {
+            Verdict::Ours(response) => return Ok(Received::Message(response)),
+            Verdict::CaseLost => return Ok(Received::CaseLost),
+            Verdict::Stray => {}
         }
     }
 }
@@ -221,10 +259,10 @@ async fn over_tcp(
     server: SocketAddr,
     packet: &[u8],
     id: u16,
-    question: Question<'_>,
+    asked: Asked<'_>,
     deadline: Instant,
     counters: &Counters,
-) -> Result<Message, ExchangeError> {
+) -> Result<Received, ExchangeError> {
     let exchange = async {
         let mut stream = TcpStream::connect(server).await?;
         let mut framed = Vec::with_capacity(packet.len() + 2);
@@ -236,8 +274,10 @@ async fn over_tcp(
             stream.read_exact(&mut prefix).await?;
             let mut buf = vec![0u8; u16::from_be_bytes(prefix) as usize];
             stream.read_exact(&mut buf).await?;
-            if let Some(response) = accept(&buf, id, question, counters) {
-                return Ok::<_, io::Error>(response);
+            match accept(&buf, id, asked, counters) {
+                Verdict::Ours(response) => return Ok::<_, io::Error>(Received::Message(response)),
+                Verdict::CaseLost => return Ok(Received::CaseLost),
+                Verdict::Stray => {}
             }
         }
     };
@@ -247,30 +287,35 @@ async fn over_tcp(
     }
 }
 
-/// Returns the response if it answers our query: right ID, a response,
-/// the same question. Anything else is counted and dropped.
-fn accept(packet: &[u8], id: u16, question: Question<'_>, counters: &Counters) -> Option<Message> {
+/// Whether a packet answers our query: right ID, a response, the same
+/// question, its name echoed exactly when its case was randomised.
+/// Anything else is counted and dropped.
+fn accept(packet: &[u8], id: u16, asked: Asked<'_>, counters: &Counters) -> Verdict {
     if packet.len() < 2 || u16::from_be_bytes([packet[0], packet[1]]) != id {
         counters.upstream(UpstreamEvent::Mismatched);
-        return None;
+        return Verdict::Stray;
     }
     let Ok(message) = Message::from_vec(packet) else {
         counters.upstream(UpstreamEvent::Malformed);
-        return None;
+        return Verdict::Stray;
     };
+    let question = asked.question;
     let mut echoed = Vec::with_capacity(question.name.len());
-    if let Some(asked) = message.queries.first() {
-        name_to_wire(asked.name(), &mut echoed);
+    if let Some(query) = message.queries.first() {
+        name_to_wire(query.name(), &mut echoed);
     }
-    // Byte for byte: with randomised case the echo must keep it.
-    let matches = message.metadata.message_type == MessageType::Response
+    let same_question = message.metadata.message_type == MessageType::Response
         && message.queries.len() == 1
         && u16::from(message.queries[0].query_type()) == question.qtype
         && u16::from(message.queries[0].query_class()) == class::IN
-        && echoed == question.name;
-    if !matches {
+        && echoed.eq_ignore_ascii_case(question.name);
+    if !same_question {
         counters.upstream(UpstreamEvent::Mismatched);
-        return None;
+        return Verdict::Stray;
     }
-    Some(message)
+    // Byte for byte: with randomised case the echo must keep it.
+    if asked.randomised && echoed != question.name {
+        return Verdict::CaseLost;
+    }
+    Verdict::Ours(message)
 }
