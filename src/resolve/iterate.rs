@@ -150,8 +150,13 @@ impl Recursor {
     }
 
     /// Learns the current root servers from the hints (RFC 8109). Until it
-    /// succeeds, the hints themselves are used.
-    pub async fn prime(&self, resolver: &Resolver, deadline: Instant) -> Result<(), IterateError> {
+    /// succeeds, the hints themselves are used. Returns how long the
+    /// learned root NS set is kept.
+    pub async fn prime(
+        &self,
+        resolver: &Resolver,
+        deadline: Instant,
+    ) -> Result<Duration, IterateError> {
         let hints = self.delegations.hints().clone();
         let mut budget = Budget::default();
         let message = self
@@ -175,11 +180,11 @@ impl Recursor {
             return Err(IterateError::NoServers(root));
         }
         let servers = name_servers(ns.iter().copied(), &message.additionals, &root, self.ipv6);
-        let ttl = ns.iter().map(|r| r.ttl).min().unwrap_or(0);
+        let ttl = delegation_ttl(ns.iter().map(|r| r.ttl).min().unwrap_or(0));
         self.delegations
-            .insert(Delegation::new(root, servers, Some(delegation_ttl(ttl))));
+            .insert(Delegation::new(root, servers, Some(ttl)));
         self.counters.iteration(IterationEvent::Primed);
-        Ok(())
+        Ok(ttl)
     }
 
     /// Asks authoritative servers about (`name`, `qtype`), from the closest

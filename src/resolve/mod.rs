@@ -155,8 +155,10 @@ impl Resolver {
         Self::new(settings, Mode::Forward(forwarder), cache, counters)
     }
 
-    /// Learns the root servers, in recursive mode: retried with a growing
-    /// pause until it works, as the hints alone serve meanwhile.
+    /// Learns the root servers, in recursive mode, and learns them again
+    /// before what was learned expires (RFC 8109 section 3): a failure is
+    /// retried with a growing pause, while the hints serve meanwhile.
+    /// Runs until the server stops.
     pub async fn prime(self: Arc<Self>) {
         let Mode::Recursive(recursor) = &self.mode else {
             return;
@@ -164,9 +166,12 @@ impl Resolver {
         let mut pause = Duration::from_secs(1);
         loop {
             match recursor.prime(&self, Instant::now() + self.timeout).await {
-                Ok(()) => {
-                    info!("root servers primed");
-                    return;
+                Ok(kept_for) => {
+                    info!(?kept_for, "root servers primed");
+                    pause = Duration::from_secs(1);
+                    // Again at nine tenths of the NS set's life.
+                    tokio::time::sleep((kept_for * 9 / 10).max(Duration::from_secs(60))).await;
+                    continue;
                 }
                 Err(e) => warn!(
                     "priming the root servers failed ({e}); using the hints, retrying in {pause:?}"
