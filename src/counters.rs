@@ -116,10 +116,12 @@ pub enum UpstreamEvent {
     /// A server lost the random case of the question name (0x20); the
     /// question was asked again in lowercase.
     CaseFallback = 6,
+    /// A server rejected EDNS; it is asked without for a while.
+    EdnsFallback = 7,
 }
 
 impl UpstreamEvent {
-    pub const ALL: [UpstreamEvent; 7] = [
+    pub const ALL: [UpstreamEvent; 8] = [
         UpstreamEvent::Sent,
         UpstreamEvent::TcpRetry,
         UpstreamEvent::Mismatched,
@@ -127,6 +129,7 @@ impl UpstreamEvent {
         UpstreamEvent::Timeout,
         UpstreamEvent::Failed,
         UpstreamEvent::CaseFallback,
+        UpstreamEvent::EdnsFallback,
     ];
 
     pub fn label(self) -> &'static str {
@@ -138,6 +141,7 @@ impl UpstreamEvent {
             UpstreamEvent::Timeout => "timeout",
             UpstreamEvent::Failed => "failed",
             UpstreamEvent::CaseFallback => "case_fallback",
+            UpstreamEvent::EdnsFallback => "edns_fallback",
         }
     }
 }
@@ -296,7 +300,7 @@ pub struct Counters {
     network_errors: AtomicU64,
     tcp_connections: AtomicU64,
     tcp_closed: [AtomicU64; 3],
-    upstream: [AtomicU64; 7],
+    upstream: [AtomicU64; 8],
     coalesced: AtomicU64,
     prefetches: AtomicU64,
     resolutions_failed: AtomicU64,
@@ -448,7 +452,7 @@ pub struct Snapshot {
     pub network_errors: u64,
     pub tcp_connections: u64,
     tcp_closed: [u64; 3],
-    upstream: [u64; 7],
+    upstream: [u64; 8],
     pub coalesced: u64,
     pub prefetches: u64,
     pub resolutions_failed: u64,

@@ -444,3 +444,29 @@ async fn tcp_answers_go_out_as_they_complete() {
     );
     assert_eq!(second.answers.len(), 1);
 }
+
+#[tokio::test]
+async fn a_server_that_rejects_edns_costs_one_extra_round_trip_not_one_per_question() {
+    let upstream = FakeUpstream::start(Behaviour::NoEdns { ttl: 300 }).await;
+    let resolver = start_resolver(&[upstream.addr], "").await;
+    for name in ["one.example.", "two.example.", "three.example."] {
+        let reply = udp_query(resolver.addr(), name, RecordType::A, Some(1232)).await;
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "{name}"
+        );
+        assert_eq!(reply.answers.len(), 1, "{name}");
+    }
+    let log = upstream.log();
+    let with_opt: Vec<_> = log.iter().filter(|r| r.edns).collect();
+    assert_eq!(with_opt.len(), 1, "OPT sent once, then remembered: {log:?}");
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(
+        resolver
+            .server
+            .counters()
+            .upstream(UpstreamEvent::EdnsFallback),
+        1
+    );
+}

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
+use super::infra::Infra;
 use crate::counters::{Counters, UpstreamEvent};
 use crate::wire::name::name_to_wire;
 use crate::wire::{class, flags, rtype};
@@ -74,9 +75,10 @@ pub async fn exchange(
     how: &Exchange,
     recursion_desired: bool,
     deadline: Instant,
+    infra: &Infra,
     counters: &Counters,
 ) -> Result<Message, ExchangeError> {
-    let mut edns = Some(how.edns_size);
+    let mut edns = infra.speaks_edns(server).then_some(how.edns_size);
     let mut randomise = how.randomise_case;
     let started = Instant::now();
     loop {
@@ -118,12 +120,16 @@ pub async fn exchange(
             Received::Oversized => return Err(ExchangeError::Timeout),
         };
         // A server that does not know EDNS may answer FORMERR or NOTIMP
-        // to it; ask once more without (RFC 6891 section 6.2.2).
+        // to it; ask once more without (RFC 6891 section 6.2.2), and keep
+        // asking it without for a while, so it costs one round trip, not
+        // one per question.
         let rcode = response.metadata.response_code;
         if edns.is_some()
             && response.edns.is_none()
             && matches!(rcode, ResponseCode::FormErr | ResponseCode::NotImp)
         {
+            counters.upstream(UpstreamEvent::EdnsFallback);
+            infra.rejected_edns(server);
             edns = None;
             continue;
         }

@@ -73,6 +73,7 @@ impl Forwarder {
                     &self.exchange,
                     true,
                     attempt_deadline,
+                    &self.infra,
                     &self.counters,
                 )
                 .await

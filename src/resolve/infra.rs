@@ -31,6 +31,9 @@ const MAX_HOLD: Duration = Duration::from_secs(120);
 const EXPLORE_ONE_IN: u32 = 20;
 /// How long a lame server is not asked about its zone again.
 const LAME_FOR: Duration = Duration::from_secs(600);
+/// How long a server that rejected EDNS is asked without it (Unbound
+/// keeps such host facts for 900 s too), after which EDNS is tried again.
+const NO_EDNS_FOR: Duration = Duration::from_secs(900);
 /// Servers and lame pairs remembered; the least used are forgotten first.
 const MAX_SERVERS: u64 = 50_000;
 
@@ -92,6 +95,8 @@ pub struct Infra {
     health: moka::sync::Cache<SocketAddr, Arc<Mutex<Health>>, RandomState>,
     /// (server, lowercase zone) pairs that answered lamely.
     lame: moka::sync::Cache<(SocketAddr, Box<[u8]>), (), RandomState>,
+    /// Servers that rejected EDNS.
+    no_edns: moka::sync::Cache<SocketAddr, (), RandomState>,
 }
 
 impl Default for Infra {
@@ -110,7 +115,21 @@ impl Infra {
                 .max_capacity(MAX_SERVERS)
                 .time_to_live(LAME_FOR)
                 .build_with_hasher(RandomState::default()),
+            no_edns: moka::sync::Cache::builder()
+                .max_capacity(MAX_SERVERS)
+                .time_to_live(NO_EDNS_FOR)
+                .build_with_hasher(RandomState::default()),
         }
+    }
+
+    /// Whether to send OPT to `addr`: yes, unless it recently rejected it.
+    pub fn speaks_edns(&self, addr: SocketAddr) -> bool {
+        !self.no_edns.contains_key(&addr)
+    }
+
+    /// `addr` answered FORMERR or NOTIMP to OPT: ask it without for a while.
+    pub fn rejected_edns(&self, addr: SocketAddr) {
+        self.no_edns.insert(addr, ());
     }
 
     fn get(&self, addr: SocketAddr) -> Health {

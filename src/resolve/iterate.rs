@@ -312,6 +312,7 @@ impl Recursor {
                 &self.exchange,
                 false,
                 attempt_deadline,
+                &self.infra,
                 &self.counters,
             )
             .await

@@ -30,6 +30,9 @@ pub enum Behaviour {
     Truncate { ttl: u32 },
     /// SERVFAIL.
     ServFail,
+    /// A server from before EDNS: FORMERR (and no OPT) to any query that
+    /// carries OPT; answers the rest.
+    NoEdns { ttl: u32 },
     /// Answers (A 192.0.2.7, AA) with the question name lowercased, as a
     /// server that does not keep case would.
     LowercaseEcho,
@@ -55,6 +58,8 @@ pub struct Received {
     pub qtype: RecordType,
     pub at: Instant,
     pub tcp: bool,
+    /// Whether the query carried OPT.
+    pub edns: bool,
 }
 
 #[derive(Clone)]
@@ -154,6 +159,7 @@ impl FakeUpstream {
             qtype: question.query_type(),
             at: Instant::now(),
             tcp,
+            edns: query.edns.is_some(),
         });
         let behaviour = self.behaviour.lock().unwrap().clone();
         let mut response = Message::response(query.metadata.id, query.metadata.op_code);
@@ -169,6 +175,15 @@ impl FakeUpstream {
                 return Some(bytes);
             }
             Behaviour::ServFail => response.metadata.response_code = ResponseCode::ServFail,
+            Behaviour::NoEdns { .. } if query.edns.is_some() => {
+                response.metadata.response_code = ResponseCode::FormErr;
+            }
+            Behaviour::NoEdns { ttl } => answer(
+                &mut response,
+                &question.name().to_string(),
+                question.query_type(),
+                ttl,
+            ),
             Behaviour::WrongId => {
                 answer(
                     &mut response,
