@@ -59,17 +59,9 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
+    while let Some(((stream, _), slot)) =
+        crate::server::next_connection(&slots, &shutdown, || listener.accept()).await
+    {
         let handle = handle.clone();
         tokio::spawn(async move {
             let _ = converse(stream, &handle).await;

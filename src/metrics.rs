@@ -38,17 +38,9 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
 
 pub async fn serve(listener: TcpListener, handle: Arc<Handle>, shutdown: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => continue,
-            },
-        };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
+    while let Some(((stream, _), slot)) =
+        crate::server::next_connection(&slots, &shutdown, || listener.accept()).await
+    {
         let handle = handle.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
@@ -146,12 +138,28 @@ fn labelled(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    label: &str,
+    label: &'static str,
     values: impl IntoIterator<Item = (&'static str, u64)>,
 ) -> Result<(), std::fmt::Error> {
+    family(
+        encoder,
+        name,
+        help,
+        values
+            .into_iter()
+            .map(|(value, count)| ([(label, value)], count)),
+    )
+}
+
+/// A counter family: each row's labels and count.
+fn family<const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = ([(&'static str, &'static str); N], u64)>,
+) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (value, count) in values {
-        let labels = [(label, value)];
+    for (labels, count) in rows {
         ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
     }
     Ok(())
@@ -190,18 +198,14 @@ impl Collector for Scrape {
             "transport",
             Transport::ALL.map(|t| (t.label(), c.queries(t))),
         )?;
-        {
-            let mut family = e.encode_descriptor(
-                "responses",
-                "Responses sent, by transport and rcode.",
-                None,
-                MetricType::Counter,
-            )?;
-            for (transport, rcode, count) in c.responses_by_label() {
-                let labels = [("transport", transport), ("rcode", rcode)];
-                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-            }
-        }
+        family(
+            &mut e,
+            "responses",
+            "Responses sent, by transport and rcode.",
+            c.responses_by_label().map(|(transport, rcode, count)| {
+                ([("transport", transport), ("rcode", rcode)], count)
+            }),
+        )?;
         labelled(
             &mut e,
             "answers",
@@ -209,22 +213,22 @@ impl Collector for Scrape {
             "source",
             Source::ALL.map(|s| (s.label(), c.answered(s))),
         )?;
-        {
-            let mut family = e.encode_descriptor(
-                "outcomes",
-                "Responses by transport, rcode and answer source (none: REFUSED, FORMERR, SERVFAIL and the like).",
-                None,
-                MetricType::Counter,
-            )?;
-            for (transport, rcode, source, count) in c.outcomes_by_label() {
-                let labels = [
-                    ("transport", transport),
-                    ("rcode", rcode),
-                    ("source", source),
-                ];
-                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-            }
-        }
+        family(
+            &mut e,
+            "outcomes",
+            "Responses by transport, rcode and answer source (none: REFUSED, FORMERR, SERVFAIL and the like).",
+            c.outcomes_by_label()
+                .map(|(transport, rcode, source, count)| {
+                    (
+                        [
+                            ("transport", transport),
+                            ("rcode", rcode),
+                            ("source", source),
+                        ],
+                        count,
+                    )
+                }),
+        )?;
         let refused: u64 = Transport::ALL
             .iter()
             .map(|t| c.responses(*t, rcode::REFUSED))

@@ -59,9 +59,7 @@ pub struct Server {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     grace: Duration,
-    siblings: Option<Arc<Siblings>>,
     metrics_addr: Option<SocketAddr>,
-    persist_file: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -145,9 +143,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             grace: config.server.shutdown_grace,
-            siblings: siblings.clone(),
             metrics_addr: None,
-            persist_file: config.cache.persist_file.clone(),
         };
         if let Err(error) = server.listen(config, &responder, limits) {
             // Stop whatever was started before the failure.
@@ -261,15 +257,13 @@ impl Server {
 
     /// This member's sibling address, with `[siblings]`.
     pub fn sibling_addr(&self) -> Option<SocketAddr> {
-        self.siblings.as_ref().map(|s| s.me())
+        self.handle.siblings.as_ref().map(|s| s.me())
     }
 
     /// The live sibling members, this one included; empty without
     /// `[siblings]`.
     pub fn sibling_members(&self) -> Vec<SocketAddr> {
-        self.siblings
-            .as_ref()
-            .map_or_else(Vec::new, |s| s.members())
+        self.handle.members()
     }
 
     /// Binds every listen address and starts its tasks.
@@ -375,7 +369,7 @@ impl Server {
                 "shutdown grace period over; dropping what is left"
             );
         }
-        if let Some(file) = &self.persist_file {
+        if let Some(file) = &self.handle.config().cache.persist_file {
             match self.handle.dump_cache(file) {
                 Ok(count) => info!(file = %file.display(), entries = count, "cache saved"),
                 Err(e) => warn!("cache not saved: {e}"),
@@ -542,6 +536,32 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+/// The next connection for a listener with at most as many connections as
+/// `slots` has permits: waits for a free slot, then for a connection,
+/// either way giving up at `shutdown`. Failed accepts (a client that left
+/// at once, no file descriptors) are skipped.
+pub(crate) async fn next_connection<T, F>(
+    slots: &Arc<tokio::sync::Semaphore>,
+    shutdown: &CancellationToken,
+    mut accept: impl FnMut() -> F,
+) -> Option<(T, tokio::sync::OwnedSemaphorePermit)>
+where
+    F: std::future::Future<Output = io::Result<T>>,
+{
+    let slot = tokio::select! {
+        _ = shutdown.cancelled() => return None,
+        slot = slots.clone().acquire_owned() => slot.ok()?,
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = accept() => if let Ok(connection) = accepted {
+                return Some((connection, slot));
+            },
+        }
+    }
 }
 
 /// Logs network errors at most once a second, with how many were not

@@ -93,17 +93,9 @@ const TCP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 /// prefixed questions, the same checks and answers as over UDP.
 pub async fn serve_tcp(tcp: tokio::net::TcpListener, listener: Arc<SiblingListener>) {
     let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, from) = tokio::select! {
-            _ = listener.shutdown.cancelled() => return,
-            accepted = tcp.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => continue,
-            },
-        };
+    while let Some(((stream, from), slot)) =
+        crate::server::next_connection(&slots, &listener.shutdown, || tcp.accept()).await
+    {
         let listener = listener.clone();
         listener.tasks.clone().spawn(async move {
             let _ = converse(stream, from, &listener).await;
