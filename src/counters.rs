@@ -160,15 +160,26 @@ pub enum IterationEvent {
     Cycle = 3,
     /// The root servers were learned from the hints.
     Primed = 4,
+    /// A minimised query (RFC 9156) got no usable answer, so the full
+    /// name was asked instead.
+    MinimiseFallback = 5,
+    /// A question below a cached NXDOMAIN answered from the cache
+    /// (RFC 8020).
+    BelowNxdomain = 6,
+    /// A zone's own NS set replaced its parent's view of it.
+    ApexNs = 7,
 }
 
 impl IterationEvent {
-    pub const ALL: [IterationEvent; 5] = [
+    pub const ALL: [IterationEvent; 8] = [
         IterationEvent::Referral,
         IterationEvent::Lame,
         IterationEvent::LimitReached,
         IterationEvent::Cycle,
         IterationEvent::Primed,
+        IterationEvent::MinimiseFallback,
+        IterationEvent::BelowNxdomain,
+        IterationEvent::ApexNs,
     ];
 
     pub fn label(self) -> &'static str {
@@ -178,6 +189,9 @@ impl IterationEvent {
             IterationEvent::LimitReached => "limit_reached",
             IterationEvent::Cycle => "cycle",
             IterationEvent::Primed => "primed",
+            IterationEvent::MinimiseFallback => "minimise_fallback",
+            IterationEvent::BelowNxdomain => "below_nxdomain",
+            IterationEvent::ApexNs => "apex_ns",
         }
     }
 }
@@ -306,7 +320,7 @@ pub struct Counters {
     resolutions_failed: AtomicU64,
     resolutions_refused: AtomicU64,
     overload_dropped: AtomicU64,
-    iteration: [AtomicU64; 5],
+    iteration: [AtomicU64; IterationEvent::ALL.len()],
     bailiwick_dropped: AtomicU64,
     sibling: [AtomicU64; 9],
     cache_misses: AtomicU64,
@@ -458,7 +472,7 @@ pub struct Snapshot {
     pub resolutions_failed: u64,
     pub resolutions_refused: u64,
     pub overload_dropped: u64,
-    iteration: [u64; 5],
+    iteration: [u64; IterationEvent::ALL.len()],
     pub bailiwick_dropped: u64,
     sibling: [u64; 9],
     pub cache_misses: u64,

@@ -83,6 +83,7 @@ impl Chain {
         let mut counts = [0u16; 3];
         // Each RRset's owner is the question name, or the target of the
         // CNAME before it, which sits uncompressed in that CNAME's RDATA.
+        // A DNAME's owner is written out and leaves the current name be.
         let mut owner = HEADER_LEN as u16;
         for entry in self.entries() {
             let base = out.len();
@@ -93,10 +94,11 @@ impl Chain {
                 entry.remaining(now_ms)
             };
             let positive = entry.kind() == EntryKind::Rrset;
+            let pointer = !entry.owner_inline();
             for &at in entry.ttl_offsets() {
                 let at = base + at as usize;
                 out[at..at + 4].copy_from_slice(&ttl.to_be_bytes());
-                if positive {
+                if pointer {
                     out[at - 6..at - 4].copy_from_slice(&(0xC000 | owner).to_be_bytes());
                 }
             }

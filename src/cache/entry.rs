@@ -3,6 +3,7 @@
 //! bytes and writes the remaining TTL.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
@@ -61,10 +62,11 @@ impl Origin {
 ///
 /// For an RRset each record starts with a two-byte placeholder for its
 /// owner name, filled with a compression pointer when the record is
-/// written (to the question, or to the CNAME target before it). Negative
-/// entries hold the SOA with its owner written out, for the authority
-/// section. Names inside RDATA are never compressed, so the bytes are valid
-/// wherever they land in a message.
+/// written (to the question, or to the CNAME target before it). A DNAME's
+/// owner is above the name being answered, so it is written out, as is the
+/// SOA of a negative entry (for the authority section). Names inside RDATA
+/// are never compressed, so the bytes are valid wherever they land in a
+/// message.
 #[derive(Debug)]
 pub struct CacheEntry {
     kind: EntryKind,
@@ -81,6 +83,11 @@ pub struct CacheEntry {
     /// Set once a prefetch of this entry has started.
     refreshing: AtomicBool,
     origin: Origin,
+    /// Whether records carry their owner written out (a DNAME, a negative
+    /// entry's SOA) rather than a placeholder.
+    owner_inline: bool,
+    /// For a CNAME made from a DNAME: that DNAME, which answers go with.
+    via: Option<Arc<CacheEntry>>,
 }
 
 /// An RRset whose encoding would not fit in a DNS message.
@@ -92,9 +99,16 @@ pub struct TooLarge {
 }
 
 impl CacheEntry {
-    /// Encodes a positive RRset.
-    pub fn rrset(rrset: &Rrset, ttl: u32, now_ms: u64, origin: Origin) -> Result<Self, TooLarge> {
-        let (wire, ttl_at) = encode(rrset, false)?;
+    /// Encodes a positive RRset; `via` is the DNAME a CNAME was made from.
+    pub fn rrset(
+        rrset: &Rrset,
+        ttl: u32,
+        now_ms: u64,
+        origin: Origin,
+        via: Option<Arc<CacheEntry>>,
+    ) -> Result<Self, TooLarge> {
+        let owner_inline = rrset.rtype == RecordType::DNAME;
+        let (wire, ttl_at) = encode(rrset, owner_inline)?;
         let cname = match rrset.rdatas.first() {
             Some(RData::CNAME(target)) if rrset.rtype == RecordType::CNAME => {
                 // Owner placeholder (2), type, class, TTL, RDLENGTH (10).
@@ -103,15 +117,10 @@ impl CacheEntry {
             }
             _ => None,
         };
-        Ok(Self::new(
-            EntryKind::Rrset,
-            wire,
-            ttl_at,
-            cname,
-            ttl,
-            now_ms,
-            origin,
-        ))
+        let mut entry = Self::new(EntryKind::Rrset, wire, ttl_at, cname, ttl, now_ms, origin);
+        entry.owner_inline = owner_inline;
+        entry.via = via.filter(|_| rrset.rtype == RecordType::CNAME);
+        Ok(entry)
     }
 
     /// Encodes a negative answer around its zone's SOA.
@@ -123,7 +132,9 @@ impl CacheEntry {
         origin: Origin,
     ) -> Result<Self, TooLarge> {
         let (wire, ttl_at) = encode(soa, true)?;
-        Ok(Self::new(kind, wire, ttl_at, None, ttl, now_ms, origin))
+        let mut entry = Self::new(kind, wire, ttl_at, None, ttl, now_ms, origin);
+        entry.owner_inline = true;
+        Ok(entry)
     }
 
     fn new(
@@ -144,6 +155,8 @@ impl CacheEntry {
             expires_ms: now_ms + u64::from(ttl) * 1000,
             ttl,
             refreshing: AtomicBool::new(false),
+            owner_inline: false,
+            via: None,
         }
     }
 
@@ -168,6 +181,17 @@ impl CacheEntry {
     /// Number of records.
     pub fn records(&self) -> u16 {
         self.ttl_at.len() as u16
+    }
+
+    /// Whether records carry their owner written out, rather than a
+    /// placeholder for a pointer.
+    pub fn owner_inline(&self) -> bool {
+        self.owner_inline
+    }
+
+    /// For a CNAME made from a DNAME: the DNAME.
+    pub fn via(&self) -> Option<&Arc<CacheEntry>> {
+        self.via.as_ref()
     }
 
     /// For a CNAME: the target (lowercase wire) and its offset in `wire`.

@@ -180,6 +180,16 @@ impl Cache {
             .filter(|chain| !chain.entries().any(|e| e.expired(now_ms)))
     }
 
+    /// A fresh NXDOMAIN entry for a name strictly above `name`, if the
+    /// cache holds one: nothing exists below a name that does not exist
+    /// (RFC 8020). For the resolver, on a miss; not on the hot path.
+    pub fn nxdomain_above(&self, name: &NameKey, now_ms: u64) -> Option<Arc<CacheEntry>> {
+        (1..name.label_count()).find_map(|skip| {
+            self.get(name.suffix(skip), NXDOMAIN_TYPE)
+                .filter(|entry| !entry.expired(now_ms))
+        })
+    }
+
     /// The cached pieces that answer (`qname`, `qtype`), fresh or not.
     fn assemble(&self, qname: &NameKey, qtype: u16) -> Option<Chain> {
         // ANY is answered from upstream: the cache cannot know it holds
@@ -203,6 +213,12 @@ impl Cache {
             {
                 target_len = next.len().min(MAX_NAME_LEN);
                 target[..target_len].copy_from_slice(&next[..target_len]);
+                // A CNAME made from a DNAME is answered with the DNAME.
+                if let Some(dname) = entry.via()
+                    && !chain.push(dname.clone())
+                {
+                    return None;
+                }
                 if !chain.push(entry) || chain.len() == MAX_PIECES {
                     return None;
                 }
@@ -225,10 +241,22 @@ impl Cache {
         now_ms: u64,
         origin: Origin,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
+        self.store_rrset_via(rrset, now_ms, origin, None)
+    }
+
+    /// As `store_rrset`, for a CNAME made from the DNAME `via`: answers
+    /// from the cache carry the DNAME before it (RFC 6672 section 3.4).
+    pub fn store_rrset_via(
+        &self,
+        rrset: &Rrset,
+        now_ms: u64,
+        origin: Origin,
+        via: Option<Arc<CacheEntry>>,
+    ) -> Result<Arc<CacheEntry>, TooLarge> {
         let ttl = rrset
             .ttl
             .clamp(self.settings.min_ttl, self.settings.max_ttl);
-        let entry = Arc::new(CacheEntry::rrset(rrset, ttl, now_ms, origin)?);
+        let entry = Arc::new(CacheEntry::rrset(rrset, ttl, now_ms, origin, via)?);
         let owner = NameKey::from_name(&rrset.name);
         self.put(owner.as_bytes(), u16::from(rrset.rtype), entry.clone());
         Ok(entry)

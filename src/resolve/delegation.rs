@@ -5,6 +5,16 @@
 //! Delegations are kept apart from the record cache on purpose: NS sets and
 //! glue from a referral are the parent's view, good enough to find servers
 //! but not to be served to clients as answers (RFC 2181 section 5.4.1).
+//! Once the zone's own servers have shown its NS set (beside an
+//! authoritative answer), that set replaces the parent's: it ranks higher.
+//! It never outlives the parent's delegation, so a zone the parent has
+//! removed cannot live on through its own NS TTLs (the "ghost domain"
+//! attack, CVE-2022-30698).
+//!
+//! Beside the cuts, the names known not to be cuts: a name a zone's server
+//! answered for without a referral is inside that zone, so a question
+//! below it can show the zone's servers that much of the name at once
+//! (RFC 9156 section 2.3 asks resolvers to remember what they learn).
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -33,7 +43,31 @@ pub struct NameServer {
     pub addrs: Vec<IpAddr>,
 }
 
-/// The servers of one zone, as its parent named them.
+/// Where the NS set of a delegation comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NsSource {
+    /// The root hints.
+    Hints,
+    /// The root servers' own answer to priming.
+    Priming,
+    /// The parent's referral.
+    Parent,
+    /// The zone's own servers.
+    Apex,
+}
+
+impl NsSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            NsSource::Hints => "root hints",
+            NsSource::Priming => "primed",
+            NsSource::Parent => "from the parent's referral",
+            NsSource::Apex => "from the zone itself",
+        }
+    }
+}
+
+/// The servers of one zone.
 #[derive(Debug)]
 pub struct Delegation {
     pub zone: Name,
@@ -43,10 +77,16 @@ pub struct Delegation {
     pub servers: Vec<NameServer>,
     /// `None` for the hints, which never expire.
     pub expires: Option<Instant>,
+    pub source: NsSource,
 }
 
 impl Delegation {
-    pub fn new(zone: Name, servers: Vec<NameServer>, ttl: Option<Duration>) -> Self {
+    pub fn new(
+        zone: Name,
+        servers: Vec<NameServer>,
+        ttl: Option<Duration>,
+        source: NsSource,
+    ) -> Self {
         let key = NameKey::from_name(&zone);
         Self {
             key: key.as_bytes().into(),
@@ -54,11 +94,34 @@ impl Delegation {
             zone,
             servers,
             expires: ttl.map(|ttl| Instant::now() + ttl),
+            source,
         }
     }
 
     fn fresh(&self, now: Instant) -> bool {
         self.expires.is_none_or(|expires| now < expires)
+    }
+
+    /// Seconds until it expires; `None` for the hints.
+    pub fn remaining(&self) -> Option<u64> {
+        self.expires
+            .map(|e| e.saturating_duration_since(Instant::now()).as_secs())
+    }
+
+    /// The servers as a trace shows them: names, with their addresses.
+    pub fn describe_servers(&self) -> String {
+        let list: Vec<String> = self
+            .servers
+            .iter()
+            .map(|s| match s.addrs.as_slice() {
+                [] => format!("{} (no address)", s.name),
+                addrs => {
+                    let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                    format!("{} ({})", s.name, addrs.join(" "))
+                }
+            })
+            .collect();
+        list.join(", ")
     }
 }
 
@@ -99,7 +162,12 @@ pub fn read_hints(text: &str, source: &Path) -> Result<Delegation, ZoneError> {
     if !servers.iter().any(|s| !s.addrs.is_empty()) {
         return Err(ZoneError::in_file(source, "no root server with an address"));
     }
-    Ok(Delegation::new(Name::root(), servers, None))
+    Ok(Delegation::new(
+        Name::root(),
+        servers,
+        None,
+        NsSource::Hints,
+    ))
 }
 
 /// The built-in root hints.
@@ -108,13 +176,21 @@ pub fn built_in_hints() -> Delegation {
     // would be a build defect, so fall back to an empty root rather than
     // panic at run time.
     read_hints(BUILT_IN_HINTS, Path::new("built-in root hints"))
-        .unwrap_or_else(|_| Delegation::new(Name::root(), Vec::new(), None))
+        .unwrap_or_else(|_| Delegation::new(Name::root(), Vec::new(), None, NsSource::Hints))
 }
 
-/// Known zone cuts.
+/// A name that is not a zone cut: it lies inside the zone of `cut`.
+struct InsideZone {
+    /// The zone, lowercase wire form.
+    cut: Box<[u8]>,
+    expires: Instant,
+}
+
+/// Known zone cuts, and names known not to be cuts.
 pub struct Delegations {
     map: moka::sync::Cache<Box<[u8]>, Arc<Delegation>, RandomState>,
     hints: Arc<Delegation>,
+    inside: moka::sync::Cache<Box<[u8]>, Arc<InsideZone>, RandomState>,
 }
 
 impl Delegations {
@@ -124,23 +200,54 @@ impl Delegations {
                 .max_capacity(MAX_DELEGATIONS)
                 .build_with_hasher(RandomState::default()),
             hints: Arc::new(hints),
+            inside: moka::sync::Cache::builder()
+                .max_capacity(MAX_DELEGATIONS)
+                .build_with_hasher(RandomState::default()),
         }
     }
 
-    /// The root hints, for priming.
-    /// Forgets every zone cut at or below `suffix` (lowercase wire form);
-    /// returns how many.
+    /// Forgets every zone cut at or below `suffix` (lowercase wire form),
+    /// and what is known of names there; returns how many cuts.
     pub fn forget_below(&self, suffix: &[u8]) -> usize {
-        let doomed: Vec<_> = self
-            .map
+        let below = |key: &Arc<Box<[u8]>>| crate::wire::name::is_at_or_below(key, suffix);
+        let names: Vec<_> = self
+            .inside
             .iter()
             .map(|(key, _)| key)
-            .filter(|key| crate::wire::name::is_at_or_below(key, suffix))
+            .filter(below)
             .collect();
+        for key in &names {
+            self.inside.invalidate(key.as_ref());
+        }
+        let doomed: Vec<_> = self.map.iter().map(|(key, _)| key).filter(below).collect();
         for key in &doomed {
             self.map.invalidate(key.as_ref());
         }
         doomed.len()
+    }
+
+    /// Remembers that `name` (lowercase wire form) is inside the zone of
+    /// `cut`, for `ttl`.
+    pub fn note_inside(&self, name: &[u8], cut: &Delegation, ttl: Duration) {
+        if self.is_inside(name, &cut.key) {
+            return;
+        }
+        let ttl = ttl.clamp(MIN_DELEGATION_TTL, MAX_INSIDE_TTL);
+        self.inside.insert(
+            name.into(),
+            Arc::new(InsideZone {
+                cut: cut.key.clone(),
+                expires: Instant::now() + ttl,
+            }),
+        );
+    }
+
+    /// Whether `name` is known to be inside the zone `cut` (both
+    /// lowercase wire form), so not a cut of its own.
+    pub fn is_inside(&self, name: &[u8], cut: &[u8]) -> bool {
+        self.inside
+            .get(name)
+            .is_some_and(|n| *n.cut == *cut && Instant::now() < n.expires)
     }
 
     pub fn hints(&self) -> &Arc<Delegation> {
@@ -156,12 +263,74 @@ impl Delegations {
             .unwrap_or_else(|| self.hints.clone())
     }
 
+    /// Addresses known for the name server `name` (lowercase wire form) as
+    /// a server of the zone it lies in: that zone's glue, or what its own
+    /// servers gave beside its NS set. Never served as answers; good for
+    /// reaching a server of another zone that the same host serves.
+    pub fn server_addresses(&self, name: &[u8]) -> Vec<IpAddr> {
+        let Some(key) = NameKey::from_wire(name) else {
+            return Vec::new();
+        };
+        let zone = self.closest(&key);
+        zone.servers
+            .iter()
+            .find(|s| *s.key == *name)
+            .map_or_else(Vec::new, |s| s.addrs.clone())
+    }
+
+    /// Keeps a delegation learned from a referral or priming, unless the
+    /// zone's own NS set is known and fresh: that ranks higher
+    /// (RFC 2181 section 5.4.1). Returns the delegation to use.
     pub fn insert(&self, delegation: Delegation) -> Arc<Delegation> {
+        if let Some(known) = self.map.get(&delegation.key)
+            && known.source == NsSource::Apex
+            && known.fresh(Instant::now())
+        {
+            return known;
+        }
         let delegation = Arc::new(delegation);
         self.map.insert(delegation.key.clone(), delegation.clone());
         delegation
     }
+
+    /// Replaces the parent's view of `cut` with the zone's own NS set
+    /// (names and the addresses its servers gave), for at most `ttl` and
+    /// never past the parent's delegation. Addresses the parent gave for
+    /// the same names are kept beside the zone's.
+    pub fn adopt_apex(
+        &self,
+        cut: &Delegation,
+        mut servers: Vec<NameServer>,
+        ttl: Duration,
+    ) -> Arc<Delegation> {
+        for server in &mut servers {
+            if let Some(parent) = cut.servers.iter().find(|s| s.key == server.key) {
+                for addr in &parent.addrs {
+                    if !server.addrs.contains(addr) {
+                        server.addrs.push(*addr);
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        let expires = cut
+            .expires
+            .map(|parent| parent.min(now + ttl.max(MIN_DELEGATION_TTL)));
+        let delegation = Arc::new(Delegation {
+            zone: cut.zone.clone(),
+            key: cut.key.clone(),
+            labels: cut.labels,
+            servers,
+            expires,
+            source: NsSource::Apex,
+        });
+        self.map.insert(delegation.key.clone(), delegation.clone());
+        delegation
+    }
 }
+
+/// Longest a name is remembered to be inside a zone.
+const MAX_INSIDE_TTL: Duration = Duration::from_secs(86_400);
 
 /// Lower bound on how long a delegation is kept, so a zero NS TTL does not
 /// make every question start again at the root.
@@ -205,11 +374,13 @@ mod tests {
             name("test."),
             Vec::new(),
             Some(Duration::from_secs(60)),
+            NsSource::Parent,
         ));
         delegations.insert(Delegation::new(
             name("a.test."),
             Vec::new(),
             Some(Duration::ZERO),
+            NsSource::Parent,
         ));
         let key = |s: &str| NameKey::from_name(&name(s));
         assert_eq!(
@@ -219,5 +390,72 @@ mod tests {
         );
         assert_eq!(delegations.closest(&key("test.")).zone, name("test."));
         assert!(delegations.closest(&key("example.")).zone.is_root());
+    }
+
+    fn server(n: &str, addrs: &[[u8; 4]]) -> NameServer {
+        let name = Name::from_ascii(n).unwrap();
+        NameServer {
+            key: NameKey::from_name(&name).as_bytes().into(),
+            name,
+            addrs: addrs.iter().map(|a| IpAddr::from(*a)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_zones_own_ns_set_ranks_above_the_parents_and_never_outlives_it() {
+        let delegations = Delegations::new(built_in_hints());
+        let zone = Name::from_ascii("diff.com.").unwrap();
+        let parent = delegations.insert(Delegation::new(
+            zone.clone(),
+            vec![server("old.diff.com.", &[[192, 0, 2, 1]])],
+            Some(Duration::from_secs(60)),
+            NsSource::Parent,
+        ));
+        let apex = delegations.adopt_apex(
+            &parent,
+            vec![
+                server("new.diff.com.", &[[192, 0, 2, 2]]),
+                server("old.diff.com.", &[]),
+            ],
+            Duration::from_secs(86_400),
+        );
+        assert_eq!(apex.source, NsSource::Apex);
+        assert_eq!(
+            apex.servers[1].addrs,
+            [IpAddr::from([192, 0, 2, 1])],
+            "parent glue kept"
+        );
+        assert!(
+            apex.expires <= parent.expires,
+            "no longer than the parent's delegation"
+        );
+        // A later referral does not undo it while it is fresh.
+        let again = delegations.insert(Delegation::new(
+            zone.clone(),
+            vec![server("old.diff.com.", &[[192, 0, 2, 1]])],
+            Some(Duration::from_secs(60)),
+            NsSource::Parent,
+        ));
+        assert_eq!(again.source, NsSource::Apex);
+        let key = NameKey::from_name(&Name::from_ascii("www.diff.com.").unwrap());
+        assert_eq!(delegations.closest(&key).servers.len(), 2);
+    }
+
+    #[test]
+    fn names_inside_a_zone_are_remembered_for_that_zone_only() {
+        let delegations = Delegations::new(built_in_hints());
+        let cut = Delegation::new(
+            Name::from_ascii("example.").unwrap(),
+            Vec::new(),
+            Some(Duration::from_secs(60)),
+            NsSource::Parent,
+        );
+        let name = b"\x04wild\x07example\x00";
+        assert!(!delegations.is_inside(name, &cut.key));
+        delegations.note_inside(name, &cut, Duration::from_secs(300));
+        assert!(delegations.is_inside(name, &cut.key));
+        assert!(!delegations.is_inside(name, b"\x00"), "another cut");
+        delegations.forget_below(b"\x07example\x00");
+        assert!(!delegations.is_inside(name, &cut.key));
     }
 }

@@ -4,9 +4,12 @@
 //! Each address keeps an RTT estimate (RFC 6298 smoothing) and a count of
 //! failures in a row. Among the candidates for a question the fastest is
 //! asked first; now and then another is asked instead, so a server that has
-//! become faster is noticed. A server that keeps failing is held down for a
-//! while that doubles with each failure, and asked again only when the hold
-//! ends or nobody else is left. Separately, a server that answered lamely
+//! become faster is noticed, but never one that has just failed: a dead
+//! address costs one deadline and is then passed over while others answer.
+//! A server that keeps failing is held down for a while that doubles with
+//! each failure, and asked again only when the hold ends or nobody else is
+//! left. What is known of a server is forgotten after 15 minutes, as
+//! Unbound's infra-host-ttl does, so it gets a fresh chance. Separately, a server that answered lamely
 //! for a zone (REFUSED, a referral upward or sideways, no AA) is not asked
 //! about that zone again for a while, without harming its standing for
 //! other zones.
@@ -36,6 +39,8 @@ const LAME_FOR: Duration = Duration::from_secs(600);
 const NO_EDNS_FOR: Duration = Duration::from_secs(900);
 /// Servers and lame pairs remembered; the least used are forgotten first.
 const MAX_SERVERS: u64 = 50_000;
+/// How long what is known of a server is kept.
+const HEALTH_FOR: Duration = Duration::from_secs(900);
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Health {
@@ -110,6 +115,7 @@ impl Infra {
         Self {
             health: moka::sync::Cache::builder()
                 .max_capacity(MAX_SERVERS)
+                .time_to_live(HEALTH_FOR)
                 .build_with_hasher(RandomState::default()),
             lame: moka::sync::Cache::builder()
                 .max_capacity(MAX_SERVERS)
@@ -195,10 +201,12 @@ impl Infra {
             .collect();
         let live: Vec<&(SocketAddr, Health)> =
             usable.iter().filter(|(_, h)| !h.held(now)).collect();
+        let healthy: Vec<&&(SocketAddr, Health)> =
+            live.iter().filter(|(_, h)| h.failures == 0).collect();
         let (addr, health) = if live.is_empty() {
             *usable.iter().min_by_key(|(_, h)| h.held_until)?
-        } else if live.len() > 1 && rand::random::<u32>().is_multiple_of(EXPLORE_ONE_IN) {
-            *live[rand::random::<u32>() as usize % live.len()]
+        } else if healthy.len() > 1 && rand::random::<u32>().is_multiple_of(EXPLORE_ONE_IN) {
+            **healthy[rand::random::<u32>() as usize % healthy.len()]
         } else {
             **live.iter().min_by_key(|(_, h)| h.expected_rtt())?
         };
@@ -324,6 +332,20 @@ mod tests {
                 .filter(|_| infra.pick(&a, &[], b"\x02ok\x00").unwrap().addr == a[0])
                 .count()
                 > 80
+        );
+    }
+
+    #[test]
+    fn a_server_that_failed_is_not_explored() {
+        let infra = Infra::new();
+        let a = addrs(2);
+        infra.success(a[0], Duration::from_millis(1));
+        infra.failure(a[1]);
+        assert!((0..2000).all(|_| infra.pick(&a, &[], b"").unwrap().addr == a[0]));
+        assert_eq!(
+            infra.pick(&a, &[a[0]], b"").unwrap().addr,
+            a[1],
+            "still the last resort"
         );
     }
 

@@ -2,29 +2,35 @@
 //! closest known zone cut down (RFC 1034 section 5.3.3), showing each server
 //! no more of the question name than it needs (RFC 9156).
 //!
-//! The rules a response must pass live here:
-//! - it must come from a server of the zone cut being asked (`exchange`
-//!   checks source, ID and question);
-//! - REFUSED, a referral upward or sideways, or a non-authoritative answer
-//!   makes the server lame for that zone; SERVFAIL and timeouts count
-//!   against the server (`Infra`);
-//! - only records inside the zone the server was asked as authority for
-//!   are used (`in_bailiwick`), and glue only inside the delegated zone
-//!   (`referral`); everything else is dropped and counted.
+//! How a response is judged, and which of its records are believed, is
+//! `judge`'s business; this module walks: it picks the servers of a cut,
+//! follows referrals, and decides how much of the name to show next.
+//!
+//! Minimisation is lenient where servers are broken and economical where
+//! they are not. A minimised query that gets NXDOMAIN, REFUSED, SERVFAIL,
+//! a timeout or an alias is answered by asking the full name instead
+//! (RFC 9156 section 2.3), never by failing. A name a zone's server
+//! answered for without a referral is remembered as inside that zone, so
+//! the next question below it starts there: unique names under a wildcard
+//! cost one query each, as in Unbound.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::time::Instant;
 
 use super::Resolver;
-use super::delegation::{Delegation, Delegations, MIN_DELEGATION_TTL, NameServer, address_types};
+use super::delegation::{
+    Delegation, Delegations, MIN_DELEGATION_TTL, NameServer, NsSource, address_types,
+};
 use super::exchange::{Exchange, ExchangeError, Question, exchange};
 use super::infra::Infra;
+use super::judge::{self, Verdict};
 use super::response::{Reading, read_answer};
+use super::trace::{Trace, note};
 use crate::counters::{Counters, IterationEvent, UpstreamEvent};
 use crate::wire::{NameKey, rtype};
 
@@ -50,6 +56,8 @@ pub struct Budget {
     /// The sibling to ask first, for the client's question itself (not
     /// for the sub-queries it leads to); taken when used.
     pub sibling: Option<std::net::SocketAddr>,
+    /// Where the steps go when an operator traces the question.
+    pub trace: Option<Arc<Trace>>,
 }
 
 impl Default for Budget {
@@ -59,7 +67,15 @@ impl Default for Budget {
             ns_lookups: MAX_NS_LOOKUPS,
             referrals: MAX_REFERRALS,
             sibling: None,
+            trace: None,
         }
+    }
+}
+
+impl Budget {
+    /// Records a step of the resolution (see `trace::note`).
+    pub fn note(&self, depth: usize, step: impl FnOnce() -> String) {
+        note(self.trace.as_deref(), depth, step);
     }
 }
 
@@ -72,6 +88,19 @@ pub enum IterateError {
     NoServers(Name),
     #[error("deadline passed")]
     Deadline,
+}
+
+/// Why asking the servers of a cut gave no usable response.
+enum Unanswered {
+    /// A minimised query failed: the full name is to be asked instead.
+    Probe(String),
+    Stop(IterateError),
+}
+
+impl From<IterateError> for Unanswered {
+    fn from(e: IterateError) -> Self {
+        Unanswered::Stop(e)
+    }
 }
 
 /// What the recursor needs to know.
@@ -95,27 +124,6 @@ pub struct Recursor {
     counters: Arc<Counters>,
 }
 
-/// How a usable response moves the iteration on.
-#[derive(Debug, PartialEq, Eq)]
-enum Step {
-    /// A referral to a zone below the cut.
-    Referral(Name),
-    Answer,
-    NoData,
-    NxDomain,
-}
-
-/// Whether a response can be used at all.
-#[derive(Debug, PartialEq, Eq)]
-enum Screen {
-    Usable,
-    /// The server does not serve the zone (properly): not asked about it
-    /// again for a while.
-    Lame,
-    /// SERVFAIL and the like: counts against the server.
-    Failed,
-}
-
 impl Recursor {
     pub fn new(
         settings: RecursorSettings,
@@ -134,7 +142,6 @@ impl Recursor {
         }
     }
 
-    /// Whether IPv6 name servers are asked.
     /// Authoritative servers known, and how many are held down.
     pub fn census(&self) -> (u64, u64) {
         self.infra.census()
@@ -145,6 +152,7 @@ impl Recursor {
         self.delegations.forget_below(suffix)
     }
 
+    /// Whether IPv6 name servers are asked.
     pub fn ipv6(&self) -> bool {
         self.ipv6
     }
@@ -159,30 +167,43 @@ impl Recursor {
     ) -> Result<Duration, IterateError> {
         let hints = self.delegations.hints().clone();
         let mut budget = Budget::default();
-        let message = self
+        let root = Name::root();
+        let asked = self
             .ask_cut(
                 resolver,
                 &hints,
-                b"\x00",
+                &NameKey::root(),
                 rtype::NS,
+                false,
                 deadline,
                 &mut budget,
                 &mut Vec::new(),
             )
-            .await?;
-        let root = Name::root();
-        let ns: Vec<&Record> = message
-            .answers
-            .iter()
-            .filter(|r| r.name.is_root() && r.record_type() == RecordType::NS)
-            .collect();
-        if ns.is_empty() || !message.metadata.authoritative {
+            .await;
+        let (message, verdict) = match asked {
+            Ok(response) => response,
+            Err(Unanswered::Stop(e)) => return Err(e),
+            Err(Unanswered::Probe(_)) => return Err(IterateError::NoServers(root)),
+        };
+        let Some((servers, ttl)) =
+            judge::apex_servers(&message, &root).filter(|_| verdict == Verdict::Answer)
+        else {
+            return Err(IterateError::NoServers(root));
+        };
+        let mut servers = self.name_servers(servers);
+        // A root server the answer gives no address for keeps the one
+        // the hints have.
+        for server in servers.iter_mut().filter(|s| s.addrs.is_empty()) {
+            if let Some(hinted) = hints.servers.iter().find(|h| h.key == server.key) {
+                server.addrs = hinted.addrs.clone();
+            }
+        }
+        if !servers.iter().any(|s| !s.addrs.is_empty()) {
             return Err(IterateError::NoServers(root));
         }
-        let servers = name_servers(ns.iter().copied(), &message.additionals, &root, self.ipv6);
-        let ttl = delegation_ttl(ns.iter().map(|r| r.ttl).min().unwrap_or(0));
+        let ttl = delegation_ttl(ttl);
         self.delegations
-            .insert(Delegation::new(root, servers, Some(ttl)));
+            .insert(Delegation::new(root, servers, Some(ttl), NsSource::Priming));
         self.counters.iteration(IterationEvent::Primed);
         Ok(ttl)
     }
@@ -200,6 +221,7 @@ impl Recursor {
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
     ) -> Result<Reading, IterateError> {
+        let depth = path.len().saturating_sub(1);
         let total = name.label_count();
         // DS is answered by the parent side of a cut (RFC 4035 3.1.4.1).
         let start = match qtype == rtype::DS && total > 0 {
@@ -207,77 +229,261 @@ impl Recursor {
             false => name.clone(),
         };
         let mut cut = self.delegations.closest(&start);
-        let mut shown = self.first_shown(&cut, total);
+        budget.note(depth, || {
+            format!(
+                "{name:?} {}: starting at {} ({}{}): {}",
+                RecordType::from(qtype),
+                cut.zone,
+                cut.source.label(),
+                cut.remaining()
+                    .map_or(String::new(), |s| format!(", {s} s left")),
+                cut.describe_servers()
+            )
+        });
+        let mut shown = self.first_shown(&cut, name);
         let mut minimised = 0;
         loop {
             let full = shown >= total;
-            let ask = name.suffix(total - shown.min(total));
+            let ask = match full {
+                true => name.clone(),
+                false => {
+                    NameKey::from_wire(name.suffix(total - shown)).unwrap_or_else(|| name.clone())
+                }
+            };
             // RFC 9156 section 3: A for the names on the way down.
             let ask_type = if full { qtype } else { rtype::A };
-            let message = self
-                .ask_cut(resolver, &cut, ask, ask_type, deadline, budget, path)
-                .await?;
-            match step(&message, &cut, ask) {
-                Step::Referral(child) => {
+            let asked = self
+                .ask_cut(
+                    resolver, &cut, &ask, ask_type, !full, deadline, budget, path,
+                )
+                .await;
+            let (message, verdict) = match asked {
+                Ok(response) => response,
+                Err(Unanswered::Probe(why)) => {
+                    self.fall_back(budget, depth, &why, name);
+                    shown = total;
+                    continue;
+                }
+                Err(Unanswered::Stop(e)) => return Err(e),
+            };
+            match verdict {
+                Verdict::Referral(child) => {
                     budget.referrals = budget
                         .referrals
                         .checked_sub(1)
                         .ok_or(IterateError::Limit("referral"))?;
                     self.counters.iteration(IterationEvent::Referral);
-                    cut = self.delegations.insert(self.referral(&message, child));
-                    shown = self.first_shown(&cut, total);
+                    cut = self.follow_referral(&message, &cut, child, budget, depth);
+                    shown = self.first_shown(&cut, name);
                 }
-                // A minimised name exists (or is an empty non-terminal):
-                // show one label more. NXDOMAIN for it might be a server
-                // that gets empty non-terminals wrong, so ask the full
-                // name instead of trusting it (RFC 9156 section 2.3).
-                step if !full => {
+                // The minimised name exists (or is an empty non-terminal)
+                // inside the zone: show one label more.
+                Verdict::Answer | Verdict::NoData if !full => {
+                    self.remember_inside(ask.as_bytes(), &cut, &message, budget, depth);
+                    // The answer to the minimised question is an answer
+                    // like any other: kept, as Unbound keeps it.
+                    resolver.keep(&read_answer(&message, ask.as_bytes(), ask_type), ask_type);
                     minimised += 1;
-                    shown = if step == Step::NxDomain || minimised >= MAX_MINIMISE_STEPS {
+                    shown = if minimised >= MAX_MINIMISE_STEPS {
                         total
                     } else {
                         shown + 1
                     };
                 }
+                // NXDOMAIN may be a server that gets empty non-terminals
+                // wrong, and an alias leads elsewhere: the full name
+                // settles both (RFC 9156 section 2.3).
+                Verdict::NxDomain | Verdict::Alias if !full => {
+                    self.fall_back(budget, depth, &verdict.to_string(), name);
+                    shown = total;
+                }
                 _ => {
-                    let message = self.in_bailiwick(message, &cut.zone);
+                    if total > cut.labels + 1 {
+                        self.remember_inside(name.suffix(1), &cut, &message, budget, depth);
+                    }
+                    self.adopt_apex(&message, &cut, budget, depth);
                     return Ok(read_answer(&message, name.as_bytes(), qtype));
                 }
             }
         }
     }
 
-    /// Labels of the question name the first query below `cut` shows.
-    fn first_shown(&self, cut: &Delegation, total: usize) -> usize {
-        if self.minimise {
-            (cut.labels + 1).min(total)
-        } else {
-            total
-        }
+    fn fall_back(&self, budget: &Budget, depth: usize, why: &str, name: &NameKey) {
+        self.counters.iteration(IterationEvent::MinimiseFallback);
+        budget.note(depth, || {
+            format!("the minimised query got {why}: asking {name:?} in full (RFC 9156 section 2.3)")
+        });
     }
 
-    /// Asks the servers of `cut` until one gives a usable response. Name
+    /// Labels of `name` the first query below `cut` shows: one more than
+    /// the deepest name known to be inside the cut's zone.
+    fn first_shown(&self, cut: &Delegation, name: &NameKey) -> usize {
+        let total = name.label_count();
+        if !self.minimise {
+            return total;
+        }
+        for shown in (cut.labels + 1..total).rev() {
+            if self
+                .delegations
+                .is_inside(name.suffix(total - shown), &cut.key)
+            {
+                return shown + 1;
+            }
+        }
+        (cut.labels + 1).min(total)
+    }
+
+    /// Keeps the delegation a referral to `child` describes: the NS set,
+    /// and the addresses given for names inside the zone `cut` (the
+    /// parent's bailiwick, so sibling glue counts).
+    fn follow_referral(
+        &self,
+        message: &Message,
+        cut: &Delegation,
+        child: Name,
+        budget: &Budget,
+        depth: usize,
+    ) -> Arc<Delegation> {
+        let (servers, ttl) = judge::referral_servers(message, &child);
+        let servers = self.name_servers(servers);
+        let sibling_glue: Vec<String> = servers
+            .iter()
+            .filter(|s| !s.addrs.is_empty() && !child.zone_of(&s.name))
+            .map(|s| s.name.to_string())
+            .collect();
+        let kept = self.delegations.insert(Delegation::new(
+            child,
+            servers,
+            Some(delegation_ttl(ttl)),
+            NsSource::Parent,
+        ));
+        budget.note(depth, || {
+            let mut line = format!(
+                "kept {} ({}{}): {}",
+                kept.zone,
+                kept.source.label(),
+                kept.remaining()
+                    .map_or(String::new(), |s| format!(", for {s} s")),
+                kept.describe_servers()
+            );
+            if !sibling_glue.is_empty() {
+                line.push_str(&format!(
+                    "; glue from {}'s bailiwick for {} (sibling glue)",
+                    cut.zone,
+                    sibling_glue.join(", ")
+                ));
+            }
+            line
+        });
+        kept
+    }
+
+    /// Remembers that `name` is inside the zone of `cut`, for as long as
+    /// the response that showed it may be kept.
+    fn remember_inside(
+        &self,
+        name: &[u8],
+        cut: &Delegation,
+        message: &Message,
+        budget: &Budget,
+        depth: usize,
+    ) {
+        if self.delegations.is_inside(name, &cut.key) {
+            return;
+        }
+        // A server may serve a zone below the cut as well, and answer
+        // from it: then the name is inside that zone, not the cut's.
+        let other_zone = message.authorities.iter().any(|r| {
+            matches!(r.record_type(), RecordType::SOA | RecordType::NS) && r.name != cut.zone
+        });
+        if other_zone {
+            return;
+        }
+        let ttl = message
+            .answers
+            .iter()
+            .map(|r| r.ttl)
+            .chain(message.authorities.iter().filter_map(|r| match &r.data {
+                RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+                _ => None,
+            }))
+            .min()
+            .unwrap_or(0);
+        self.delegations
+            .note_inside(name, cut, Duration::from_secs(ttl.into()));
+        budget.note(depth, || {
+            format!(
+                "{} is inside {}, no cut: questions below it start there",
+                crate::wire::name::wire_to_text(name),
+                cut.zone
+            )
+        });
+    }
+
+    /// If an authoritative response carries the zone's own NS set, it
+    /// replaces the parent's view of the zone (RFC 2181 section 5.4.1).
+    fn adopt_apex(&self, message: &Message, cut: &Delegation, budget: &Budget, depth: usize) {
+        if cut.source == NsSource::Apex || cut.expires.is_none() {
+            return;
+        }
+        let Some((servers, ttl)) = judge::apex_servers(message, &cut.zone) else {
+            return;
+        };
+        let servers = self.name_servers(servers);
+        let adopted = self
+            .delegations
+            .adopt_apex(cut, servers, Duration::from_secs(ttl.into()));
+        self.counters.iteration(IterationEvent::ApexNs);
+        budget.note(depth, || {
+            format!(
+                "kept {} ({}, for {} s): {}",
+                adopted.zone,
+                adopted.source.label(),
+                adopted.remaining().unwrap_or(0),
+                adopted.describe_servers()
+            )
+        });
+    }
+
+    fn name_servers(&self, list: Vec<(Name, Vec<IpAddr>)>) -> Vec<NameServer> {
+        list.into_iter()
+            .map(|(name, addrs)| NameServer {
+                key: NameKey::from_name(&name).as_bytes().into(),
+                addrs: addrs
+                    .into_iter()
+                    .filter(|a| self.ipv6 || a.is_ipv4())
+                    .collect(),
+                name,
+            })
+            .collect()
+    }
+
+    /// Asks the servers of `cut` until one gives a usable response, and
+    /// returns it scrubbed to the cut's bailiwick, with its verdict. Name
     /// servers without a known address are looked up (sub-queries) only
-    /// when every known address has been tried.
+    /// when every known address has been tried. A `minimised` query stops
+    /// at the first failure, for the full name to be asked instead.
     #[allow(clippy::too_many_arguments)]
     async fn ask_cut(
         &self,
         resolver: &Resolver,
         cut: &Delegation,
-        ask: &[u8],
+        ask: &NameKey,
         qtype: u16,
+        minimised: bool,
         deadline: Instant,
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
-    ) -> Result<Message, IterateError> {
+    ) -> Result<(Message, Verdict), Unanswered> {
+        let depth = path.len().saturating_sub(1);
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut looked_up: Vec<usize> = Vec::new();
         loop {
             let now = Instant::now();
             if now >= deadline {
-                return Err(IterateError::Deadline);
+                return Err(IterateError::Deadline.into());
             }
-            let candidates = self.addresses(resolver, cut);
+            let (candidates, owners) = self.addresses(resolver, cut);
             let Some(pick) = self.infra.pick(&candidates, &tried, &cut.key) else {
                 // Every known address is tried: find another server's.
                 let unknown = cut
@@ -286,13 +492,22 @@ impl Recursor {
                     .enumerate()
                     .find(|(i, s)| !looked_up.contains(i) && !self.has_address(resolver, s));
                 let Some((index, server)) = unknown else {
-                    return Err(IterateError::NoServers(cut.zone.clone()));
+                    budget.note(depth, || {
+                        format!("no server of {} is left to ask", cut.zone)
+                    });
+                    return Err(IterateError::NoServers(cut.zone.clone()).into());
                 };
                 budget.ns_lookups = budget
                     .ns_lookups
                     .checked_sub(1)
                     .ok_or(IterateError::Limit("name server lookup"))?;
                 looked_up.push(index);
+                budget.note(depth, || {
+                    format!(
+                        "no address to ask for {}: looking up {}",
+                        cut.zone, server.name
+                    )
+                });
                 resolver
                     .look_up_addresses(server, deadline, budget, path)
                     .await;
@@ -304,9 +519,12 @@ impl Recursor {
                 .checked_sub(1)
                 .ok_or(IterateError::Limit("query"))?;
             let attempt_deadline = deadline.min(now + pick.timeout);
-            let question = Question { name: ask, qtype };
+            let question = Question {
+                name: ask.as_bytes(),
+                qtype,
+            };
             let started = std::time::Instant::now();
-            match exchange(
+            let result = exchange(
                 pick.addr,
                 question,
                 &self.exchange,
@@ -315,216 +533,130 @@ impl Recursor {
                 &self.infra,
                 &self.counters,
             )
-            .await
-            {
-                Ok(message) => match screen(&message, cut, ask) {
-                    Screen::Usable => {
-                        self.infra.success(pick.addr, started.elapsed());
-                        return Ok(message);
+            .await;
+            let took = started.elapsed();
+            let server = candidates
+                .iter()
+                .position(|a| *a == pick.addr)
+                .and_then(|i| cut.servers.get(owners[i]))
+                .map_or(String::new(), |s| format!(" ({})", s.name));
+            let asked = || {
+                format!(
+                    "{}{server} asked {ask:?} {}",
+                    pick.addr,
+                    RecordType::from(qtype)
+                )
+            };
+            let failure = match result {
+                Ok(mut message) => {
+                    let dropped = judge::scrub(&mut message, &cut.zone);
+                    self.counters.bailiwick_dropped(dropped);
+                    let verdict = judge::judge(&message, cut.labels, ask, qtype);
+                    budget.note(depth, || {
+                        let mut line = format!(
+                            "{}: {verdict} in {:.1} ms",
+                            asked(),
+                            took.as_secs_f64() * 1e3
+                        );
+                        if dropped > 0 {
+                            line.push_str(&format!(
+                                "; {dropped} records outside {} dropped",
+                                cut.zone
+                            ));
+                        }
+                        line
+                    });
+                    match verdict {
+                        Verdict::Lame(why) => {
+                            self.infra.success(pick.addr, took);
+                            if minimised {
+                                return Err(Unanswered::Probe(format!("a lame answer ({why})")));
+                            }
+                            self.counters.iteration(IterationEvent::Lame);
+                            self.infra.lame(pick.addr, &cut.key);
+                            continue;
+                        }
+                        Verdict::Failed(why) => {
+                            if minimised {
+                                self.infra.success(pick.addr, took);
+                                return Err(Unanswered::Probe(why.into()));
+                            }
+                            self.counters.upstream(UpstreamEvent::Failed);
+                            why.to_string()
+                        }
+                        verdict => {
+                            self.infra.success(pick.addr, took);
+                            return Ok((message, verdict));
+                        }
                     }
-                    Screen::Lame => {
-                        self.counters.iteration(IterationEvent::Lame);
-                        self.infra.lame(pick.addr, &cut.key);
-                    }
-                    Screen::Failed => {
-                        self.counters.upstream(UpstreamEvent::Failed);
-                        self.infra.failure(pick.addr);
-                    }
-                },
+                }
                 Err(ExchangeError::Timeout) => {
                     self.counters.upstream(UpstreamEvent::Timeout);
-                    self.infra.failure(pick.addr);
+                    budget.note(depth, || {
+                        format!(
+                            "{}: no answer within {} ms",
+                            asked(),
+                            pick.timeout.as_millis()
+                        )
+                    });
+                    "a timeout".to_string()
                 }
-                Err(ExchangeError::Network(_)) => {
+                Err(ExchangeError::Network(e)) => {
                     self.counters.upstream(UpstreamEvent::Failed);
-                    self.infra.failure(pick.addr);
+                    budget.note(depth, || format!("{}: unreachable ({e})", asked()));
+                    format!("no answer ({e})")
                 }
+            };
+            self.infra.failure(pick.addr);
+            if minimised {
+                return Err(Unanswered::Probe(failure));
             }
         }
     }
 
-    /// Every address known for the servers of `cut`: glue, then what the
-    /// cache holds for their names.
-    fn addresses(&self, resolver: &Resolver, cut: &Delegation) -> Vec<SocketAddr> {
+    /// Every address known for the servers of `cut` (glue, then what the
+    /// cache holds for their names), and for each the index of its server.
+    fn addresses(&self, resolver: &Resolver, cut: &Delegation) -> (Vec<SocketAddr>, Vec<usize>) {
         let mut addrs = Vec::new();
-        for server in &cut.servers {
-            addrs.extend(
-                server
-                    .addrs
-                    .iter()
-                    .filter(|a| self.ipv6 || a.is_ipv4())
-                    .map(|&ip| SocketAddr::new(ip, self.port)),
-            );
+        let mut owners = Vec::new();
+        for (index, server) in cut.servers.iter().enumerate() {
+            let mut add = |ip: IpAddr| {
+                let addr = SocketAddr::new(ip, self.port);
+                if (self.ipv6 || ip.is_ipv4()) && !addrs.contains(&addr) {
+                    addrs.push(addr);
+                    owners.push(index);
+                }
+            };
+            server.addrs.iter().for_each(|&ip| add(ip));
             for &t in address_types(self.ipv6) {
-                resolver.cached_addresses(&server.key, t, &mut |ip| {
-                    let addr = SocketAddr::new(ip, self.port);
-                    if !addrs.contains(&addr) {
-                        addrs.push(addr);
-                    }
-                });
+                resolver.cached_addresses(&server.key, t, &mut add);
+            }
+            if server.addrs.is_empty() {
+                self.delegations
+                    .server_addresses(&server.key)
+                    .into_iter()
+                    .for_each(&mut add);
             }
         }
-        addrs
+        (addrs, owners)
     }
 
     fn has_address(&self, resolver: &Resolver, server: &NameServer) -> bool {
-        server.addrs.iter().any(|a| self.ipv6 || a.is_ipv4())
+        let usable = |a: &IpAddr| self.ipv6 || a.is_ipv4();
+        server.addrs.iter().any(usable)
             || address_types(self.ipv6).iter().any(|&t| {
                 let mut any = false;
                 resolver.cached_addresses(&server.key, t, &mut |_| any = true);
                 any
             })
+            || self
+                .delegations
+                .server_addresses(&server.key)
+                .iter()
+                .any(usable)
     }
-
-    /// The delegation a referral to `child` describes, with only the glue
-    /// inside `child` (RFC 1034 section 4.2.1; anything else could be
-    /// anyone's data).
-    fn referral(&self, message: &Message, child: Name) -> Delegation {
-        let ns: Vec<&Record> = message
-            .authorities
-            .iter()
-            .filter(|r| r.record_type() == RecordType::NS && r.name == child)
-            .collect();
-        let servers = name_servers(ns.iter().copied(), &message.additionals, &child, self.ipv6);
-        let dropped = message
-            .additionals
-            .iter()
-            .filter(|r| r.record_type() != RecordType::OPT && !child.zone_of(&r.name))
-            .count();
-        self.counters.bailiwick_dropped(dropped);
-        let ttl = ns.iter().map(|r| r.ttl).min().unwrap_or(0);
-        Delegation::new(child, servers, Some(delegation_ttl(ttl)))
-    }
-
-    /// The response with every record outside `zone` removed (and counted).
-    fn in_bailiwick(&self, mut message: Message, zone: &Name) -> Message {
-        let before = message.answers.len() + message.authorities.len();
-        message.answers.retain(|r| zone.zone_of(&r.name));
-        message.authorities.retain(|r| zone.zone_of(&r.name));
-        let outside_additional = message
-            .additionals
-            .iter()
-            .filter(|r| !zone.zone_of(&r.name))
-            .count();
-        message.additionals.clear();
-        let kept = message.answers.len() + message.authorities.len();
-        self.counters
-            .bailiwick_dropped(before - kept + outside_additional);
-        message
-    }
-}
-
-/// Name servers from NS records, with the glue for each that is inside
-/// `zone`.
-fn name_servers<'a>(
-    ns: impl Iterator<Item = &'a Record>,
-    additionals: &[Record],
-    zone: &Name,
-    ipv6: bool,
-) -> Vec<NameServer> {
-    let mut servers: Vec<NameServer> = Vec::new();
-    for record in ns {
-        let RData::NS(target) = &record.data else {
-            continue;
-        };
-        let key: Box<[u8]> = NameKey::from_name(&target.0).as_bytes().into();
-        if servers.iter().any(|s| s.key == key) {
-            continue;
-        }
-        let addrs = additionals
-            .iter()
-            .filter(|r| r.name == target.0 && zone.zone_of(&r.name))
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(aaaa) if ipv6 => Some(IpAddr::V6(aaaa.0)),
-                _ => None,
-            })
-            .collect();
-        servers.push(NameServer {
-            name: target.0.clone(),
-            key,
-            addrs,
-        });
-    }
-    servers
 }
 
 fn delegation_ttl(ttl: u32) -> Duration {
     Duration::from_secs(ttl.into()).clamp(MIN_DELEGATION_TTL, MAX_DELEGATION_TTL)
-}
-
-/// The zone a referral in `message` delegates to, if it is one.
-fn referral_child(message: &Message) -> Option<&Name> {
-    message
-        .authorities
-        .iter()
-        .find(|r| r.record_type() == RecordType::NS)
-        .map(|r| &r.name)
-}
-
-/// Whether `message`, an answer from a server of `cut` to a question about
-/// `ask`, can be used.
-fn screen(message: &Message, cut: &Delegation, ask: &[u8]) -> Screen {
-    match message.metadata.response_code {
-        ResponseCode::NoError | ResponseCode::NXDomain => {}
-        // The server does not serve this zone.
-        ResponseCode::Refused => return Screen::Lame,
-        _ => return Screen::Failed,
-    }
-    let authoritative = message.metadata.authoritative;
-    if message.metadata.response_code == ResponseCode::NXDomain || !message.answers.is_empty() {
-        // A non-authoritative answer is a cache talking, not the zone.
-        return if authoritative {
-            Screen::Usable
-        } else {
-            Screen::Lame
-        };
-    }
-    let has_soa = message
-        .authorities
-        .iter()
-        .any(|r| r.record_type() == RecordType::SOA);
-    if authoritative && has_soa {
-        return Screen::Usable;
-    }
-    match referral_child(message) {
-        Some(child) if is_downward(child, cut, ask) => Screen::Usable,
-        // A referral upward or sideways, or nothing at all.
-        _ if authoritative => Screen::Usable,
-        _ => Screen::Lame,
-    }
-}
-
-/// A referral must lead strictly below the cut and towards the name asked.
-fn is_downward(child: &Name, cut: &Delegation, ask: &[u8]) -> bool {
-    let child_key = NameKey::from_name(child);
-    let Some(ask) = NameKey::from_wire(ask) else {
-        return false;
-    };
-    child_key.label_count() > cut.labels
-        && cut.zone.zone_of(child)
-        && ask.label_count() >= child_key.label_count()
-        && ask.suffix(ask.label_count() - child_key.label_count()) == child_key.as_bytes()
-}
-
-/// How a usable response to a question about `ask` moves the iteration on.
-fn step(message: &Message, cut: &Delegation, ask: &[u8]) -> Step {
-    if message.metadata.response_code == ResponseCode::NXDomain {
-        return Step::NxDomain;
-    }
-    if !message.answers.is_empty() {
-        return Step::Answer;
-    }
-    let has_soa = message
-        .authorities
-        .iter()
-        .any(|r| r.record_type() == RecordType::SOA);
-    match referral_child(message) {
-        Some(child)
-            if !(message.metadata.authoritative && has_soa) && is_downward(child, cut, ask) =>
-        {
-            Step::Referral(child.clone())
-        }
-        _ => Step::NoData,
-    }
 }

@@ -14,7 +14,9 @@ mod exchange;
 mod forward;
 mod infra;
 mod iterate;
+mod judge;
 mod response;
+mod trace;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,9 +31,10 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
 
-use crate::cache::{Cache, Chain, EntryKind, MAX_PIECES, NegativeAnswer, Origin};
+use crate::cache::{Cache, CacheEntry, Chain, EntryKind, MAX_PIECES, NegativeAnswer, Origin};
 use crate::counters::{Counters, IterationEvent, SiblingEvent};
 use crate::siblings::Siblings;
+use crate::wire::name::wire_to_text;
 use crate::wire::{NameKey, rcode};
 
 pub use delegation::{Delegation, NameServer, built_in_hints, read_hints};
@@ -43,6 +46,7 @@ pub use iterate::{
     Budget, IterateError, MAX_NS_LOOKUPS, MAX_QUERIES, MAX_REFERRALS, Recursor, RecursorSettings,
 };
 pub use response::{End, Reading, read_answer};
+pub use trace::Trace;
 
 /// The result of resolving one question.
 #[derive(Debug)]
@@ -224,6 +228,22 @@ impl Resolver {
         }
     }
 
+    /// Resolves (`name`, `qtype`) afresh, without the cache's answer to
+    /// that question and without joining a resolution under way, and
+    /// returns the outcome with every step taken (`hearsay ctl trace`).
+    pub async fn trace(self: &Arc<Self>, name: &[u8], qtype: u16) -> (Arc<Outcome>, Vec<String>) {
+        let trace = Arc::new(Trace::default());
+        let mut budget = Budget {
+            trace: Some(trace.clone()),
+            ..Budget::default()
+        };
+        let deadline = Instant::now() + self.timeout;
+        let outcome = self
+            .fetch(name, qtype, deadline, &mut budget, &mut Vec::new())
+            .await;
+        (Arc::new(outcome), trace.lines())
+    }
+
     /// Starts resolving (`name`, `qtype`) in the background unless that is
     /// already under way: a prefetch.
     pub fn refresh(self: &Arc<Self>, name: &[u8], qtype: u16) {
@@ -317,15 +337,17 @@ impl Resolver {
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
     ) -> Outcome {
+        let depth = path.len().saturating_sub(1);
         let mut chain = Chain::new();
         let mut target: Box<[u8]> = name.into();
         while chain.len() < MAX_PIECES {
+            let key = NameKey::from_wire(&target);
             // A CNAME target resolved before needs no asking. The question
             // itself is asked even if cached: it missed, or it is a
             // refresh (prefetch) of a record still fresh.
             if !chain.is_empty()
-                && let Some(key) = NameKey::from_wire(&target)
-                && let Some(cached) = self.cache.peek(&key, qtype, self.cache.now_ms())
+                && let Some(key) = &key
+                && let Some(cached) = self.cache.peek(key, qtype, self.cache.now_ms())
             {
                 for entry in cached.entries() {
                     if !chain.push(entry.clone()) {
@@ -333,6 +355,22 @@ impl Resolver {
                     }
                 }
                 chain.set_rcode(cached.rcode());
+                return Outcome::Answered(chain);
+            }
+            // Nothing exists below a name that does not exist (RFC 8020).
+            if let Some(key) = &key
+                && let Some(nxdomain) = self.cache.nxdomain_above(key, self.cache.now_ms())
+            {
+                self.counters.iteration(IterationEvent::BelowNxdomain);
+                budget.note(depth, || {
+                    format!(
+                        "{key:?} is below a cached NXDOMAIN: NXDOMAIN without asking (RFC 8020)"
+                    )
+                });
+                if !chain.push(nxdomain) {
+                    return Outcome::Failed;
+                }
+                chain.set_rcode(rcode::NXDOMAIN);
                 return Outcome::Answered(chain);
             }
             let reading = match budget.sibling.take() {
@@ -349,10 +387,27 @@ impl Resolver {
                 return Outcome::Failed;
             };
             let now = self.cache.now_ms();
+            let mut dname: Option<Arc<CacheEntry>> = None;
             for rrset in &reading.rrsets {
-                let Ok(entry) = self.cache.store_rrset(rrset, now, origin) else {
+                let via = match rrset.rtype {
+                    hickory_proto::rr::RecordType::CNAME => dname.take(),
+                    _ => None,
+                };
+                let Ok(entry) = self.cache.store_rrset_via(rrset, now, origin, via) else {
                     return Outcome::Failed;
                 };
+                budget.note(depth, || {
+                    format!(
+                        "cached {} {} ({} records, TTL {})",
+                        rrset.name,
+                        rrset.rtype,
+                        rrset.rdatas.len(),
+                        entry.ttl()
+                    )
+                });
+                if rrset.rtype == hickory_proto::rr::RecordType::DNAME {
+                    dname = Some(entry.clone());
+                }
                 if !chain.push(entry) {
                     return Outcome::Failed;
                 }
@@ -382,6 +437,19 @@ impl Resolver {
                 let Ok(entry) = self.cache.store_negative(answer, now, origin) else {
                     return Outcome::Failed;
                 };
+                budget.note(depth, || {
+                    format!(
+                        "cached {} for {} (SOA of {}, TTL {})",
+                        if kind == EntryKind::NxDomain {
+                            "NXDOMAIN"
+                        } else {
+                            "NODATA"
+                        },
+                        wire_to_text(&reading.last),
+                        soa.name,
+                        entry.ttl()
+                    )
+                });
                 if !chain.push(entry) {
                     return Outcome::Failed;
                 }
@@ -463,11 +531,18 @@ impl Resolver {
     ) -> Option<Reading> {
         match &self.mode {
             Mode::Forward(forwarder) => {
-                let message = forwarder
-                    .ask(Question { name, qtype }, deadline)
-                    .await
-                    .ok()?;
-                Some(read_answer(&message, name, qtype))
+                let asked = forwarder.ask(Question { name, qtype }, deadline).await;
+                budget.note(path.len().saturating_sub(1), || match &asked {
+                    Ok(message) => format!(
+                        "{} {}: forwarded, {} with {} answer records",
+                        wire_to_text(name),
+                        hickory_proto::rr::RecordType::from(qtype),
+                        message.metadata.response_code,
+                        message.answers.len()
+                    ),
+                    Err(e) => format!("{}: no upstream answered ({e})", wire_to_text(name)),
+                });
+                Some(read_answer(&asked.ok()?, name, qtype))
             }
             Mode::Recursive(recursor) => {
                 let key = NameKey::from_wire(name)?;
@@ -476,19 +551,24 @@ impl Resolver {
                     .await
                 {
                     Ok(reading) => Some(reading),
-                    Err(IterateError::Limit(what)) => {
-                        self.counters.iteration(IterationEvent::LimitReached);
-                        tracing::debug!("{what} limit reached resolving {key:?}");
+                    Err(e) => {
+                        if let IterateError::Limit(_) = e {
+                            self.counters.iteration(IterationEvent::LimitReached);
+                        }
+                        budget.note(path.len().saturating_sub(1), || {
+                            format!("{key:?}: SERVFAIL, {e}")
+                        });
                         None
                     }
-                    Err(_) => None,
                 }
             }
         }
     }
 
     /// Resolves a name server's addresses into the cache, for the
-    /// recursor; skips a lookup this resolution is already inside of.
+    /// recursor: A first, and AAAA (where IPv6 is used) only if that gave
+    /// none, since one address is enough to ask. Skips a lookup this
+    /// resolution is already inside of.
     pub(crate) fn look_up_addresses<'a>(
         &'a self,
         server: &'a NameServer,
@@ -502,18 +582,31 @@ impl Resolver {
                 let rtype = u16::from(rtype);
                 if path.contains(&question_key(&server.key, rtype)) {
                     self.counters.iteration(IterationEvent::Cycle);
+                    budget.note(path.len().saturating_sub(1), || {
+                        format!("{} is needed to find itself: skipped", server.name)
+                    });
                     continue;
                 }
                 // Known already, positively or not (an NXDOMAIN for the A
                 // lookup answers the AAAA one too).
-                if let Some(key) = NameKey::from_wire(&server.key)
-                    && self.cache.peek(&key, rtype, self.cache.now_ms()).is_some()
-                {
-                    continue;
+                let known = NameKey::from_wire(&server.key)
+                    .is_some_and(|key| self.cache.peek(&key, rtype, self.cache.now_ms()).is_some());
+                if !known {
+                    self.fetch(&server.key, rtype, deadline, budget, path).await;
                 }
-                self.fetch(&server.key, rtype, deadline, budget, path).await;
+                let mut found = false;
+                self.cached_addresses(&server.key, rtype.into(), &mut |_| found = true);
+                if found {
+                    break;
+                }
             }
         })
+    }
+
+    /// Stores what a reading holds, outside a resolution of its question:
+    /// the recursor's answer to a minimised question.
+    pub(crate) fn keep(&self, reading: &Reading, qtype: u16) {
+        store_reading(&self.cache, reading, qtype, self.origin());
     }
 
     /// Calls `found` with each address the cache holds, fresh, for a name.

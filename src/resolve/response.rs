@@ -2,20 +2,25 @@
 //! nothing else.
 //!
 //! From the question name, follow CNAMEs through the answer section and
-//! take the RRset of the asked type at the end. Records that are not on
-//! that chain are ignored, whatever section they are in; the only other
-//! record used is the SOA in the authority section of a negative answer,
-//! which gives its TTL (RFC 2308).
+//! take the RRset of the asked type at the end. A DNAME above a name on
+//! the way redirects it (RFC 6672): the DNAME joins the chain, and the
+//! CNAME it implies is made from it, whatever CNAME the server wrote (a
+//! CNAME that does not match its DNAME is not believed). Records that are
+//! not on that chain are ignored, whatever section they are in; the only
+//! other record used is the SOA in the authority section of a negative
+//! answer, which gives its TTL (RFC 2308).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use foldhash::fast::RandomState;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use super::judge::{dname_of, dname_target};
 use crate::cache::{MAX_PIECES, Rrset};
-use crate::wire::name::NameKey;
+use crate::wire::name::{NameKey, is_at_or_below};
 use crate::wire::rtype;
 
 /// How the chain ends.
@@ -35,7 +40,8 @@ pub enum End {
 /// The usable part of a response.
 #[derive(Debug)]
 pub struct Reading {
-    /// CNAMEs from the question name, in order, then the final RRsets.
+    /// CNAMEs from the question name, in order (each CNAME made from a
+    /// DNAME right after that DNAME), then the final RRsets.
     pub rrsets: Vec<Rrset>,
     pub end: End,
     /// The last name of the chain, lowercase wire form.
@@ -59,6 +65,17 @@ pub fn read_answer(message: &Message, qname: &[u8], qtype: u16) -> Reading {
         if !data.is_empty() {
             rrsets.extend(data.into_iter().cloned());
             break End::Data;
+        }
+        if qtype != rtype::CNAME
+            && rrsets.len() + 2 < MAX_PIECES
+            && let Some((dname, cname, target)) = through_dname(&sets, &last)
+        {
+            last = target.as_bytes().into();
+            if !rrsets.contains(&dname) {
+                rrsets.push(dname);
+            }
+            rrsets.push(cname);
+            continue;
         }
         let cname = (qtype != rtype::CNAME)
             .then(|| {
@@ -91,6 +108,45 @@ pub fn read_answer(message: &Message, qname: &[u8], qtype: u16) -> Reading {
         last,
         soa,
     }
+}
+
+/// The deepest DNAME in `sets` strictly above `name`, and the CNAME it
+/// makes of `name`, with the DNAME's TTL (RFC 6672 section 3.3), and
+/// that CNAME's target.
+fn through_dname(sets: &[(Box<[u8]>, Rrset)], name: &[u8]) -> Option<(Rrset, Rrset, NameKey)> {
+    let key = NameKey::from_wire(name)?;
+    let (owner, dname) = sets
+        .iter()
+        .filter(|(_, r)| r.rtype == RecordType::DNAME)
+        .filter(|(owner, _)| owner.len() < name.len() && is_at_or_below(name, owner))
+        .max_by_key(|(owner, _)| owner.len())?;
+    let target = dname_of(dname.rdatas.first()?)?;
+    let owner = NameKey::from_wire(owner)?;
+    let synthesised = dname_target(&key, &owner, &target)?;
+    let cname = Rrset {
+        name: Name::from_labels(key_labels(&key)).ok()?,
+        rtype: RecordType::CNAME,
+        ttl: dname.ttl,
+        rdatas: vec![RData::CNAME(CNAME(
+            Name::from_labels(key_labels(&synthesised)).ok()?,
+        ))],
+    };
+    Some((dname.clone(), cname, synthesised))
+}
+
+/// The labels of a key, for building a hickory name.
+fn key_labels(key: &NameKey) -> Vec<&[u8]> {
+    let mut labels = Vec::with_capacity(key.label_count());
+    let wire = key.as_bytes();
+    let mut at = 0;
+    while let Some(&len) = wire.get(at) {
+        if len == 0 {
+            break;
+        }
+        labels.push(&wire[at + 1..at + 1 + usize::from(len)]);
+        at += 1 + usize::from(len);
+    }
+    labels
 }
 
 /// The first SOA of the authority section, with its MINIMUM.
@@ -204,6 +260,42 @@ mod tests {
         assert_eq!(reading.rrsets[1].rdatas.len(), 2);
         assert_eq!(reading.rrsets[1].ttl, 50, "lowest TTL of the RRset");
         assert_eq!(&*reading.last, &*key("web.example."));
+    }
+
+    #[test]
+    fn a_dname_makes_the_cname_whatever_the_server_wrote() {
+        let dname = RData::Unknown {
+            code: RecordType::DNAME,
+            rdata: hickory_proto::rr::rdata::NULL::with(key("new.example.").to_vec()),
+        };
+        let mut msg = Message::response(1, hickory_proto::op::OpCode::Query);
+        msg.answers = vec![
+            record("old.example.", 600, dname),
+            // A forged CNAME beside it points elsewhere.
+            record(
+                "www.old.example.",
+                600,
+                RData::CNAME(CNAME(name("evil.example."))),
+            ),
+            record("www.new.example.", 300, RData::A(A::new(192, 0, 2, 1))),
+            record("evil.example.", 300, RData::A(A::new(203, 0, 113, 1))),
+        ];
+        let reading = read_answer(&msg, &key("www.old.example."), rtype::A);
+        assert_eq!(reading.end, End::Data);
+        let types: Vec<RecordType> = reading.rrsets.iter().map(|r| r.rtype).collect();
+        assert_eq!(types, [RecordType::DNAME, RecordType::CNAME, RecordType::A]);
+        assert_eq!(reading.rrsets[1].name, name("www.old.example."));
+        assert_eq!(reading.rrsets[1].ttl, 600, "the DNAME's TTL");
+        assert_eq!(
+            reading.rrsets[1].rdatas,
+            [RData::CNAME(CNAME(name("www.new.example.")))]
+        );
+        assert_eq!(reading.rrsets[2].rdatas, [RData::A(A::new(192, 0, 2, 1))]);
+        // Without the target's records the chain dangles at the new name.
+        msg.answers.truncate(2);
+        let reading = read_answer(&msg, &key("www.old.example."), rtype::A);
+        assert_eq!(reading.end, End::Dangling);
+        assert_eq!(&*reading.last, &*key("www.new.example."));
     }
 
     #[test]
