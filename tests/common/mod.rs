@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod lab;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,0 +1,478 @@
+//! A lab of somebody else's servers: NSD as the authoritative servers of a
+//! small Internet, each on its own 127.x.y.z address on port 53, and
+//! Unbound resolving it, so hearsay's resolver can be checked against
+//! another resolver on the same data, answer by answer and query by query.
+//!
+//! Port 53, because Unbound asks authoritative servers nowhere else: the
+//! tests need root or `net.ipv4.ip_unprivileged_port_start=53`. Without
+//! that, or without `nsd` and `unbound`, a lab test prints why and passes;
+//! with `HEARSAY_REQUIRE_LAB` set (as `.ci/run` does) it fails instead.
+//! `HEARSAY_KEEP_LAB` keeps each lab's files (configs, zones, logs).
+//!
+//! Zone texts write lab addresses as `LAB.n`; each lab gets a /24 of its
+//! own inside 127/8, so labs of tests running at once never meet.
+//!
+//! Faults no real server makes on demand come from small proxies in front
+//! of an NSD (`Fault`), or from an address that swallows every query.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Record, RecordType};
+use tokio::net::UdpSocket;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep, timeout};
+
+use super::{DEADLINE, TestServer, query_message, start_with, tcp_query, udp_exchange};
+
+/// Why a lab cannot run here, if it cannot.
+pub fn unavailable() -> Option<String> {
+    for tool in ["nsd", "nsd-control", "unbound"] {
+        let found = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+            .unwrap_or(false);
+        if !found {
+            return Some(format!(
+                "{tool} is not installed (apt-get install nsd unbound)"
+            ));
+        }
+    }
+    match std::net::UdpSocket::bind((Ipv4Addr::new(127, 254, 254, 254), 53)) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(
+            "binding port 53 is not allowed (run as root, or set net.ipv4.ip_unprivileged_port_start=53)"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Skips the test (or fails it, under `HEARSAY_REQUIRE_LAB`) when no lab
+/// can run here.
+#[macro_export]
+macro_rules! require_lab {
+    () => {
+        if let Some(why) = common::lab::unavailable() {
+            if std::env::var_os("HEARSAY_REQUIRE_LAB").is_some() {
+                panic!("HEARSAY_REQUIRE_LAB is set but the lab cannot run: {why}");
+            }
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+}
+
+/// A fault a proxy adds to the answers of the NSD behind it.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answers without the AA bit, as a server that is authoritative but
+    /// does not say so.
+    ClearAa,
+    /// NXDOMAIN instead of NODATA for these names (lowercase, with the
+    /// trailing dot): a server that gets empty non-terminals wrong.
+    EntNxdomain(Vec<String>),
+}
+
+/// What runs on one lab address.
+pub enum Host<'a> {
+    /// NSD serving these zones (origin, text with `LAB.n` addresses).
+    Nsd(u8, &'a [(&'a str, &'a str)]),
+    /// A proxy on the first address in front of the NSD on the second.
+    Proxy(u8, u8, Fault),
+    /// Bound, and never answers.
+    Silent(u8),
+}
+
+struct Nsd {
+    host: u8,
+    conf: PathBuf,
+    child: Child,
+}
+
+pub struct Lab {
+    /// 127.a.b of this lab's addresses.
+    net: [u8; 3],
+    pub dir: tempfile::TempDir,
+    nsd: Vec<Nsd>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Queries each silent host swallowed.
+    swallowed: Vec<(u8, Arc<AtomicU64>)>,
+}
+
+/// Third octets handed out in this process; the second comes from the pid.
+static NEXT_NET: AtomicU8 = AtomicU8::new(1);
+
+impl Lab {
+    pub async fn start(hosts: &[Host<'_>]) -> Lab {
+        let net = free_net();
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        // For a post-mortem: the configs and the servers' logs stay.
+        if std::env::var_os("HEARSAY_KEEP_LAB").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("lab files kept in {}", dir.path().display());
+        }
+        let mut lab = Lab {
+            net,
+            dir,
+            nsd: Vec::new(),
+            tasks: Vec::new(),
+            swallowed: Vec::new(),
+        };
+        for host in hosts {
+            match host {
+                Host::Nsd(n, zones) => {
+                    let nsd = lab.spawn_nsd(*n, zones).await;
+                    lab.nsd.push(nsd);
+                }
+                Host::Proxy(n, backend, fault) => {
+                    let socket = UdpSocket::bind(lab.addr(*n)).await.expect("proxy bind");
+                    let task = tokio::spawn(proxy(socket, lab.addr(*backend), fault.clone()));
+                    lab.tasks.push(task);
+                }
+                Host::Silent(n) => {
+                    let socket = UdpSocket::bind(lab.addr(*n)).await.expect("silent bind");
+                    let count = Arc::new(AtomicU64::new(0));
+                    lab.swallowed.push((*n, count.clone()));
+                    lab.tasks.push(tokio::spawn(async move {
+                        let mut buf = [0u8; 512];
+                        while socket.recv_from(&mut buf).await.is_ok() {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }));
+                }
+            }
+        }
+        for nsd in &lab.nsd {
+            lab.wait_answering(nsd.host).await;
+        }
+        lab
+    }
+
+    /// The address of host `n`, port 53.
+    pub fn addr(&self, n: u8) -> SocketAddr {
+        SocketAddr::new(self.ip(n), 53)
+    }
+
+    pub fn ip(&self, n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(self.net[0], self.net[1], self.net[2], n))
+    }
+
+    /// `text` with every `LAB.` replaced by this lab's 127.a.b. prefix.
+    pub fn expand(&self, text: &str) -> String {
+        text.replace(
+            "LAB.",
+            &format!("{}.{}.{}.", self.net[0], self.net[1], self.net[2]),
+        )
+    }
+
+    /// Root hints naming `name` at host `n`.
+    pub fn hints(&self, name: &str, n: u8) -> PathBuf {
+        let path = self.dir.path().join("root.hints");
+        let text = format!(". 3600000 NS {name}\n{name} 3600000 A {}\n", self.ip(n));
+        std::fs::write(&path, text).expect("write hints");
+        path
+    }
+
+    async fn spawn_nsd(&self, n: u8, zones: &[(&str, &str)]) -> Nsd {
+        let dir = self.dir.path().join(format!("nsd{n}"));
+        std::fs::create_dir_all(&dir).expect("nsd dir");
+        let mut conf = format!(
+            "server:\n  ip-address: {ip}@53\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  \
+             database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
+             zonelistfile: \"{d}/zone.list\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  \
+             server-count: 1\n  verbosity: 1\n  hide-version: yes\n\
+             remote-control:\n  control-enable: yes\n  control-interface: {d}/control.sock\n",
+            ip = self.ip(n),
+            d = dir.display()
+        );
+        for (i, (origin, text)) in zones.iter().enumerate() {
+            let file = dir.join(format!("zone{i}"));
+            std::fs::write(&file, self.expand(text)).expect("write zone");
+            conf.push_str(&format!(
+                "zone:\n  name: \"{origin}\"\n  zonefile: \"{}\"\n",
+                file.display()
+            ));
+        }
+        let path = dir.join("nsd.conf");
+        std::fs::write(&path, conf).expect("write nsd.conf");
+        let child = Command::new("nsd")
+            .arg("-d")
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nsd starts");
+        Nsd {
+            host: n,
+            conf: path,
+            child,
+        }
+    }
+
+    /// Until the NSD on host `n` answers (anything: REFUSED will do).
+    async fn wait_answering(&self, n: u8) {
+        let query = query_message(".", RecordType::SOA, None)
+            .to_vec()
+            .expect("encode");
+        let deadline = Instant::now() + DEADLINE * 2;
+        while udp_exchange(self.addr(n), &query, Duration::from_millis(100))
+            .await
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "NSD on {} did not start",
+                self.ip(n)
+            );
+        }
+    }
+
+    /// Queries the silent host `n` has swallowed.
+    pub fn swallowed(&self, n: u8) -> u64 {
+        self.swallowed
+            .iter()
+            .find(|(host, _)| *host == n)
+            .map_or(0, |(_, count)| count.load(Ordering::Relaxed))
+    }
+
+    /// Queries each NSD has answered so far, by host.
+    pub async fn queries_by_host(&self) -> Vec<(u8, u64)> {
+        let mut counts = Vec::new();
+        for nsd in &self.nsd {
+            let out = Command::new("nsd-control")
+                .arg("-c")
+                .arg(&nsd.conf)
+                .arg("stats_noreset")
+                .output()
+                .await
+                .expect("nsd-control runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let queries = text
+                .lines()
+                .find_map(|l| l.strip_prefix("num.queries="))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no num.queries from NSD on host {}: {text}", nsd.host));
+            counts.push((nsd.host, queries));
+        }
+        counts
+    }
+
+    /// Queries all NSDs answered, except those on `excluded` hosts.
+    pub async fn queries_except(&self, excluded: &[u8]) -> u64 {
+        self.queries_by_host()
+            .await
+            .iter()
+            .filter(|(h, _)| !excluded.contains(h))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Waits until no NSD has been asked anything for 300 ms (a resolver
+    /// may still be working in the background after it answered), and
+    /// returns the counts then.
+    pub async fn settled(&self) -> Vec<(u8, u64)> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut last = self.queries_by_host().await;
+        loop {
+            sleep(Duration::from_millis(300)).await;
+            let now = self.queries_by_host().await;
+            if now == last || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        // SIGTERM lets NSD stop the server processes it forked; a SIGKILL
+        // (kill_on_drop) would leave them behind.
+        for nsd in &mut self.nsd {
+            if let Some(pid) = nsd.child.id() {
+                // SAFETY: kill(2) with a pid we spawned.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGTERM);
+                }
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        for nsd in &mut self.nsd {
+            while std::time::Instant::now() < deadline {
+                match nsd.child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }
+    }
+}
+
+/// A /24 in 127/8 that nobody here uses yet.
+fn free_net() -> [u8; 3] {
+    let second = 64 + (std::process::id() % 128) as u8;
+    for _ in 0..250 {
+        let third = NEXT_NET.fetch_add(1, Ordering::Relaxed).max(1);
+        let probe = std::net::UdpSocket::bind((Ipv4Addr::new(127, second, third, 1), 53));
+        if probe.is_ok() {
+            return [127, second, third];
+        }
+    }
+    panic!("no free 127.{second}.x.0/24 for a lab");
+}
+
+/// Forwards each query to `backend` and passes its answer back with
+/// `fault` applied.
+async fn proxy(socket: UdpSocket, backend: SocketAddr, fault: Fault) {
+    let socket = Arc::new(socket);
+    let mut buf = vec![0u8; 65535];
+    while let Ok((len, peer)) = socket.recv_from(&mut buf).await {
+        let query = buf[..len].to_vec();
+        let (socket, fault) = (socket.clone(), fault.clone());
+        tokio::spawn(async move {
+            let Some(mut answer) = udp_exchange(backend, &query, DEADLINE).await else {
+                return;
+            };
+            if answer.len() < 12 {
+                return;
+            }
+            match &fault {
+                Fault::ClearAa => answer[2] &= !0x04,
+                Fault::EntNxdomain(names) => {
+                    let asked = Message::from_vec(&query).ok().and_then(|m| {
+                        m.queries
+                            .first()
+                            .map(|q| q.name().to_lowercase().to_ascii())
+                    });
+                    let ancount = u16::from_be_bytes([answer[6], answer[7]]);
+                    let noerror = answer[3] & 0x0f == 0;
+                    if noerror && ancount == 0 && asked.is_some_and(|a| names.contains(&a)) {
+                        answer[3] = (answer[3] & 0xf0) | 3;
+                    }
+                }
+            }
+            let _ = socket.send_to(&answer, peer).await;
+        });
+    }
+}
+
+/// Unbound, iterating from the lab's root, without validation (like
+/// hearsay today), on host 250 of the lab.
+pub struct Unbound {
+    pub addr: SocketAddr,
+    _child: Child,
+}
+
+impl Unbound {
+    pub async fn start(lab: &Lab, hints: &Path) -> Unbound {
+        let dir = lab.dir.path().join("unbound");
+        std::fs::create_dir_all(&dir).expect("unbound dir");
+        let addr = lab.addr(250);
+        let conf = format!(
+            "server:\n  interface: {ip}@53\n  num-threads: 1\n  do-daemonize: no\n  chroot: \"\"\n  \
+             username: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  \
+             logfile: \"{d}/unbound.log\"\n  use-syslog: no\n  verbosity: 1\n  \
+             access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n  do-ip6: no\n  \
+             module-config: \"iterator\"\n  prefetch: no\n  root-hints: \"{hints}\"\n  \
+             local-zone: \"ready.lab.\" static\n  local-data: \"ready.lab. A 127.0.0.1\"\n",
+            ip = addr.ip(),
+            d = dir.display(),
+            hints = hints.display(),
+        );
+        let path = dir.join("unbound.conf");
+        std::fs::write(&path, conf).expect("write unbound.conf");
+        let child = Command::new("unbound")
+            .arg("-d")
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("unbound starts");
+        let ready = query_message("ready.lab.", RecordType::A, None)
+            .to_vec()
+            .expect("encode");
+        let deadline = Instant::now() + DEADLINE * 2;
+        while udp_exchange(addr, &ready, Duration::from_millis(100))
+            .await
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "Unbound did not start");
+        }
+        Unbound {
+            addr,
+            _child: child,
+        }
+    }
+}
+
+/// A hearsay resolver iterating from `hints`, with `extra` configuration
+/// after its `[resolver]` keys.
+pub async fn hearsay(hints: &Path, extra: &str) -> TestServer {
+    start_with(
+        &[],
+        &format!(
+            "[resolver]\nmode = \"recursive\"\nroot_hints = \"{}\"\n{extra}",
+            hints.display()
+        ),
+    )
+    .await
+}
+
+/// What a resolver said to a question, in a form two resolvers' answers
+/// can be compared in: the rcode and the answer section as sorted
+/// "owner type rdata" lines, lowercased, without TTLs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Said {
+    pub rcode: ResponseCode,
+    pub answer: Vec<String>,
+}
+
+/// One record as `Said` shows it.
+pub fn line(record: &Record) -> String {
+    format!("{} {} {}", record.name, record.record_type(), record.data).to_lowercase()
+}
+
+/// Asks `resolver` (UDP with EDNS 1232, then TCP if truncated).
+pub async fn ask(resolver: SocketAddr, name: &str, rtype: RecordType) -> Said {
+    exchange_said(resolver, name, rtype, true).await
+}
+
+/// Asks an authoritative server (RD clear), as `ask` does.
+pub async fn ask_authority(server: SocketAddr, name: &str, rtype: RecordType) -> Said {
+    exchange_said(server, name, rtype, false).await
+}
+
+async fn exchange_said(resolver: SocketAddr, name: &str, rtype: RecordType, rd: bool) -> Said {
+    let mut query = query_message(name, rtype, Some(1232));
+    query.metadata.recursion_desired = rd;
+    let reply = timeout(
+        DEADLINE * 2,
+        udp_exchange(resolver, &query.to_vec().expect("encode"), DEADLINE * 2),
+    )
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("{resolver} did not answer {name} {rtype}"));
+    let mut reply = Message::from_vec(&reply).expect("reply decodes");
+    if reply.metadata.truncation {
+        reply = tcp_query(resolver, name, rtype).await;
+    }
+    let mut answer: Vec<String> = reply.answers.iter().map(line).collect();
+    answer.sort();
+    Said {
+        rcode: reply.metadata.response_code,
+        answer,
+    }
+}
