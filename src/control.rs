@@ -33,7 +33,7 @@ const IO_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The commands, for help texts.
 pub const COMMANDS: &str = "stats [--json] | flush NAME | flush-zone SUFFIX | flush-all | \
-dump-cache FILE | load-cache FILE | reload | members | lookup NAME TYPE";
+dump-cache FILE | load-cache FILE | reload | members | lookup NAME TYPE | trace NAME [TYPE]";
 
 /// Binds the socket, replacing a stale one, with file mode `mode`.
 pub fn bind(path: &Path, mode: u32) -> io::Result<UnixListener> {
@@ -168,6 +168,8 @@ pub fn execute(handle: &Handle, words: &[String]) -> Result<String, String> {
             Ok(members.iter().map(|m| format!("{m}\n")).collect())
         }
         ["lookup", name, rtype] => handle.lookup(name, rtype),
+        ["trace", name] => handle.trace(name, None),
+        ["trace", name, rtype] => handle.trace(name, Some(rtype)),
         _ => Err(format!("unknown command; commands: {COMMANDS}")),
     }
 }

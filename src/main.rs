@@ -95,11 +95,19 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         None => Config::default(),
     };
     init_logging(config.log.level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.server.worker_threads())
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // One worker is best served by the single-threaded scheduler: no
+    // hand-over between the thread that blocks on the server and a worker,
+    // and no work stealing to pay for.
+    let runtime = match config.server.worker_threads() {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        threads => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let server = Server::start(&config).await.map_err(|e| e.to_string())?;
         let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;

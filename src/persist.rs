@@ -195,12 +195,6 @@ pub fn entry_message(
     entry: &std::sync::Arc<CacheEntry>,
     now_ms: u64,
 ) -> Option<Vec<u8>> {
-    let qtype = rtype.unwrap_or(rtype::A);
-    let mut packet = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    packet.extend_from_slice(owner);
-    packet.extend_from_slice(&qtype.to_be_bytes());
-    packet.extend_from_slice(&1u16.to_be_bytes());
-    let query = decode(&packet).ok()?;
     let mut chain = Chain::new();
     if !chain.push(entry.clone()) {
         return None;
@@ -208,6 +202,16 @@ pub fn entry_message(
     if entry.kind() == EntryKind::NxDomain {
         chain.set_rcode(rcode::NXDOMAIN);
     }
+    chain_message(owner, rtype.unwrap_or(rtype::A), &chain, now_ms)
+}
+
+/// The response the cache would give to (`qname`, `qtype`) from `chain`.
+pub fn chain_message(qname: &[u8], qtype: u16, chain: &Chain, now_ms: u64) -> Option<Vec<u8>> {
+    let mut packet = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    packet.extend_from_slice(qname);
+    packet.extend_from_slice(&qtype.to_be_bytes());
+    packet.extend_from_slice(&1u16.to_be_bytes());
+    let query = decode(&packet).ok()?;
     let mut out = Vec::with_capacity(512);
     let opts = ReplyOptions {
         max_len: crate::wire::MAX_MESSAGE_SIZE,

@@ -8,9 +8,9 @@
 //! the real answer is awaited. TC=1 moves the question to TCP.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RData;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -18,7 +18,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::infra::Infra;
 use crate::counters::{Counters, UpstreamEvent};
-use crate::wire::name::name_to_wire;
+use crate::wire::name::MAX_NAME_LEN;
 use crate::wire::{class, flags, rtype};
 
 /// A question for an upstream server.
@@ -40,10 +40,12 @@ pub struct Exchange {
     pub randomise_case: bool,
 }
 
-/// The question name as sent: the lowercase name, or with each letter's
-/// case chosen at random.
-fn sent_name(name: &[u8], randomise: bool) -> Vec<u8> {
-    let mut sent = name.to_vec();
+/// The question name as sent, written into `buf`: the lowercase name, or
+/// with each letter's case chosen at random.
+fn sent_name<'b>(name: &[u8], randomise: bool, buf: &'b mut [u8; MAX_NAME_LEN]) -> &'b [u8] {
+    let len = name.len().min(MAX_NAME_LEN);
+    let sent = &mut buf[..len];
+    sent.copy_from_slice(&name[..len]);
     if randomise {
         let mut bits = 0u64;
         for (i, b) in sent.iter_mut().enumerate() {
@@ -81,12 +83,13 @@ pub async fn exchange(
     let mut edns = infra.speaks_edns(server).then_some(how.edns_size);
     let mut randomise = how.randomise_case;
     let started = Instant::now();
+    let mut sent = [0u8; MAX_NAME_LEN];
     loop {
         let id: u16 = rand::random();
-        let sent = sent_name(question.name, randomise);
+        let sent = sent_name(question.name, randomise, &mut sent);
         let asked = Asked {
             question: Question {
-                name: &sent,
+                name: sent,
                 qtype: question.qtype,
             },
             randomised: randomise,
@@ -229,9 +232,10 @@ async fn over_udp(
     socket.send(packet).await?;
     // A server may not send more than we advertised; one byte more shows
     // that it did, and the answer is then fetched over TCP.
-    let mut buf = vec![0u8; usize::from(limit) + 1];
+    let mut buf = Vec::with_capacity(usize::from(limit) + 1);
     loop {
-        let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+        buf.clear();
+        let len = match timeout_at(deadline, socket.recv_buf(&mut buf)).await {
             Ok(Ok(len)) => len,
             // An ICMP error (port unreachable) for this socket: the server
             // is not there.
@@ -250,15 +254,23 @@ async fn over_udp(
 }
 
 /// A fresh UDP socket on a kernel-chosen port, connected to `server`, so
-/// the kernel drops datagrams from anyone else.
+/// the kernel drops datagrams from anyone else. Connecting binds it to a
+/// random ephemeral port, as bind(0) would, one system call fewer.
 pub(crate) async fn connected_socket(server: SocketAddr) -> io::Result<UdpSocket> {
-    let local: SocketAddr = match server.ip() {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(server).await?;
-    Ok(socket)
+    #[cfg(target_os = "linux")]
+    let kind = socket2::Type::DGRAM.nonblocking();
+    #[cfg(not(target_os = "linux"))]
+    let kind = socket2::Type::DGRAM;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(server),
+        kind,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if cfg!(not(target_os = "linux")) {
+        socket.set_nonblocking(true)?;
+    }
+    socket.connect(&server.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 async fn over_tcp(
@@ -293,6 +305,11 @@ async fn over_tcp(
     }
 }
 
+/// The question name of a packet, `len` bytes from the header on.
+fn echo_of(packet: &[u8], len: usize) -> Option<&[u8]> {
+    packet.get(12..12 + len)
+}
+
 /// Whether a packet answers our query: right ID, a response, the same
 /// question, its name echoed exactly when its case was randomised.
 /// Anything else is counted and dropped.
@@ -301,26 +318,32 @@ fn accept(packet: &[u8], id: u16, asked: Asked<'_>, counters: &Counters) -> Verd
         counters.upstream(UpstreamEvent::Mismatched);
         return Verdict::Stray;
     }
-    let Ok(message) = Message::from_vec(packet) else {
+    // The question as the server echoed it, checked on the packet itself
+    // before anything is decoded: one question, the same name (the first
+    // name of a message is never compressed), type and class.
+    let question = asked.question;
+    let (Some(echo), Some(tail)) = (
+        echo_of(packet, question.name.len()),
+        packet.get(12 + question.name.len()..16 + question.name.len()),
+    ) else {
         counters.upstream(UpstreamEvent::Malformed);
         return Verdict::Stray;
     };
-    let question = asked.question;
-    let mut echoed = Vec::with_capacity(question.name.len());
-    if let Some(query) = message.queries.first() {
-        name_to_wire(query.name(), &mut echoed);
-    }
-    let same_question = message.metadata.message_type == MessageType::Response
-        && message.queries.len() == 1
-        && u16::from(message.queries[0].query_type()) == question.qtype
-        && u16::from(message.queries[0].query_class()) == class::IN
-        && echoed.eq_ignore_ascii_case(question.name);
+    let same_question = packet[2] & 0x80 != 0
+        && packet[4..6] == [0, 1]
+        && echo.eq_ignore_ascii_case(question.name)
+        && tail[..2] == question.qtype.to_be_bytes()
+        && tail[2..] == class::IN.to_be_bytes();
     if !same_question {
         counters.upstream(UpstreamEvent::Mismatched);
         return Verdict::Stray;
     }
+    let Ok(message) = Message::from_vec(packet) else {
+        counters.upstream(UpstreamEvent::Malformed);
+        return Verdict::Stray;
+    };
     // Byte for byte: with randomised case the echo must keep it.
-    if asked.randomised && echoed != question.name {
+    if asked.randomised && echo != question.name {
         return Verdict::CaseLost;
     }
     Verdict::Ours(message)

@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::hash::BuildHasher;
+
 use foldhash::fast::RandomState;
 
 /// The RTT assumed for a server never heard from: Unbound's 376 ms, so a
@@ -98,8 +100,10 @@ pub struct ServerHealth {
 /// Per-address health, shared by every resolution.
 pub struct Infra {
     health: moka::sync::Cache<SocketAddr, Arc<Mutex<Health>>, RandomState>,
-    /// (server, lowercase zone) pairs that answered lamely.
-    lame: moka::sync::Cache<(SocketAddr, Box<[u8]>), (), RandomState>,
+    /// (server, hash of the lowercase zone) pairs that answered lamely;
+    /// hashed so a pick's lookups allocate nothing.
+    lame: moka::sync::Cache<(SocketAddr, u64), (), RandomState>,
+    zone_hasher: RandomState,
     /// Servers that rejected EDNS.
     no_edns: moka::sync::Cache<SocketAddr, (), RandomState>,
 }
@@ -117,6 +121,7 @@ impl Infra {
                 .max_capacity(MAX_SERVERS)
                 .time_to_live(HEALTH_FOR)
                 .build_with_hasher(RandomState::default()),
+            zone_hasher: RandomState::default(),
             lame: moka::sync::Cache::builder()
                 .max_capacity(MAX_SERVERS)
                 .time_to_live(LAME_FOR)
@@ -193,22 +198,23 @@ impl Infra {
         zone: &[u8],
     ) -> Option<Pick> {
         let now = Instant::now();
+        let zone = (!zone.is_empty()).then(|| self.zone_hasher.hash_one(zone));
         let usable: Vec<(SocketAddr, Health)> = candidates
             .iter()
             .filter(|a| !tried.contains(a))
-            .filter(|a| zone.is_empty() || !self.lame.contains_key(&(**a, zone.into())))
+            .filter(|a| zone.is_none_or(|z| !self.lame.contains_key(&(**a, z))))
             .map(|&a| (a, self.get(a)))
             .collect();
-        let live: Vec<&(SocketAddr, Health)> =
-            usable.iter().filter(|(_, h)| !h.held(now)).collect();
-        let healthy: Vec<&&(SocketAddr, Health)> =
-            live.iter().filter(|(_, h)| h.failures == 0).collect();
-        let (addr, health) = if live.is_empty() {
+        let live = || usable.iter().filter(|(_, h)| !h.held(now));
+        let healthy = || live().filter(|(_, h)| h.failures == 0);
+        let explore = healthy().count() > 1 && rand::random::<u32>().is_multiple_of(EXPLORE_ONE_IN);
+        let (addr, health) = if live().next().is_none() {
             *usable.iter().min_by_key(|(_, h)| h.held_until)?
-        } else if healthy.len() > 1 && rand::random::<u32>().is_multiple_of(EXPLORE_ONE_IN) {
-            **healthy[rand::random::<u32>() as usize % healthy.len()]
+        } else if explore {
+            let n = healthy().count();
+            *healthy().nth(rand::random::<u32>() as usize % n)?
         } else {
-            **live.iter().min_by_key(|(_, h)| h.expected_rtt())?
+            *live().min_by_key(|(_, h)| h.expected_rtt())?
         };
         Some(Pick {
             addr,
@@ -253,7 +259,8 @@ impl Infra {
 
     /// `addr` answered lamely for `zone`.
     pub fn lame(&self, addr: SocketAddr, zone: &[u8]) {
-        self.lame.insert((addr, zone.into()), ());
+        self.lame
+            .insert((addr, self.zone_hasher.hash_one(zone)), ());
     }
 }
 

@@ -30,6 +30,7 @@ use super::exchange::{Exchange, ExchangeError, Question, exchange};
 use super::infra::Infra;
 use super::judge::{self, Verdict};
 use super::response::{Reading, read_answer};
+use super::shared::{Shared, Turn};
 use super::trace::{Trace, note};
 use crate::counters::{Counters, IterationEvent, UpstreamEvent};
 use crate::wire::{NameKey, rtype};
@@ -116,6 +117,7 @@ pub struct RecursorSettings {
 
 pub struct Recursor {
     delegations: Delegations,
+    shared: Shared,
     infra: Arc<Infra>,
     exchange: Exchange,
     port: u16,
@@ -133,6 +135,7 @@ impl Recursor {
     ) -> Self {
         Self {
             delegations: Delegations::new(settings.hints),
+            shared: Shared::default(),
             infra,
             exchange,
             port: settings.port,
@@ -524,27 +527,40 @@ impl Recursor {
                 qtype,
             };
             let started = std::time::Instant::now();
-            let result = exchange(
-                pick.addr,
-                question,
-                &self.exchange,
-                false,
-                attempt_deadline,
-                &self.infra,
-                &self.counters,
-            )
-            .await;
+            // What the server is, or is not, is learned by whoever asked
+            // it; a resolution that joined another's exchange just reads.
+            let (result, led) = match self.shared.turn(pick.addr, ask.as_bytes(), qtype) {
+                Turn::Lead(lead) => {
+                    let result = exchange(
+                        pick.addr,
+                        question,
+                        &self.exchange,
+                        false,
+                        attempt_deadline,
+                        &self.infra,
+                        &self.counters,
+                    )
+                    .await;
+                    (lead.finish(result), true)
+                }
+                Turn::Join(joined) => (joined.wait(attempt_deadline).await, false),
+            };
             let took = started.elapsed();
-            let server = candidates
-                .iter()
-                .position(|a| *a == pick.addr)
-                .and_then(|i| cut.servers.get(owners[i]))
-                .map_or(String::new(), |s| format!(" ({})", s.name));
             let asked = || {
+                let server = candidates
+                    .iter()
+                    .position(|a| *a == pick.addr)
+                    .and_then(|i| cut.servers.get(owners[i]))
+                    .map_or(String::new(), |s| format!(" ({})", s.name));
                 format!(
-                    "{}{server} asked {ask:?} {}",
+                    "{}{server} asked {ask:?} {}{}",
                     pick.addr,
-                    RecordType::from(qtype)
+                    RecordType::from(qtype),
+                    if led {
+                        ""
+                    } else {
+                        " (joined another resolution's query)"
+                    }
                 )
             };
             let failure = match result {
@@ -568,7 +584,9 @@ impl Recursor {
                     });
                     match verdict {
                         Verdict::Lame(why) => {
-                            self.infra.success(pick.addr, took);
+                            if led {
+                                self.infra.success(pick.addr, took);
+                            }
                             if minimised {
                                 return Err(Unanswered::Probe(format!("a lame answer ({why})")));
                             }
@@ -578,20 +596,26 @@ impl Recursor {
                         }
                         Verdict::Failed(why) => {
                             if minimised {
-                                self.infra.success(pick.addr, took);
+                                if led {
+                                    self.infra.success(pick.addr, took);
+                                }
                                 return Err(Unanswered::Probe(why.into()));
                             }
                             self.counters.upstream(UpstreamEvent::Failed);
                             why.to_string()
                         }
                         verdict => {
-                            self.infra.success(pick.addr, took);
+                            if led {
+                                self.infra.success(pick.addr, took);
+                            }
                             return Ok((message, verdict));
                         }
                     }
                 }
                 Err(ExchangeError::Timeout) => {
-                    self.counters.upstream(UpstreamEvent::Timeout);
+                    if led {
+                        self.counters.upstream(UpstreamEvent::Timeout);
+                    }
                     budget.note(depth, || {
                         format!(
                             "{}: no answer within {} ms",
@@ -602,12 +626,16 @@ impl Recursor {
                     "a timeout".to_string()
                 }
                 Err(ExchangeError::Network(e)) => {
-                    self.counters.upstream(UpstreamEvent::Failed);
+                    if led {
+                        self.counters.upstream(UpstreamEvent::Failed);
+                    }
                     budget.note(depth, || format!("{}: unreachable ({e})", asked()));
                     format!("no answer ({e})")
                 }
             };
-            self.infra.failure(pick.addr);
+            if led {
+                self.infra.failure(pick.addr);
+            }
             if minimised {
                 return Err(Unanswered::Probe(failure));
             }

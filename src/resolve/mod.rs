@@ -16,6 +16,7 @@ mod infra;
 mod iterate;
 mod judge;
 mod response;
+mod shared;
 mod trace;
 
 use std::collections::HashMap;
@@ -71,6 +72,64 @@ pub enum Mode {
 }
 
 type Flight = watch::Receiver<Option<Arc<Outcome>>>;
+
+/// A caller's part in the resolution of a question.
+enum Part {
+    /// Another caller is resolving it: wait for the outcome.
+    Wait(Flight),
+    /// This caller resolves it, and tells the others.
+    Lead(Leader),
+}
+
+/// The duty to resolve a question for everyone waiting on it. Dropped
+/// unfinished (its future cancelled), it tells them the flight failed.
+struct Leader {
+    resolver: Arc<Resolver>,
+    key: Box<[u8]>,
+    done: watch::Sender<Option<Arc<Outcome>>>,
+}
+
+impl Leader {
+    async fn run(self, name: &[u8], qtype: u16, owner: Option<SocketAddr>) -> Arc<Outcome> {
+        let resolver = &self.resolver;
+        let deadline = Instant::now() + resolver.timeout;
+        let mut budget = Budget {
+            sibling: owner,
+            ..Budget::default()
+        };
+        let outcome = Arc::new(
+            resolver
+                .fetch(name, qtype, deadline, &mut budget, &mut Vec::new())
+                .await,
+        );
+        // The cache holds the records before the flight ends (Drop), so a
+        // question asked from then on finds them there.
+        self.settle(outcome)
+    }
+
+    /// Ends the flight with `outcome`.
+    fn settle(self, outcome: Arc<Outcome>) -> Arc<Outcome> {
+        let _ = self.done.send(Some(outcome.clone()));
+        outcome
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        self.resolver
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+        self.done.send_if_modified(|outcome| {
+            let unfinished = outcome.is_none();
+            if unfinished {
+                *outcome = Some(Arc::new(Outcome::Failed));
+            }
+            unfinished
+        });
+    }
+}
 
 /// A boxed future, for the resolver's own recursion (a name server's
 /// address needs a resolution of its own).
@@ -213,8 +272,22 @@ impl Resolver {
     ) -> Arc<Outcome> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            let Some((mut flight, started)) = self.join_or_start(name, qtype, owner) else {
-                return Arc::new(Outcome::Failed);
+            let mut flight = match self.take_part(name, qtype, owner) {
+                None => return Arc::new(Outcome::Failed),
+                // Resolved by this caller, in its own task: no task of its
+                // own, no hand-over. Its deadline is the flight's, which
+                // every wait inside keeps.
+                Some(Part::Lead(leader)) => {
+                    // A flight that ended between this client's cache
+                    // lookup and now left its answer in the cache.
+                    if let Some(key) = NameKey::from_wire(name)
+                        && let Some(chain) = self.cache.peek(&key, qtype, self.cache.now_ms())
+                    {
+                        return leader.settle(Arc::new(Outcome::Answered(chain)));
+                    }
+                    return leader.run(name, qtype, owner).await;
+                }
+                Some(Part::Wait(flight)) => flight,
             };
             let outcome = match timeout_at(deadline, flight.wait_for(Option::is_some)).await {
                 Ok(Ok(outcome)) => outcome.clone().unwrap_or_else(|| Arc::new(Outcome::Failed)),
@@ -222,7 +295,7 @@ impl Resolver {
             };
             // A flight joined late can fail at its own deadline, well before
             // ours: then this client deserves an attempt of its own.
-            if started || !matches!(*outcome, Outcome::Failed) || Instant::now() >= deadline {
+            if !matches!(*outcome, Outcome::Failed) || Instant::now() >= deadline {
                 return outcome;
             }
         }
@@ -248,62 +321,57 @@ impl Resolver {
     /// already under way: a prefetch.
     pub fn refresh(self: &Arc<Self>, name: &[u8], qtype: u16) {
         self.counters.prefetch();
-        let _ = self.join_or_start(name, qtype, self.owner_of(name, qtype));
+        self.in_background(name, qtype, self.owner_of(name, qtype));
     }
 
     /// A prefetch for a sibling's question: resolved here.
     pub fn refresh_here(self: &Arc<Self>, name: &[u8], qtype: u16) {
         self.counters.prefetch();
-        let _ = self.join_or_start(name, qtype, None);
+        self.in_background(name, qtype, None);
     }
 
-    /// The flight for this question, started if there is none, and whether
-    /// this call started it. `None` when too many are under way. A flight
-    /// that asks a sibling `owner` first is kept apart from one that does
-    /// not, so a sibling's question never waits on a flight that asks a
-    /// sibling in turn; at the owner both are the same flight, which is
-    /// how the cluster's misses merge.
-    fn join_or_start(
+    fn in_background(self: &Arc<Self>, name: &[u8], qtype: u16, owner: Option<SocketAddr>) {
+        if let Some(Part::Lead(leader)) = self.take_part(name, qtype, owner) {
+            let name: Box<[u8]> = name.into();
+            tokio::spawn(async move {
+                leader.run(&name, qtype, owner).await;
+            });
+        }
+    }
+
+    /// This caller's part in resolving (`name`, `qtype`): waiting for the
+    /// flight under way, or leading a new one. `None` when too many are
+    /// under way. A flight that asks a sibling `owner` first is kept apart
+    /// from one that does not, so a sibling's question never waits on a
+    /// flight that asks a sibling in turn; at the owner both are the same
+    /// flight, which is how the cluster's misses merge.
+    fn take_part(
         self: &Arc<Self>,
         name: &[u8],
         qtype: u16,
         owner: Option<std::net::SocketAddr>,
-    ) -> Option<(Flight, bool)> {
-        let mut key = question_key(name, qtype).into_vec();
+    ) -> Option<Part> {
+        let mut key = Vec::with_capacity(name.len() + 3);
+        key.extend_from_slice(name);
+        key.extend_from_slice(&qtype.to_be_bytes());
         key.push(u8::from(owner.is_some()));
         let key: Box<[u8]> = key.into();
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(flight) = flights.get(&key) {
             self.counters.coalesced();
-            return Some((flight.clone(), false));
+            return Some(Part::Wait(flight.clone()));
         }
         if flights.len() >= self.max_flights {
             self.counters.resolution_refused();
             return None;
         }
         let (done, flight) = watch::channel(None);
-        flights.insert(key.clone(), flight.clone());
-        drop(flights);
-        let this = self.clone();
-        let name: Box<[u8]> = name.into();
-        tokio::spawn(async move {
-            let deadline = Instant::now() + this.timeout;
-            let mut budget = Budget {
-                sibling: owner,
-                ..Budget::default()
-            };
-            let outcome = this
-                .fetch(&name, qtype, deadline, &mut budget, &mut Vec::new())
-                .await;
-            // The cache holds the records before the flight ends, so a
-            // question asked from now on finds them there.
-            this.flights
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
-            let _ = done.send(Some(Arc::new(outcome)));
-        });
-        Some((flight, true))
+        flights.insert(key.clone(), flight);
+        Some(Part::Lead(Leader {
+            resolver: self.clone(),
+            key,
+            done,
+        }))
     }
 
     /// Resolves a question: asks, stores what comes back, and follows

@@ -54,6 +54,7 @@ pub struct Reading {
 /// passed the exchange's checks and has rcode NOERROR or NXDOMAIN.
 pub fn read_answer(message: &Message, qname: &[u8], qtype: u16) -> Reading {
     let sets = group(&message.answers);
+    let has_dname = sets.iter().any(|(_, r)| r.rtype == RecordType::DNAME);
     let mut rrsets = Vec::new();
     let mut last: Box<[u8]> = qname.into();
     let end = loop {
@@ -66,7 +67,8 @@ pub fn read_answer(message: &Message, qname: &[u8], qtype: u16) -> Reading {
             rrsets.extend(data.into_iter().cloned());
             break End::Data;
         }
-        if qtype != rtype::CNAME
+        if has_dname
+            && qtype != rtype::CNAME
             && rrsets.len() + 2 < MAX_PIECES
             && let Some((dname, cname, target)) = through_dname(&sets, &last)
         {

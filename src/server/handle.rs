@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::counters::{Counters, Snapshot};
 use crate::persist::{self, Loaded};
 use crate::querylog::QueryLog;
-use crate::resolve::Resolver;
+use crate::resolve::{Outcome, Resolver};
 use crate::siblings::Siblings;
 use crate::wire::name::NameKey;
 use crate::zone::{ZoneOutcome, ZoneSet};
@@ -254,10 +254,7 @@ impl Handle {
     pub fn lookup(&self, name: &str, rtype: &str) -> Result<String, String> {
         let cache = self.cache()?;
         let key = parse_name(name)?;
-        let qtype: RecordType = rtype
-            .to_uppercase()
-            .parse()
-            .map_err(|_| format!("{rtype:?} is not a record type"))?;
+        let qtype = parse_type(rtype)?;
         let now = cache.now_ms();
         let mut out = String::new();
         for (kept_as, entry) in cache.held(key.as_bytes(), u16::from(qtype)) {
@@ -286,6 +283,61 @@ impl Handle {
         }
         Ok(out)
     }
+}
+
+impl Handle {
+    /// Resolves `name` (`rtype`, A when not given) afresh, past the
+    /// cache's answer to it, and shows every step and the answer
+    /// (`hearsay ctl trace`). Called off the runtime's threads.
+    pub fn trace(&self, name: &str, rtype: Option<&str>) -> Result<String, String> {
+        let resolver = self
+            .resolver
+            .as_ref()
+            .ok_or_else(|| "no resolver: it is off in this configuration".to_string())?;
+        let cache = self.cache()?;
+        let key = parse_name(name)?;
+        let qtype = parse_type(rtype.unwrap_or("A"))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no runtime to resolve on".to_string())?;
+        let started = Instant::now();
+        let (outcome, steps) = runtime.block_on(resolver.trace(key.as_bytes(), u16::from(qtype)));
+        let mut out = format!(";; tracing {key:?} {qtype} (the cache's answer to it not used)\n");
+        for step in &steps {
+            out.push_str(step);
+            out.push('\n');
+        }
+        let took = started.elapsed().as_secs_f64() * 1e3;
+        let chain = match &*outcome {
+            Outcome::Answered(chain) => chain,
+            Outcome::Failed => {
+                out.push_str(&format!(";; SERVFAIL after {took:.1} ms\n"));
+                return Ok(out);
+            }
+        };
+        let message =
+            persist::chain_message(key.as_bytes(), u16::from(qtype), chain, cache.now_ms())
+                .and_then(|bytes| Message::from_vec(&bytes).ok());
+        let Some(message) = message else {
+            out.push_str(&format!(
+                ";; an answer that does not fit a message, after {took:.1} ms\n"
+            ));
+            return Ok(out);
+        };
+        out.push_str(&format!(
+            ";; {} after {took:.1} ms\n",
+            crate::counters::rcode_name(chain.rcode())
+        ));
+        for record in message.answers.iter().chain(&message.authorities) {
+            out.push_str(&format!("{record}\n"));
+        }
+        Ok(out)
+    }
+}
+
+fn parse_type(text: &str) -> Result<RecordType, String> {
+    text.to_uppercase()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a record type"))
 }
 
 fn parse_name(text: &str) -> Result<NameKey, String> {
