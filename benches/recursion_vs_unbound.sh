@@ -1,85 +1,162 @@
 #!/usr/bin/env bash
-# hearsay's recursion against Unbound's, both resolving from the same local
-# root, in one run, as ../shared/benchmarking.md describes:
-#  - cold: NAMES unique names under a delegated wildcard (every query a miss
-#    that needs the leaf zone's server), each asked once, fresh names for
-#    every run;
-#  - warm: the same names again, from the cache.
-# For each: resolver CPU time per resolved query (NOERROR answers), and
-# queries that reached the authoritative servers per resolved name (counted
-# by nftables), medians of ROUNDS alternating runs and the ratios
-# hearsay/Unbound.
+# hearsay's recursion against Unbound's, both iterating from the same root
+# over a hierarchy of NSD servers, in one run, as ../shared/benchmarking.md
+# describes. Three workloads, each cold (the resolvers restarted before
+# every run):
+#  (a) NAMES unique names under a wildcard two labels below a zone cut
+#      (hN.wild.a.com. with "*.wild" in a.com.);
+#  (b) NAMES unique names directly under an apex wildcard (hN.b.com.);
+#  (c) MIX queries, a Zipf(1) draw over 10,000 names of c.com. (one in ten
+#      a CNAME into c.net., another TLD) with 20% names asked once
+#      (under "*.once.c.com.").
+# For each: authoritative queries per resolved name (NOERROR answers;
+# counted by every NSD itself) and resolver CPU time per resolved name,
+# medians of ROUNDS alternating runs, and the ratios hearsay/Unbound.
 #
-# The hierarchy (hearsay authoritative servers: the root on 127.0.0.20, the
-# test. TLD on 127.0.0.21, bench.test. with "* A" on 127.0.0.22) listens on
-# port 53, because Unbound only asks authoritative servers there; so this
-# needs root. Resolvers are pinned to CPU 0, the hierarchy and dnsperf to
-# CPU 1.
+# The hierarchy listens on port 53 (127.0.0.20-24), because Unbound only
+# asks authoritative servers there; so this needs root. Resolvers are
+# pinned to CPU 0 with one thread each, NSD and dnsperf to CPU 1.
 #
-# Needs: root, unbound, dnsperf, nft, taskset, dig.
-# Knobs: ROUNDS (5), SECONDS_PER_RUN (8, warm runs), NAMES (400000 per cold
-# run).
+# Needs: root, nsd, unbound, dnsperf, taskset, dig, awk.
+# Knobs: ROUNDS (5), NAMES (200000 per run of (a) and (b)), MIX (200000
+# queries per run of (c)), WORKLOADS ("a b c"), BASELINE (the path of
+# another hearsay binary to run in Unbound's place: a before/after check
+# of a change).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
-NAMES=${NAMES:-400000}
+NAMES=${NAMES:-200000}
+MIX=${MIX:-200000}
+WORKLOADS=${WORKLOADS:-a b c}
 UNBOUND_PORT=${UNBOUND_PORT:-5311}
 HEARSAY_PORT=${HEARSAY_PORT:-5312}
 
 cd "$(dirname "$0")/.."
 source benches/common.sh
-need unbound dnsperf nft taskset dig
-if [ "$(id -u)" != 0 ]; then echo "needs root (port 53, nftables)" >&2; exit 2; fi
+need nsd nsd-control unbound dnsperf taskset dig awk
+if [ "$(id -u)" != 0 ]; then echo "needs root (port 53)" >&2; exit 2; fi
 cargo build --release --quiet
 hearsay=$PWD/target/release/hearsay
 
-cat >"$work/root.zone" <<ZONE
-\$ORIGIN .
-\$TTL 86400
-@ SOA a.root-servers.test. hostmaster.test. 1 1800 900 604800 86400
-  NS a.root-servers.test.
-a.root-servers.test. A 127.0.0.20
-test. NS ns.test.
-ns.test. A 127.0.0.21
+zone() { # FILE ORIGIN, body on stdin after the SOA and NS
+    {
+        echo "\$ORIGIN $2"
+        echo "\$TTL 86400"
+        echo "@ SOA ns hostmaster 1 1800 900 604800 3600"
+        cat
+    } >"$work/$1"
+}
+zone root.zone . <<ZONE
+@ NS a.root-servers.net.
+a.root-servers.net. A 127.0.0.20
+com. NS ns.com.
+ns.com. A 127.0.0.21
+net. NS ns.net.
+ns.net. A 127.0.0.21
 ZONE
-cat >"$work/test.zone" <<ZONE
-\$ORIGIN test.
-\$TTL 86400
-@ SOA ns hostmaster 1 1800 900 604800 300
-  NS ns
+zone com.zone com. <<ZONE
+@ NS ns
 ns A 127.0.0.21
-a.root-servers A 127.0.0.20
-bench NS ns.bench
-ns.bench A 127.0.0.22
+a NS ns.a
+ns.a A 127.0.0.22
+b NS ns.b
+ns.b A 127.0.0.22
+c NS ns.c
+ns.c A 127.0.0.23
 ZONE
-cat >"$work/bench.zone" <<ZONE
-\$ORIGIN bench.test.
-\$TTL 86400
-@ SOA ns hostmaster 1 1800 900 604800 300
-  NS ns
+zone net.zone net. <<ZONE
+@ NS ns
+ns A 127.0.0.21
+c NS ns.c
+ns.c A 127.0.0.24
+ZONE
+zone a.com.zone a.com. <<ZONE
+@ NS ns
 ns A 127.0.0.22
-* A 192.0.2.1
+*.wild A 192.0.2.1
 ZONE
-printf '. 3600000 NS a.root-servers.test.\na.root-servers.test. 3600000 A 127.0.0.20\n' >"$work/root.hints"
+zone b.com.zone b.com. <<ZONE
+@ NS ns
+ns A 127.0.0.22
+* A 192.0.2.2
+ZONE
+{
+    echo "@ NS ns"
+    echo "ns A 127.0.0.23"
+    echo "*.once A 192.0.2.3"
+    for i in $(seq 1 10000); do
+        if (( i % 10 == 0 )); then
+            echo "n$i CNAME n$i.c.net."
+        else
+            echo "n$i A 10.0.$((i / 256)).$((i % 256))"
+        fi
+    done
+} | zone c.com.zone c.com.
+{
+    echo "@ NS ns"
+    echo "ns A 127.0.0.24"
+    for i in $(seq 10 10 10000); do echo "n$i A 10.1.$((i / 256)).$((i % 256))"; done
+} | zone c.net.zone c.net.
 
-for spec in "root 20 ." "test 21 test." "bench 22 bench.test."; do
-    read -r name last origin <<<"$spec"
-    cat >"$work/$name.toml" <<CONF
-[server]
-listen = ["127.0.0.$last:53"]
-threads = 1
-[log]
-level = "warn"
-[resolver]
-mode = "off"
-[[zone]]
-origin = "$origin"
-file = "$name.zone"
+# nsd_server NAME ADDRESS ORIGIN=FILE...
+nsd_server() {
+    local name=$1 addr=$2 dir=$work/nsd-$1
+    shift 2
+    mkdir -p "$dir"
+    {
+        cat <<CONF
+server:
+  ip-address: $addr@53
+  username: ""
+  chroot: ""
+  database: ""
+  zonesdir: "$work"
+  pidfile: "$dir/nsd.pid"
+  xfrdfile: "$dir/xfrd.state"
+  zonelistfile: "$dir/zone.list"
+  xfrdir: "$dir"
+  logfile: "$dir/nsd.log"
+  server-count: 1
+  # NSD limits answers per client to 200 a second by default (RRL); a
+  # resolver under load is one client.
+  rrl-ratelimit: 0
+  verbosity: 0
+remote-control:
+  control-enable: yes
+  control-interface: $dir/control.sock
 CONF
-    taskset -c 1 "$hearsay" serve --config "$work/$name.toml" &
+        local spec
+        for spec in "$@"; do
+            printf 'zone:\n  name: "%s"\n  zonefile: "%s"\n' "${spec%%=*}" "${spec#*=}"
+        done
+    } >"$dir/nsd.conf"
+    taskset -c 1 nsd -d -c "$dir/nsd.conf" &
     pids+=($!)
+    nsd_confs+=("$dir/nsd.conf")
+}
+nsd_confs=()
+nsd_server root 127.0.0.20 .=root.zone
+nsd_server tld 127.0.0.21 com.=com.zone net.=net.zone
+nsd_server ab 127.0.0.22 a.com.=a.com.zone b.com.=b.com.zone
+nsd_server c 127.0.0.23 c.com.=c.com.zone
+nsd_server cnet 127.0.0.24 c.net.=c.net.zone
+for addr in 20 21 22 23 24; do
+    for _ in $(seq 1 100); do
+        dig +short +tries=1 +time=1 +norec @127.0.0.$addr . SOA >/dev/null 2>&1 && break
+        sleep 0.1
+    done
 done
+printf '. 3600000 NS a.root-servers.net.\na.root-servers.net. 3600000 A 127.0.0.20\n' >"$work/root.hints"
+
+# Queries every NSD has answered so far.
+authoritative_queries() {
+    local conf total=0 n
+    for conf in "${nsd_confs[@]}"; do
+        n=$(nsd-control -c "$conf" stats_noreset | awk -F= '$1 == "num.queries" { print $2 }')
+        total=$((total + n))
+    done
+    echo "$total"
+}
 
 cat >"$work/hearsay.toml" <<CONF
 [server]
@@ -99,48 +176,59 @@ CONF
     unbound_conf "$UNBOUND_PORT"
     cat <<CONF
     root-hints: "$work/root.hints"
+    do-ip6: no
     rrset-cache-size: 2g
     msg-cache-size: 2g
 CONF
 } >"$work/unbound.conf"
 
-taskset -c 0 unbound -d -c "$work/unbound.conf" &
-pids+=($!)
-unbound_pid=$!
-taskset -c 0 "$hearsay" serve --config "$work/hearsay.toml" &
-pids+=($!)
-hearsay_pid=$!
-wait_ready "$UNBOUND_PORT" x.bench.test 192.0.2.1
-wait_ready "$HEARSAY_PORT" x.bench.test 192.0.2.1
-alive "$unbound_pid" "$hearsay_pid"
+sed "s/127.0.0.1:$HEARSAY_PORT/127.0.0.1:$UNBOUND_PORT/" "$work/hearsay.toml" >"$work/baseline.toml"
 
-# Count what reaches the authoritative servers.
-nft add table inet hearsay_bench
-trap 'nft delete table inet hearsay_bench 2>/dev/null || true; cleanup' EXIT
-nft add chain inet hearsay_bench input '{ type filter hook input priority 0; }'
-nft add rule inet hearsay_bench input ip daddr 127.0.0.20/30 udp dport 53 counter
-nft add rule inet hearsay_bench input ip daddr 127.0.0.20/30 tcp dport 53 tcp flags syn counter
-authoritative_queries() {
-    nft list table inet hearsay_bench | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
+# start_resolver unbound|hearsay: starts it cold, pinned to CPU 0; sets
+# resolver_pid. With BASELINE set, "unbound" is that hearsay binary.
+start_resolver() {
+    case $1 in
+        unbound) if [ -n "${BASELINE:-}" ]; then
+                taskset -c 0 "$BASELINE" serve --config "$work/baseline.toml" &
+            else
+                taskset -c 0 unbound -d -c "$work/unbound.conf" &
+            fi ;;
+        hearsay) taskset -c 0 "$hearsay" serve --config "$work/hearsay.toml" & ;;
+    esac
+    resolver_pid=$!
+    local port=$UNBOUND_PORT
+    [ "$1" = hearsay ] && port=$HEARSAY_PORT
+    # Ready when it answers; the readiness question warms nothing the
+    # workloads ask (it is the root's SOA).
+    for _ in $(seq 1 100); do
+        dig +short +tries=1 +time=1 @127.0.0.1 -p "$port" . SOA >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    alive "$resolver_pid"
 }
 
-# run PORT PID FILE DNSPERF_ARGS...: prints "us_per_answer
-# queries_per_answer answers qps".
+stop_resolver() {
+    kill "$resolver_pid" 2>/dev/null || true
+    wait "$resolver_pid" 2>/dev/null || true
+}
+
+# run SERVER FILE: a cold run of FILE against SERVER; prints
+# "us_per_answer queries_per_answer answers qps".
 run() {
-    local port=$1 pid=$2 file=$3 before after auth_before auth_after out answered qps
-    shift 3
+    local server=$1 file=$2 port=$UNBOUND_PORT before after auth_before auth_after out answered qps
+    [ "$server" = hearsay ] && port=$HEARSAY_PORT
+    start_resolver "$server"
     auth_before=$(authoritative_queries)
-    before=$(cpu_ticks "$pid")
-    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c 4 -q 200 -t 5 "$@" 2>&1)
-    after=$(cpu_ticks "$pid")
+    before=$(cpu_ticks "$resolver_pid")
+    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -n 1 -c 4 -q 200 -t 5 2>&1)
+    after=$(cpu_ticks "$resolver_pid")
     auth_after=$(authoritative_queries)
+    stop_resolver
     answered=$(awk '/Response codes:/ { for (i = 1; i <= NF; i++) if ($i == "NOERROR") print $(i + 1) }' <<<"$out")
     qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
     awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="${answered:-0}" -v a=$((auth_after - auth_before)) -v q="$qps" \
         'BEGIN { if (n == 0) n = 1; printf "%.3f %.3f %d %.0f\n", t / hz / n * 1e6, a / n, n, q }'
 }
-
-names() { seq 1 "$NAMES" | sed "s/.*/$1&.bench.test A/"; }
 
 report() {
     local what=$1
@@ -148,43 +236,46 @@ report() {
     local -n cpu_u=$1 cpu_h=$2 auth_u=$3 auth_h=$4
     local mu mh qu qh
     mu=$(median "${cpu_u[@]}") mh=$(median "${cpu_h[@]}") qu=$(median "${auth_u[@]}") qh=$(median "${auth_h[@]}")
-    echo "$what: CPU per resolved query unbound $mu us, hearsay $mh us; authoritative queries per name unbound $qu, hearsay $qh"
+    echo "$what: CPU per resolved name unbound $mu us, hearsay $mh us; authoritative queries per resolved name unbound $qu, hearsay $qh"
     awk -v mu="$mu" -v mh="$mh" -v au="$qu" -v ah="$qh" -v what="$what" 'BEGIN {
-        printf "%s ratios hearsay/unbound: CPU %.2f, authoritative queries %s (target: at most 1.00)\n",
+        printf "%s ratios hearsay/unbound: CPU %.2f, authoritative queries %s (target: both at most 1.00)\n",
             what, mh / mu, (au > 0 ? sprintf("%.2f", ah / au) : "n/a (none sent)") }'
 }
 
-echo "cold: unique names under *.bench.test"
-echo "round  server   cpu_us/answer  auth/answer   answers      qps"
-cu=() ch=() au=() ah=()
-for round in $(seq 1 "$ROUNDS"); do
-    names "u$round-" >"$work/cold-u"
-    names "h$round-" >"$work/cold-h"
-    read -r us auth n qps < <(run "$UNBOUND_PORT" "$unbound_pid" "$work/cold-u" -n 1)
-    cu+=("$us") au+=("$auth")
-    printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" unbound "$us" "$auth" "$n" "$qps"
-    read -r us auth n qps < <(run "$HEARSAY_PORT" "$hearsay_pid" "$work/cold-h" -n 1)
-    ch+=("$us") ah+=("$auth")
-    printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" hearsay "$us" "$auth" "$n" "$qps"
-done
-cold_report=$(report cold cu ch au ah)
+# The query file of a workload for round R and a server, so no run
+# finds another's names in the authoritative servers' answers.
+queries() {
+    local workload=$1 tag=$2
+    case $workload in
+        a) seq 1 "$NAMES" | sed "s/.*/$tag&.wild.a.com A/" ;;
+        b) seq 1 "$NAMES" | sed "s/.*/$tag&.b.com A/" ;;
+        c) awk -v n="$MIX" -v tag="$tag" -v seed="$RANDOM" 'BEGIN {
+               srand(seed); names = 10000
+               for (i = 1; i <= names; i++) { h += 1 / i; cdf[i] = h }
+               for (q = 1; q <= n; q++) {
+                   if (rand() < 0.2) { printf "%s%d.once.c.com A\n", tag, q; continue }
+                   x = rand() * h; lo = 1; hi = names
+                   while (lo < hi) { mid = int((lo + hi) / 2); if (cdf[mid] < x) lo = mid + 1; else hi = mid }
+                   printf "n%d.c.com A\n", lo
+               } }' ;;
+    esac
+}
 
-echo
-echo "warm: 4000 names, cached"
-seq 1 4000 | sed 's/.*/w&.bench.test A/' >"$work/warm"
-for port in "$UNBOUND_PORT" "$HEARSAY_PORT"; do
-    taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/warm" -n 1 -c 4 -q 100 >/dev/null 2>&1
+reports=()
+for workload in $WORKLOADS; do
+    echo "workload ($workload)"
+    echo "round  server   cpu_us/answer  auth/answer   answers      qps"
+    cu=() ch=() au=() ah=()
+    for round in $(seq 1 "$ROUNDS"); do
+        queries "$workload" "r$round-" >"$work/queries"
+        read -r us auth n qps < <(run unbound "$work/queries")
+        cu+=("$us") au+=("$auth")
+        printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" unbound "$us" "$auth" "$n" "$qps"
+        read -r us auth n qps < <(run hearsay "$work/queries")
+        ch+=("$us") ah+=("$auth")
+        printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" hearsay "$us" "$auth" "$n" "$qps"
+    done
+    reports+=("$(report "($workload)" cu ch au ah)")
+    echo
 done
-echo "round  server   cpu_us/answer  auth/answer   answers      qps"
-wu=() wh=() awu=() awh=()
-for round in $(seq 1 "$ROUNDS"); do
-    read -r us auth n qps < <(run "$UNBOUND_PORT" "$unbound_pid" "$work/warm" -l "$SECONDS_PER_RUN")
-    wu+=("$us") awu+=("$auth")
-    printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" unbound "$us" "$auth" "$n" "$qps"
-    read -r us auth n qps < <(run "$HEARSAY_PORT" "$hearsay_pid" "$work/warm" -l "$SECONDS_PER_RUN")
-    wh+=("$us") awh+=("$auth")
-    printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" hearsay "$us" "$auth" "$n" "$qps"
-done
-echo
-echo "$cold_report"
-report warm wu wh awu awh
+printf '%s\n' "${reports[@]}"

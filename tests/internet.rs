@@ -22,267 +22,6 @@ use hearsay::counters::UpstreamEvent;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-const ROOT: &str = r#"
-$ORIGIN .
-$TTL 86400
-@ SOA a.root-servers.net. nstld.verisign-grs.com. 2026120100 1800 900 604800 86400
-@ NS a.root-servers.net.
-a.root-servers.net. A LAB.1
-com. 172800 NS a.gtld-servers.net.
-net. 172800 NS a.gtld-servers.net.
-a.gtld-servers.net. 172800 A LAB.2
-org. 172800 NS a0.org.afilias-nst.info.
-info. 172800 NS a0.info.afilias-nst.info.
-a0.org.afilias-nst.info. 172800 A LAB.4
-a0.info.afilias-nst.info. 172800 A LAB.5
-"#;
-
-const ROOT_SERVERS_NET: &str = r#"
-$ORIGIN root-servers.net.
-$TTL 3600000
-@ SOA a nstld.verisign-grs.com. 1 14400 7200 1209600 3600000
-@ NS a
-a A LAB.1
-"#;
-
-const COM: &str = r#"
-$ORIGIN com.
-$TTL 172800
-@ SOA a.gtld-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400
-@ NS a.gtld-servers.net.
-nstld NS av1.nstld
-av1.nstld A LAB.3
-example NS ns1.example
-ns1.example A LAB.10
-glueless NS ns.example.net.
-diff NS ns-old.diff
-ns-old.diff A LAB.17
-"#;
-
-const NET: &str = r#"
-$ORIGIN net.
-$TTL 172800
-@ SOA a.gtld-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400
-@ NS a.gtld-servers.net.
-gtld-servers NS av1.nstld.com.
-a.gtld-servers A LAB.2
-root-servers NS a.root-servers
-a.root-servers A LAB.1
-example NS ns.example
-ns.example A LAB.11
-mixed NS ns1.mixed
-mixed NS ns1.example.org.
-ns1.mixed A LAB.13
-noaa NS ns.noaa
-ns.noaa A LAB.19
-"#;
-
-const GTLD_SERVERS_NET: &str = r#"
-$ORIGIN gtld-servers.net.
-$TTL 172800
-@ SOA av1.nstld.com. nstld.verisign-grs.com. 1 1800 900 604800 86400
-@ NS av1.nstld.com.
-a A LAB.2
-"#;
-
-const NSTLD_COM: &str = r#"
-$ORIGIN nstld.com.
-$TTL 172800
-@ SOA av1 nstld.verisign-grs.com. 1 1800 900 604800 86400
-@ NS av1
-av1 A LAB.3
-"#;
-
-const ORG: &str = r#"
-$ORIGIN org.
-$TTL 86400
-@ SOA a0.org.afilias-nst.info. noc.afilias-nst.info. 1 1800 900 604800 86400
-@ NS a0.org.afilias-nst.info.
-example NS ns1.example
-ns1.example A LAB.12
-lame NS ns.lame
-lame NS ns2.lame
-ns.lame A LAB.14
-ns2.lame A LAB.15
-brokenent NS ns.brokenent
-ns.brokenent A LAB.21
-"#;
-
-const INFO: &str = r#"
-$ORIGIN info.
-$TTL 86400
-@ SOA a0.info.afilias-nst.info. noc.afilias-nst.info. 1 1800 900 604800 86400
-@ NS a0.info.afilias-nst.info.
-afilias-nst NS a0.info.afilias-nst
-a0.info.afilias-nst A LAB.5
-example NS ns1.example.org.
-dead NS ns.dead
-dead NS ns2.dead
-ns.dead A LAB.16
-ns2.dead A LAB.15
-slow NS ns.slow
-slow NS ns2.slow
-ns.slow A LAB.23
-ns2.slow A LAB.25
-"#;
-
-const AFILIAS_NST_INFO: &str = r#"
-$ORIGIN afilias-nst.info.
-$TTL 86400
-@ SOA a0.info noc 1 1800 900 604800 86400
-@ NS a0.info
-a0.info A LAB.5
-a0.org A LAB.4
-"#;
-
-const EXAMPLE_COM: &str = r#"
-$ORIGIN example.com.
-$TTL 3600
-@ SOA ns1 hostmaster 1 7200 3600 1209600 300
-@ NS ns1
-@ MX 10 mail
-ns1 A LAB.10
-www A 192.0.2.10
-chain CNAME chain.example.net.
-big TXT "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
-big TXT "11111111111111111111111111111111111111111111111111111111111111111111111111111111"
-big TXT "22222222222222222222222222222222222222222222222222222222222222222222222222222222"
-big TXT "33333333333333333333333333333333333333333333333333333333333333333333333333333333"
-big TXT "44444444444444444444444444444444444444444444444444444444444444444444444444444444"
-big TXT "55555555555555555555555555555555555555555555555555555555555555555555555555555555"
-big TXT "66666666666666666666666666666666666666666666666666666666666666666666666666666666"
-big TXT "77777777777777777777777777777777777777777777777777777777777777777777777777777777"
-big TXT "88888888888888888888888888888888888888888888888888888888888888888888888888888888"
-big TXT "99999999999999999999999999999999999999999999999999999999999999999999999999999999"
-big TXT "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-big TXT "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-big TXT "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
-big TXT "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
-big TXT "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
-big TXT "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
-"#;
-
-const EXAMPLE_NET: &str = r#"
-$ORIGIN example.net.
-$TTL 3600
-@ SOA ns hostmaster 1 7200 3600 1209600 300
-@ NS ns
-ns A LAB.11
-www A 192.0.2.11
-chain CNAME chain.example.org.
-dname DNAME example.org.
-"#;
-
-const GLUELESS_COM: &str = r#"
-$ORIGIN glueless.com.
-$TTL 3600
-@ SOA ns.example.net. hostmaster 1 7200 3600 1209600 300
-@ NS ns.example.net.
-www A 192.0.2.12
-"#;
-
-const EXAMPLE_ORG: &str = r#"
-$ORIGIN example.org.
-$TTL 3600
-@ SOA ns1 hostmaster 1 7200 3600 1209600 300
-@ NS ns1
-ns1 A LAB.12
-www A 192.0.2.13
-chain A 192.0.2.14
-cut.c.b.a NS ns.cut.c.b.a
-ns.cut.c.b.a A LAB.24
-"#;
-
-const CUT_EXAMPLE_ORG: &str = r#"
-$ORIGIN cut.c.b.a.example.org.
-$TTL 3600
-@ SOA ns hostmaster 1 7200 3600 1209600 300
-@ NS ns
-ns A LAB.24
-www A 192.0.2.15
-"#;
-
-const EXAMPLE_INFO: &str = r#"
-$ORIGIN example.info.
-$TTL 3600
-@ SOA ns1.example.org. hostmaster 1 7200 3600 1209600 300
-@ NS ns1.example.org.
-www A 192.0.2.16
-"#;
-
-const MIXED_NET: &str = r#"
-$ORIGIN mixed.net.
-$TTL 3600
-@ SOA ns1 hostmaster 1 7200 3600 1209600 300
-@ NS ns1
-@ NS ns1.example.org.
-ns1 A LAB.13
-www A 192.0.2.17
-"#;
-
-const LAME_ORG: &str = r#"
-$ORIGIN lame.org.
-$TTL 3600
-@ SOA ns2 hostmaster 1 7200 3600 1209600 300
-@ NS ns
-@ NS ns2
-ns A LAB.14
-ns2 A LAB.15
-www A 192.0.2.18
-"#;
-
-const DEAD_INFO: &str = r#"
-$ORIGIN dead.info.
-$TTL 3600
-@ SOA ns2 hostmaster 1 7200 3600 1209600 300
-@ NS ns
-@ NS ns2
-ns A LAB.16
-ns2 A LAB.15
-www A 192.0.2.19
-mail A 192.0.2.29
-"#;
-
-const SLOW_INFO: &str = r#"
-$ORIGIN slow.info.
-$TTL 3600
-@ SOA ns2 hostmaster 1 7200 3600 1209600 300
-@ NS ns
-@ NS ns2
-ns A LAB.23
-ns2 A LAB.15
-www A 192.0.2.24
-mail A 192.0.2.25
-"#;
-
-const DIFF_COM: &str = r#"
-$ORIGIN diff.com.
-$TTL 3600
-@ SOA ns-new hostmaster 1 7200 3600 1209600 300
-@ NS ns-new
-ns-new A LAB.18
-www A 192.0.2.20
-mail A 192.0.2.21
-"#;
-
-const NOAA_NET: &str = r#"
-$ORIGIN noaa.net.
-$TTL 3600
-@ SOA ns hostmaster 1 7200 3600 1209600 300
-@ NS ns
-ns A LAB.19
-www A 192.0.2.22
-"#;
-
-const BROKENENT_ORG: &str = r#"
-$ORIGIN brokenent.org.
-$TTL 3600
-@ SOA ns hostmaster 1 7200 3600 1209600 300
-@ NS ns
-ns A LAB.21
-www.a.b A 192.0.2.23
-"#;
-
 /// Hosts that answer badly on purpose: the lame server (REFUSED), the
 /// address nobody listens on and the one that swallows every query.
 const LAME_HOST: u8 = 14;
@@ -295,59 +34,58 @@ const GOOD_HOST_2: u8 = 25;
 const DIFF_PARENT_HOST: u8 = 17;
 const DIFF_CHILD_HOST: u8 = 18;
 
+/// The replica: NSD on the hosts `config/internet/hosts` lists, serving
+/// the zone files in `zones/internet/`, with the faults put on hosts 19, 21
+/// and 23.
 async fn replica() -> Lab {
-    Lab::start(&[
-        Host::Nsd(1, &[(".", ROOT), ("root-servers.net.", ROOT_SERVERS_NET)]),
-        Host::Nsd(2, &[("com.", COM), ("net.", NET)]),
-        Host::Nsd(
-            3,
-            &[
-                ("gtld-servers.net.", GTLD_SERVERS_NET),
-                ("nstld.com.", NSTLD_COM),
-            ],
-        ),
-        Host::Nsd(4, &[("org.", ORG)]),
-        Host::Nsd(
-            5,
-            &[("info.", INFO), ("afilias-nst.info.", AFILIAS_NST_INFO)],
-        ),
-        Host::Nsd(10, &[("example.com.", EXAMPLE_COM)]),
-        Host::Nsd(
-            11,
-            &[
-                ("example.net.", EXAMPLE_NET),
-                ("glueless.com.", GLUELESS_COM),
-            ],
-        ),
-        Host::Nsd(
-            12,
-            &[
-                ("example.org.", EXAMPLE_ORG),
-                ("example.info.", EXAMPLE_INFO),
-                ("mixed.net.", MIXED_NET),
-            ],
-        ),
-        Host::Nsd(13, &[("mixed.net.", MIXED_NET)]),
-        Host::Nsd(LAME_HOST, &[]),
-        Host::Nsd(
-            GOOD_HOST,
-            &[("lame.org.", LAME_ORG), ("dead.info.", DEAD_INFO)],
-        ),
-        Host::Nsd(GOOD_HOST_2, &[("slow.info.", SLOW_INFO)]),
-        Host::Nsd(DIFF_PARENT_HOST, &[("diff.com.", DIFF_COM)]),
-        Host::Nsd(DIFF_CHILD_HOST, &[("diff.com.", DIFF_COM)]),
-        Host::Proxy(19, 20, Fault::ClearAa),
-        Host::Nsd(20, &[("noaa.net.", NOAA_NET)]),
-        Host::Proxy(
-            21,
-            22,
-            Fault::EntNxdomain(vec!["b.brokenent.org.".into(), "a.b.brokenent.org.".into()]),
-        ),
-        Host::Nsd(22, &[("brokenent.org.", BROKENENT_ORG)]),
-        Host::Silent(SILENT_HOST),
-        Host::Nsd(24, &[("cut.c.b.a.example.org.", CUT_EXAMPLE_ORG)]),
-    ])
-    .await
+    let top = env!("CARGO_MANIFEST_DIR");
+    let hosts = std::fs::read_to_string(format!("{top}/config/internet/hosts")).expect("hosts");
+    let mut served: Vec<(u8, Vec<(String, String)>)> = Vec::new();
+    for line in hosts
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let mut words = line.split_whitespace();
+        let host: u8 = words.next().unwrap().parse().expect("host number");
+        let zones = words
+            .map(|origin| {
+                let file = match origin {
+                    "." => "root.zone".to_string(),
+                    _ => format!("{}.zone", origin.trim_end_matches('.')),
+                };
+                let path = format!("{top}/zones/internet/{file}");
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+                (origin.to_string(), text)
+            })
+            .collect();
+        served.push((host, zones));
+    }
+    let zones: Vec<(u8, Vec<(&str, &str)>)> = served
+        .iter()
+        .map(|(host, zones)| {
+            (
+                *host,
+                zones
+                    .iter()
+                    .map(|(o, t)| (o.as_str(), t.as_str()))
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut hosts: Vec<Host> = zones
+        .iter()
+        // In front of 20 and 22, proxies add the faults.
+        .filter(|(host, _)| ![19, 21].contains(host))
+        .map(|(host, zones)| Host::Nsd(*host, zones))
+        .collect();
+    hosts.push(Host::Proxy(19, 20, Fault::ClearAa));
+    hosts.push(Host::Proxy(
+        21,
+        22,
+        Fault::EntNxdomain(vec!["b.brokenent.org.".into(), "a.b.brokenent.org.".into()]),
+    ));
+    hosts.push(Host::Silent(SILENT_HOST));
+    Lab::start(&hosts).await
 }
 
 /// The questions a new user would ask of the replica, in order, and
@@ -495,4 +233,91 @@ async fn dead_and_silent_servers_cost_one_deadline_once() {
         1,
         "the address nobody listens on ({DEAD_HOST}) was tried once"
     );
+}
+
+/// Runs `hearsay ctl --config CONFIG ARGS...`; returns its output, and
+/// fails the test if it fails.
+async fn ctl(config: &std::path::Path, args: &[&str]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"));
+    command.arg("ctl").arg("--config").arg(config).args(args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_trace_shows_each_step_and_why() {
+    require_lab!();
+    let lab = replica().await;
+    let hints = lab.hints("a.root-servers.net.", 1);
+    let resolver = hearsay(&hints, "[control]\nsocket = \"control.sock\"\n").await;
+    let config = resolver.dir.path().join("hearsay.toml");
+
+    // The path through the sibling glue, with who was asked what and how
+    // each response was judged, what was kept, and the answer.
+    let out = ctl(&config, &["trace", "www.example.com"]).await;
+    let expected = [
+        format!(
+            "{} (a.root-servers.net.) asked com. A: a referral to com.",
+            lab.addr(1)
+        ),
+        "kept com. (from the parent's referral".to_string(),
+        "glue from .'s bailiwick for a.gtld-servers.net. (sibling glue)".to_string(),
+        format!(
+            "{} (a.gtld-servers.net.) asked example.com. A: a referral to example.com.",
+            lab.addr(2)
+        ),
+        format!(
+            "{} (ns1.example.com.) asked www.example.com. A: an answer",
+            lab.addr(10)
+        ),
+        "kept example.com. (from the zone itself".to_string(),
+        "cached www.example.com. A (1 records, TTL 3600)".to_string(),
+        ";; NOERROR after".to_string(),
+        "www.example.com. 3600 IN A 192.0.2.10".to_string(),
+    ];
+    for line in &expected {
+        assert!(out.contains(line.as_str()), "no {line:?} in:\n{out}");
+    }
+
+    // Traced again, the question is asked again, but from the cut now
+    // known: only the leaf server sees it.
+    let before = lab.settled().await;
+    let out = ctl(&config, &["trace", "www.example.com", "A"]).await;
+    assert!(
+        out.contains("www.example.com. A: starting at example.com."),
+        "{out}"
+    );
+    let after = lab.settled().await;
+    let asked: Vec<u8> = before
+        .iter()
+        .zip(&after)
+        .filter(|((_, b), (_, a))| a > b)
+        .map(|((host, _), _)| *host)
+        .collect();
+    assert_eq!(asked, [10]);
+
+    // Leniency, shown with its reason: an answer without AA is taken, and
+    // a minimised query that gets NXDOMAIN is followed by the full name.
+    let out = ctl(&config, &["trace", "www.noaa.net"]).await;
+    assert!(
+        out.contains("(ns.noaa.net.) asked www.noaa.net. A: an answer"),
+        "{out}"
+    );
+    let out = ctl(&config, &["trace", "www.a.b.brokenent.org"]).await;
+    for line in [
+        "asked b.brokenent.org. A: NXDOMAIN",
+        "the minimised query got NXDOMAIN: asking www.a.b.brokenent.org. in full",
+        "asked www.a.b.brokenent.org. A: an answer",
+        "www.a.b.brokenent.org. 3600 IN A 192.0.2.23",
+    ] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
 }

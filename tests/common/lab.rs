@@ -185,7 +185,7 @@ impl Lab {
             "server:\n  ip-address: {ip}@53\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  \
              database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
              zonelistfile: \"{d}/zone.list\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  \
-             server-count: 1\n  verbosity: 1\n  hide-version: yes\n\
+             server-count: 1\n  verbosity: 1\n  hide-version: yes\n  rrl-ratelimit: 0\n\
              remote-control:\n  control-enable: yes\n  control-interface: {d}/control.sock\n",
             ip = self.ip(n),
             d = dir.display()
