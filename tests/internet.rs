@@ -18,7 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::lab::{Fault, Host, Lab, Said, Unbound, ask, ask_authority, hearsay};
-use hearsay::counters::UpstreamEvent;
+use hearsay::counters::{IterationEvent, UpstreamEvent};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -30,6 +30,8 @@ const SILENT_HOST: u8 = 23;
 /// The servers beside them in their zones.
 const GOOD_HOST: u8 = 15;
 const GOOD_HOST_2: u8 = 25;
+/// A root server (in front of host 1) that never answers priming.
+const NO_PRIMING_ROOT: u8 = 26;
 /// Where the parent says diff.com is, and where the child says it is.
 const DIFF_PARENT_HOST: u8 = 17;
 const DIFF_CHILD_HOST: u8 = 18;
@@ -85,6 +87,8 @@ async fn replica() -> Lab {
         Fault::EntNxdomain(vec!["b.brokenent.org.".into(), "a.b.brokenent.org.".into()]),
     ));
     hosts.push(Host::Silent(SILENT_HOST));
+    // The root again, failing priming.
+    hosts.push(Host::Proxy(NO_PRIMING_ROOT, 1, Fault::NoPriming));
     Lab::start(&hosts).await
 }
 
@@ -320,4 +324,24 @@ async fn ctl_trace_shows_each_step_and_why() {
     ] {
         assert!(out.contains(line), "no {line:?} in:\n{out}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_that_fails_priming_still_serves_from_the_hints() {
+    require_lab!();
+    let lab = replica().await;
+    let hints = lab.hints("a.root-servers.net.", NO_PRIMING_ROOT);
+    let resolver = hearsay(&hints, "timeout = \"1s\"\n").await;
+    let unbound = Unbound::start(&lab, &lab.hints("a.root-servers.net.", 1)).await;
+    // Asked while priming fails, and again after it has been retried.
+    for name in ["www.example.com.", "www.example.org."] {
+        let said = ask(resolver.addr(), name, RecordType::A).await;
+        let truth = ask(unbound.addr, name, RecordType::A).await;
+        assert_eq!(said, truth, "{name}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    assert_eq!(
+        resolver.server.counters().iteration(IterationEvent::Primed),
+        0
+    );
 }

@@ -7,7 +7,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::fake::{Behaviour, FakeUpstream};
+use common::fake::{Behaviour, EntFault, FakeUpstream};
 use common::*;
 use hearsay::counters::{IterationEvent, Transport};
 use hickory_proto::op::{Message, ResponseCode};
@@ -199,6 +199,7 @@ impl Hierarchy {
             18,
             Behaviour::BrokenEnt {
                 exists: "a.b.c.broken.test.".into(),
+                fault: EntFault::NxDomain,
             },
         )
         .await;
@@ -455,6 +456,37 @@ async fn qname_minimisation_shows_one_label_at_a_time_and_survives_broken_server
     assert_eq!(answers(&reply), ["a.b.c.broken.test. 300 IN A 192.0.2.7"]);
     let seen: Vec<String> = net.broken.log().iter().map(|r| r.name.clone()).collect();
     assert_eq!(seen, ["c.broken.test.", "a.b.c.broken.test."]);
+    // So are the other ways a minimised query can fail, each followed by
+    // the full name, never by SERVFAIL.
+    for (i, fault) in [
+        EntFault::WrongType,
+        EntFault::ServFail,
+        EntFault::Refused,
+        EntFault::Silent,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("x{i}.y{i}.broken.test.");
+        net.broken.set(Behaviour::BrokenEnt {
+            exists: name.clone(),
+            fault,
+        });
+        let reply = ask(&resolver, &name, RecordType::A).await;
+        assert_eq!(
+            answers(&reply),
+            [format!("{name} 300 IN A 192.0.2.7")],
+            "{fault:?}"
+        );
+        let seen: Vec<String> = net
+            .broken
+            .log()
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|n| n.ends_with(&format!("y{i}.broken.test.")))
+            .collect();
+        assert_eq!(seen, [format!("y{i}.broken.test."), name], "{fault:?}");
+    }
 
     // Turned off, servers see the whole name at once.
     let plain = net.resolver("qname_minimisation = false\n").await;

@@ -294,9 +294,10 @@ impl Recursor {
                     };
                 }
                 // NXDOMAIN may be a server that gets empty non-terminals
-                // wrong, and an alias leads elsewhere: the full name
-                // settles both (RFC 9156 section 2.3).
-                Verdict::NxDomain | Verdict::Alias if !full => {
+                // wrong, an alias leads elsewhere, and an answer to another
+                // question says nothing: the full name settles them all
+                // (RFC 9156 section 2.3).
+                Verdict::NxDomain | Verdict::Alias | Verdict::Unrelated if !full => {
                     self.fall_back(budget, depth, &verdict.to_string(), name);
                     shown = total;
                 }
@@ -655,16 +656,19 @@ impl Recursor {
                     owners.push(index);
                 }
             };
-            server.addrs.iter().for_each(|&ip| add(ip));
+            // Glue is enough to reach a server; only a server without
+            // it is looked for in the cache and among other zones' cuts.
+            if server.addrs.iter().any(|a| self.ipv6 || a.is_ipv4()) {
+                server.addrs.iter().for_each(|&ip| add(ip));
+                continue;
+            }
             for &t in address_types(self.ipv6) {
                 resolver.cached_addresses(&server.key, t, &mut add);
             }
-            if server.addrs.is_empty() {
-                self.delegations
-                    .server_addresses(&server.key)
-                    .into_iter()
-                    .for_each(&mut add);
-            }
+            self.delegations
+                .server_addresses(&server.key)
+                .into_iter()
+                .for_each(&mut add);
         }
         (addrs, owners)
     }

@@ -34,6 +34,10 @@ pub enum Verdict {
     /// The name exists without records of the asked type (or the server
     /// said nothing more useful).
     NoData,
+    /// Records in the answer section, but none that answer the question
+    /// (another type, another name): NODATA to Unbound, and no sign that
+    /// a minimised name is inside the zone.
+    Unrelated,
     NxDomain,
     /// The server does not serve the zone (properly): passed over for it.
     Lame(&'static str),
@@ -48,6 +52,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Alias => f.write_str("a CNAME/DNAME chain"),
             Verdict::Referral(zone) => write!(f, "a referral to {zone}"),
             Verdict::NoData => f.write_str("NODATA"),
+            Verdict::Unrelated => f.write_str("an answer to another question"),
             Verdict::NxDomain => f.write_str("NXDOMAIN"),
             Verdict::Lame(why) => write!(f, "lame ({why})"),
             Verdict::Failed(why) => write!(f, "failed ({why})"),
@@ -128,7 +133,11 @@ pub fn judge(message: &Message, zone_labels: usize, ask: &NameKey, qtype: u16) -
     if recursive {
         return from_resolver();
     }
-    Verdict::NoData
+    if message.answers.is_empty() {
+        Verdict::NoData
+    } else {
+        Verdict::Unrelated
+    }
 }
 
 /// Whether the answer section answers (`ask`, `qtype`): with records of
@@ -140,7 +149,7 @@ fn answer_kind(answers: &[Record], ask: &NameKey, qtype: u16) -> Option<Verdict>
     let mut name = ask.clone();
     let mut aliased = false;
     for _ in 0..MAX_PIECES {
-        let at_name = |r: &&Record| NameKey::from_name(&r.name) == name;
+        let at_name = |r: &&Record| name.matches(&r.name);
         if answers
             .iter()
             .filter(at_name)
@@ -377,12 +386,12 @@ mod tests {
             verdict(&m, "example.com.", "x.d.example.com.", RecordType::A),
             Verdict::Alias
         );
-        // A record of another type is no answer: with nothing else, NODATA.
+        // A record of another type is no answer to the question.
         let mut m = response(true);
         m.answers = vec![a("www.example.com.")];
         assert_eq!(
             verdict(&m, "example.com.", "www.example.com.", RecordType::MX),
-            Verdict::NoData
+            Verdict::Unrelated
         );
     }
 

@@ -131,6 +131,26 @@ impl NameKey {
         &self.bytes[self.starts[skip] as usize..self.len as usize]
     }
 
+    /// Whether `name` is this name (ASCII case aside), compared label by
+    /// label without building a key for it.
+    pub fn matches(&self, name: &Name) -> bool {
+        let mut at = 0;
+        for label in name.iter() {
+            let Some(&len) = self.bytes[..self.len as usize].get(at) else {
+                return false;
+            };
+            let len = usize::from(len);
+            if len == 0
+                || len != label.len()
+                || !self.bytes[at + 1..at + 1 + len].eq_ignore_ascii_case(label)
+            {
+                return false;
+            }
+            at += 1 + len;
+        }
+        self.bytes.get(at) == Some(&0) && at + 1 == self.len as usize
+    }
+
     /// True if the first label is `*`.
     pub fn is_wildcard(&self) -> bool {
         self.labels > 0 && self.bytes[0] == 1 && self.bytes[1] == b'*'
@@ -232,6 +252,23 @@ mod tests {
         let wild = NameKey::from_name(&Name::from_str("*.example.").unwrap());
         assert!(wild.is_wildcard());
         assert_eq!(format!("{wild:?}"), "*.example.");
+    }
+
+    #[test]
+    fn keys_match_names_whatever_their_case() {
+        let key = NameKey::from_name(&Name::from_str("www.example.test.").unwrap());
+        for (text, same) in [
+            ("WWW.Example.TEST.", true),
+            ("www.example.test.", true),
+            ("www.example.", false),
+            ("ww.example.test.", false),
+            ("www.example.test.x.", false),
+            ("a.www.example.test.", false),
+            (".", false),
+        ] {
+            assert_eq!(key.matches(&Name::from_str(text).unwrap()), same, "{text}");
+        }
+        assert!(NameKey::root().matches(&Name::root()));
     }
 
     #[test]

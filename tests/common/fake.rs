@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, CNAME, NS, SOA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -42,10 +42,21 @@ pub enum Behaviour {
     /// www.deep.test and www.cross.example A 203.0.113.66 in the answer,
     /// deep.test NS ns.evil. in authority, ns.evil. A in additional.
     Poison,
-    /// Authoritative for one name only and NXDOMAIN for everything else,
-    /// its empty non-terminals included: the broken behaviour RFC 9156
-    /// resolvers must survive.
-    BrokenEnt { exists: String },
+    /// Authoritative for one name only, and broken (`fault`) for
+    /// everything else, its empty non-terminals included: the behaviour
+    /// RFC 9156 resolvers must survive.
+    BrokenEnt { exists: String, fault: EntFault },
+}
+
+/// How a broken server answers for names other than the one it knows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EntFault {
+    NxDomain,
+    /// An AAAA record for the name, whatever was asked.
+    WrongType,
+    ServFail,
+    Refused,
+    Silent,
 }
 
 /// One query the fake received.
@@ -251,12 +262,28 @@ impl FakeUpstream {
                 ));
                 response.additionals.push(evil("ns.evil."));
             }
-            Behaviour::BrokenEnt { exists } => {
+            Behaviour::BrokenEnt { exists, fault } => {
                 if question.name().to_string().eq_ignore_ascii_case(&exists) {
                     authoritative(&mut response, question.name());
                 } else {
                     response.metadata.authoritative = true;
-                    response.metadata.response_code = ResponseCode::NXDomain;
+                    match fault {
+                        EntFault::NxDomain => {
+                            response.metadata.response_code = ResponseCode::NXDomain
+                        }
+                        EntFault::WrongType => response.answers.push(Record::from_rdata(
+                            question.name().clone(),
+                            300,
+                            RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
+                        )),
+                        EntFault::ServFail => {
+                            response.metadata.response_code = ResponseCode::ServFail
+                        }
+                        EntFault::Refused => {
+                            response.metadata.response_code = ResponseCode::Refused
+                        }
+                        EntFault::Silent => return None,
+                    }
                 }
             }
         }

@@ -76,6 +76,9 @@ pub enum Fault {
     /// NXDOMAIN instead of NODATA for these names (lowercase, with the
     /// trailing dot): a server that gets empty non-terminals wrong.
     EntNxdomain(Vec<String>),
+    /// No answer to the root's NS query (priming), and answers to the
+    /// rest: a root server that fails priming.
+    NoPriming,
 }
 
 /// What runs on one lab address.
@@ -172,7 +175,7 @@ impl Lab {
 
     /// Root hints naming `name` at host `n`.
     pub fn hints(&self, name: &str, n: u8) -> PathBuf {
-        let path = self.dir.path().join("root.hints");
+        let path = self.dir.path().join(format!("root-{n}.hints"));
         let text = format!(". 3600000 NS {name}\n{name} 3600000 A {}\n", self.ip(n));
         std::fs::write(&path, text).expect("write hints");
         path
@@ -340,6 +343,16 @@ async fn proxy(socket: UdpSocket, backend: SocketAddr, fault: Fault) {
         let query = buf[..len].to_vec();
         let (socket, fault) = (socket.clone(), fault.clone());
         tokio::spawn(async move {
+            if let Fault::NoPriming = fault {
+                let priming = Message::from_vec(&query).ok().is_some_and(|m| {
+                    m.queries
+                        .first()
+                        .is_some_and(|q| q.name().is_root() && q.query_type() == RecordType::NS)
+                });
+                if priming {
+                    return;
+                }
+            }
             let Some(mut answer) = udp_exchange(backend, &query, DEADLINE).await else {
                 return;
             };
@@ -348,6 +361,7 @@ async fn proxy(socket: UdpSocket, backend: SocketAddr, fault: Fault) {
             }
             match &fault {
                 Fault::ClearAa => answer[2] &= !0x04,
+                Fault::NoPriming => {}
                 Fault::EntNxdomain(names) => {
                     let asked = Message::from_vec(&query).ok().and_then(|m| {
                         m.queries
