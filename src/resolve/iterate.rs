@@ -29,8 +29,9 @@ use super::delegation::{
 use super::exchange::{Exchange, ExchangeError, Question, exchange};
 use super::infra::Infra;
 use super::judge::{self, Verdict};
+use super::rendezvous::Turn;
 use super::response::{Reading, read_answer};
-use super::shared::{Shared, Turn};
+use super::shared::{Ended, Shared};
 use super::trace::{Trace, note};
 use crate::counters::{Counters, IterationEvent, UpstreamEvent};
 use crate::wire::{NameKey, rtype};
@@ -530,8 +531,9 @@ impl Recursor {
             let started = std::time::Instant::now();
             // What the server is, or is not, is learned by whoever asked
             // it; a resolution that joined another's exchange just reads.
-            let (result, led) = match self.shared.turn(pick.addr, ask.as_bytes(), qtype) {
-                Turn::Lead(lead) => {
+            let (result, led) = match self.shared.arrive(pick.addr, ask.as_bytes(), qtype) {
+                Turn::Join(joined) => (Ended::outcome(joined.wait(attempt_deadline).await), false),
+                turn => {
                     let result = exchange(
                         pick.addr,
                         question,
@@ -542,9 +544,11 @@ impl Recursor {
                         &self.counters,
                     )
                     .await;
-                    (lead.finish(result), true)
+                    if let Turn::Lead(lead) = turn {
+                        lead.finish(|| Arc::new(Ended::of(&result)));
+                    }
+                    (result, true)
                 }
-                Turn::Join(joined) => (joined.wait(attempt_deadline).await, false),
             };
             let took = started.elapsed();
             let asked = || {

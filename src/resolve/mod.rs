@@ -15,20 +15,18 @@ mod forward;
 mod infra;
 mod iterate;
 mod judge;
+mod rendezvous;
 mod response;
 mod shared;
 mod trace;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use foldhash::fast::RandomState;
 use hickory_proto::op::Message;
-use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
 
@@ -46,6 +44,7 @@ pub use infra::{Infra, ServerHealth};
 pub use iterate::{
     Budget, IterateError, MAX_NS_LOOKUPS, MAX_QUERIES, MAX_REFERRALS, Recursor, RecursorSettings,
 };
+use rendezvous::{Rendezvous, Turn};
 pub use response::{End, Reading, read_answer};
 pub use trace::Trace;
 
@@ -71,66 +70,6 @@ pub enum Mode {
     Recursive(Recursor),
 }
 
-type Flight = watch::Receiver<Option<Arc<Outcome>>>;
-
-/// A caller's part in the resolution of a question.
-enum Part {
-    /// Another caller is resolving it: wait for the outcome.
-    Wait(Flight),
-    /// This caller resolves it, and tells the others.
-    Lead(Leader),
-}
-
-/// The duty to resolve a question for everyone waiting on it. Dropped
-/// unfinished (its future cancelled), it tells them the flight failed.
-struct Leader {
-    resolver: Arc<Resolver>,
-    key: Box<[u8]>,
-    done: watch::Sender<Option<Arc<Outcome>>>,
-}
-
-impl Leader {
-    async fn run(self, name: &[u8], qtype: u16, owner: Option<SocketAddr>) -> Arc<Outcome> {
-        let resolver = &self.resolver;
-        let deadline = Instant::now() + resolver.timeout;
-        let mut budget = Budget {
-            sibling: owner,
-            ..Budget::default()
-        };
-        let outcome = Arc::new(
-            resolver
-                .fetch(name, qtype, deadline, &mut budget, &mut Vec::new())
-                .await,
-        );
-        // The cache holds the records before the flight ends (Drop), so a
-        // question asked from then on finds them there.
-        self.settle(outcome)
-    }
-
-    /// Ends the flight with `outcome`.
-    fn settle(self, outcome: Arc<Outcome>) -> Arc<Outcome> {
-        let _ = self.done.send(Some(outcome.clone()));
-        outcome
-    }
-}
-
-impl Drop for Leader {
-    fn drop(&mut self) {
-        self.resolver
-            .flights
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
-        self.done.send_if_modified(|outcome| {
-            let unfinished = outcome.is_none();
-            if unfinished {
-                *outcome = Some(Arc::new(Outcome::Failed));
-            }
-            unfinished
-        });
-    }
-}
-
 /// A boxed future, for the resolver's own recursion (a name server's
 /// address needs a resolution of its own).
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -138,9 +77,9 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Resolver {
     cache: Arc<Cache>,
     mode: Mode,
-    /// Resolutions under way, by question key.
-    flights: Mutex<HashMap<Box<[u8]>, Flight, RandomState>>,
-    max_flights: usize,
+    /// Resolutions under way, by question key (and whether they ask a
+    /// sibling).
+    flights: Rendezvous<Box<[u8]>, Outcome>,
     timeout: Duration,
     counters: Arc<Counters>,
     /// The cluster to ask before resolving, if any.
@@ -165,8 +104,7 @@ impl Resolver {
         Self {
             cache,
             mode,
-            flights: Mutex::new(HashMap::default()),
-            max_flights: settings.max_flights,
+            flights: Rendezvous::new(settings.max_flights, || Outcome::Failed),
             timeout: settings.timeout,
             counters,
             siblings: None,
@@ -272,33 +210,52 @@ impl Resolver {
     ) -> Arc<Outcome> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            let mut flight = match self.take_part(name, qtype, owner) {
-                None => return Arc::new(Outcome::Failed),
+            let joined = match self.flights.arrive(flight_key(name, qtype, owner)) {
+                Turn::Full => {
+                    self.counters.resolution_refused();
+                    return Arc::new(Outcome::Failed);
+                }
                 // Resolved by this caller, in its own task: no task of its
                 // own, no hand-over. Its deadline is the flight's, which
                 // every wait inside keeps.
-                Some(Part::Lead(leader)) => {
+                Turn::Lead(lead) => {
                     // A flight that ended between this client's cache
                     // lookup and now left its answer in the cache.
-                    if let Some(key) = NameKey::from_wire(name)
-                        && let Some(chain) = self.cache.peek(&key, qtype, self.cache.now_ms())
-                    {
-                        return leader.settle(Arc::new(Outcome::Answered(chain)));
-                    }
-                    return leader.run(name, qtype, owner).await;
+                    let cached = NameKey::from_wire(name)
+                        .and_then(|key| self.cache.peek(&key, qtype, self.cache.now_ms()));
+                    let outcome = match cached {
+                        Some(chain) => Arc::new(Outcome::Answered(chain)),
+                        None => Arc::new(self.lead(name, qtype, owner).await),
+                    };
+                    // The cache holds the records before the flight ends,
+                    // so a question asked from then on finds them there.
+                    lead.finish(|| outcome.clone());
+                    return outcome;
                 }
-                Some(Part::Wait(flight)) => flight,
+                Turn::Join(joined) => joined,
             };
-            let outcome = match timeout_at(deadline, flight.wait_for(Option::is_some)).await {
-                Ok(Ok(outcome)) => outcome.clone().unwrap_or_else(|| Arc::new(Outcome::Failed)),
-                _ => return Arc::new(Outcome::Failed),
-            };
+            self.counters.coalesced();
+            let outcome = joined
+                .wait(deadline)
+                .await
+                .unwrap_or_else(|| Arc::new(Outcome::Failed));
             // A flight joined late can fail at its own deadline, well before
             // ours: then this client deserves an attempt of its own.
             if !matches!(*outcome, Outcome::Failed) || Instant::now() >= deadline {
                 return outcome;
             }
         }
+    }
+
+    /// One resolution of a flight, within the resolver's timeout.
+    async fn lead(&self, name: &[u8], qtype: u16, owner: Option<SocketAddr>) -> Outcome {
+        let deadline = Instant::now() + self.timeout;
+        let mut budget = Budget {
+            sibling: owner,
+            ..Budget::default()
+        };
+        self.fetch(name, qtype, deadline, &mut budget, &mut Vec::new())
+            .await
     }
 
     /// Resolves (`name`, `qtype`) afresh, without the cache's answer to
@@ -331,47 +288,14 @@ impl Resolver {
     }
 
     fn in_background(self: &Arc<Self>, name: &[u8], qtype: u16, owner: Option<SocketAddr>) {
-        if let Some(Part::Lead(leader)) = self.take_part(name, qtype, owner) {
-            let name: Box<[u8]> = name.into();
-            tokio::spawn(async move {
-                leader.run(&name, qtype, owner).await;
-            });
-        }
-    }
-
-    /// This caller's part in resolving (`name`, `qtype`): waiting for the
-    /// flight under way, or leading a new one. `None` when too many are
-    /// under way. A flight that asks a sibling `owner` first is kept apart
-    /// from one that does not, so a sibling's question never waits on a
-    /// flight that asks a sibling in turn; at the owner both are the same
-    /// flight, which is how the cluster's misses merge.
-    fn take_part(
-        self: &Arc<Self>,
-        name: &[u8],
-        qtype: u16,
-        owner: Option<std::net::SocketAddr>,
-    ) -> Option<Part> {
-        let mut key = Vec::with_capacity(name.len() + 3);
-        key.extend_from_slice(name);
-        key.extend_from_slice(&qtype.to_be_bytes());
-        key.push(u8::from(owner.is_some()));
-        let key: Box<[u8]> = key.into();
-        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(flight) = flights.get(&key) {
-            self.counters.coalesced();
-            return Some(Part::Wait(flight.clone()));
-        }
-        if flights.len() >= self.max_flights {
-            self.counters.resolution_refused();
-            return None;
-        }
-        let (done, flight) = watch::channel(None);
-        flights.insert(key.clone(), flight);
-        Some(Part::Lead(Leader {
-            resolver: self.clone(),
-            key,
-            done,
-        }))
+        let this = self.clone();
+        let name: Box<[u8]> = name.into();
+        tokio::spawn(async move {
+            if let Turn::Lead(lead) = this.flights.arrive(flight_key(&name, qtype, owner)) {
+                let outcome = Arc::new(this.lead(&name, qtype, owner).await);
+                lead.finish(|| outcome);
+            }
+        });
     }
 
     /// Resolves a question: asks, stores what comes back, and follows
@@ -728,6 +652,18 @@ pub fn store_reading(cache: &Cache, reading: &Reading, qtype: u16, origin: Origi
         stored += 1;
     }
     stored
+}
+
+/// The key of a flight: the question's, then whether it asks a sibling
+/// `owner` first. Kept apart, a sibling's question never waits on a
+/// flight that asks a sibling in turn; at the owner both are the same
+/// flight, which is how the cluster's misses merge.
+fn flight_key(name: &[u8], qtype: u16, owner: Option<SocketAddr>) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(name.len() + 3);
+    key.extend_from_slice(name);
+    key.extend_from_slice(&qtype.to_be_bytes());
+    key.push(u8::from(owner.is_some()));
+    key.into()
 }
 
 /// The key of a question: lowercase wire name, then type.
