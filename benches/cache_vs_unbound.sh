@@ -9,7 +9,9 @@
 #     FILL further names pass through its cache, divided by FILL.
 #
 # Needs: unbound, dnsperf, taskset (Debian: unbound dnsperf util-linux).
-# Knobs: ROUNDS (5), SECONDS_PER_RUN (8), NAMES (4000), FILL (100000).
+# Knobs: ROUNDS (5), SECONDS_PER_RUN (8), NAMES (4000), FILL (100000),
+# BASELINE (the path of another hearsay binary to run in Unbound's place:
+# a before/after check of a change).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -69,7 +71,12 @@ EOF
 
 taskset -c 1 "$hearsay" serve --config "$work/upstream.toml" &
 pids+=($!)
-taskset -c 0 unbound -d -c "$work/unbound.conf" &
+if [ -n "${BASELINE:-}" ]; then
+    sed "s/127.0.0.1:$HEARSAY_PORT/127.0.0.1:$UNBOUND_PORT/" "$work/hearsay.toml" >"$work/baseline.toml"
+    taskset -c 0 "$BASELINE" serve --config "$work/baseline.toml" &
+else
+    taskset -c 0 unbound -d -c "$work/unbound.conf" &
+fi
 pids+=($!)
 unbound_pid=$!
 taskset -c 0 "$hearsay" serve --config "$work/hearsay.toml" &
