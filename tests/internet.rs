@@ -226,16 +226,16 @@ async fn dead_and_silent_servers_cost_one_deadline_once() {
             );
         }
     }
-    assert_eq!(
-        lab.swallowed(SILENT_HOST),
-        1,
-        "the silent server was asked once"
+    // Once at most: listed first, each is usually tried first, unless
+    // the one pick in twenty that explores chose the other server.
+    assert!(
+        lab.swallowed(SILENT_HOST) <= 1,
+        "the silent server was asked again"
     );
     let dead = resolver.server.counters();
-    assert_eq!(
-        dead.upstream(UpstreamEvent::Failed),
-        1,
-        "the address nobody listens on ({DEAD_HOST}) was tried once"
+    assert!(
+        dead.upstream(UpstreamEvent::Failed) <= 1,
+        "the address nobody listens on ({DEAD_HOST}) was tried again"
     );
 }
 

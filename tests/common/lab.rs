@@ -202,16 +202,7 @@ impl Lab {
             ));
         }
         let path = dir.join("nsd.conf");
-        std::fs::write(&path, conf).expect("write nsd.conf");
-        let child = Command::new("nsd")
-            .arg("-d")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("nsd starts");
+        let child = daemon("nsd", &path, &conf);
         Nsd {
             host: n,
             conf: path,
@@ -321,6 +312,33 @@ impl Drop for Lab {
     }
 }
 
+/// Writes `conf` to `path` and starts `program -d -c path` in the
+/// foreground, quietly.
+fn daemon(program: &str, path: &Path, conf: &str) -> Child {
+    std::fs::write(path, conf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Command::new(program)
+        .arg("-d")
+        .arg("-c")
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} does not start: {e}"))
+}
+
+/// Until `server` answers (anything) a question about `name`.
+async fn answering(server: SocketAddr, name: &str, rtype: RecordType) {
+    let query = query_message(name, rtype, None).to_vec().expect("encode");
+    let deadline = Instant::now() + DEADLINE * 2;
+    while udp_exchange(server, &query, Duration::from_millis(100))
+        .await
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "{server} did not start");
+    }
+}
+
 /// A /24 in 127/8 that nobody here uses yet.
 fn free_net() -> [u8; 3] {
     let second = 64 + (std::process::id() % 128) as u8;
@@ -403,27 +421,8 @@ impl Unbound {
             d = dir.display(),
             hints = hints.display(),
         );
-        let path = dir.join("unbound.conf");
-        std::fs::write(&path, conf).expect("write unbound.conf");
-        let child = Command::new("unbound")
-            .arg("-d")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("unbound starts");
-        let ready = query_message("ready.lab.", RecordType::A, None)
-            .to_vec()
-            .expect("encode");
-        let deadline = Instant::now() + DEADLINE * 2;
-        while udp_exchange(addr, &ready, Duration::from_millis(100))
-            .await
-            .is_none()
-        {
-            assert!(Instant::now() < deadline, "Unbound did not start");
-        }
+        let child = daemon("unbound", &dir.join("unbound.conf"), &conf);
+        answering(addr, "ready.lab.", RecordType::A).await;
         Unbound {
             addr,
             _child: child,
