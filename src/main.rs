@@ -208,7 +208,9 @@ fn check_zone(origin: &str, file: PathBuf) -> Result<(), String> {
     let mut origin =
         Name::from_ascii(origin).map_err(|e| format!("{origin:?} is not a domain name: {e}"))?;
     origin.set_fqdn(true);
-    let (zone, warnings) = Zone::load(&origin, &file).map_err(|e| e.to_string())?;
+    // Every error, each on its own line as the first is.
+    let (zone, warnings) =
+        Zone::load(&origin, &file).map_err(|e| e.to_string().replace('\n', "\nhearsay: "))?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }

@@ -128,7 +128,7 @@ impl Delegation {
 /// Reads root hints: NS records for the root and the addresses of the
 /// servers they name.
 pub fn read_hints(text: &str, source: &Path) -> Result<Delegation, ZoneError> {
-    let records = read_master_text(text, source, &Name::root())?;
+    let (records, _) = read_master_text(text, source, &Name::root())?;
     let mut servers: Vec<NameServer> = Vec::new();
     for record in &records {
         if let (true, RData::NS(ns)) = (record.record.name.is_root(), &record.record.data) {

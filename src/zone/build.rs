@@ -1,10 +1,14 @@
 //! Turning a zone's records into a checked tree and its prebuilt answers.
 //!
-//! The checks are those an operator knows from named-checkzone and NSD:
-//! every name inside the zone, one SOA and some NS at the apex, CNAME alone
-//! at its name, nothing but glue below a delegation. Then every answer the
-//! zone can give is encoded once: each RRset with its additional data, each
-//! CNAME chain followed to its end, each referral, NXDOMAIN and NODATA.
+//! The checks are those of named-checkzone and NSD, no stricter than the
+//! more lenient of the two, so a zone either loads also loads here: one SOA
+//! at the apex, a CNAME alone at its name (but for its DNSSEC records), no
+//! CNAME beside a DNAME. What they load with a warning loads here with one:
+//! records outside the zone (ignored), no NS at the apex, data a
+//! delegation or DNAME hides (kept, never served), TTLs that differ within
+//! an RRset (the first one stands). Then every answer the zone can give is
+//! encoded once: each RRset with its additional data, each CNAME chain
+//! followed to its end, each referral, NXDOMAIN and NODATA.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,6 +17,7 @@ use foldhash::fast::RandomState;
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::file::{Location, SourceRecord, ZoneError};
+use super::findings::{Findings, Peer};
 use super::{Found, NodeAnswers, NodeKind, Tree, Zone, ZoneStats};
 use crate::wire::{Answer, AnswerBuilder, NameKey, Owner, Section, rcode};
 
@@ -45,22 +50,50 @@ pub(super) fn build(
     origin: &Name,
     path: &Path,
     records: Vec<SourceRecord>,
-) -> Result<(Zone, Vec<String>), ZoneError> {
-    let mut warnings = Vec::new();
-    let (mut nodes, mut index) = group(origin, records, &mut warnings)?;
+    findings: &mut Findings,
+) -> Result<Zone, ZoneError> {
+    // A missing SOA is reported at the zone's first record, where an
+    // operator would put it.
+    let first = records.first().map(|r| r.location.clone());
+    let no_soa = || match &first {
+        Some(location) => ZoneError::at(
+            location,
+            format!("no SOA record at the zone apex {origin}: a zone starts with one"),
+        ),
+        None => ZoneError::at(
+            &Location {
+                file: std::sync::Arc::from(path),
+                line: 1,
+            },
+            format!("the file holds no records: no SOA record at the zone apex {origin}"),
+        ),
+    };
+    let (mut nodes, mut index) = group(origin, records, findings)?;
     let apex = NameKey::from_name(origin);
     let Some(&apex_node) = index.get(apex.as_bytes()) else {
-        return Err(ZoneError::in_file(
-            path,
-            format!("no SOA record at the zone apex {origin}"),
-        ));
+        return Err(no_soa());
     };
-    check_apex(&nodes[apex_node as usize], origin, path)?;
-    for (i, node) in nodes.iter().enumerate() {
-        check_node(node, i as u32 == apex_node, origin)?;
+    if nodes[apex_node as usize].rrset(RecordType::SOA).is_none() {
+        return Err(no_soa());
+    }
+    check_apex(&nodes[apex_node as usize], origin)?;
+    if nodes[apex_node as usize].rrset(RecordType::NS).is_none() {
+        findings.refused_by(
+            Peer::Bind,
+            None,
+            format!("no NS records at the zone apex {origin}"),
+        );
+    }
+    let errors: Vec<ZoneError> = nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, node)| check_node(node, i as u32 == apex_node, origin).err())
+        .collect();
+    if let Some(error) = ZoneError::gather(errors) {
+        return Err(error);
     }
     add_empty_non_terminals(&mut nodes, &mut index, &apex);
-    let tree = link_tree(&nodes, index, apex)?;
+    let tree = link_tree(&nodes, index, apex, findings);
 
     let soa_set = nodes[apex_node as usize]
         .rrset(RecordType::SOA)
@@ -80,7 +113,7 @@ pub(super) fn build(
     let nodata = compiler.negative(rcode::NOERROR)?;
     let mut answers = Vec::with_capacity(nodes.len());
     for i in 0..nodes.len() {
-        answers.push(compiler.node_answers(i as u32, &mut warnings)?);
+        answers.push(compiler.node_answers(i as u32, findings)?);
     }
 
     let stats = ZoneStats {
@@ -106,7 +139,7 @@ pub(super) fn build(
         nodata,
         stats,
     };
-    Ok((zone, warnings))
+    Ok(zone)
 }
 
 type NodeIndex = HashMap<Box<[u8]>, u32, RandomState>;
@@ -115,16 +148,18 @@ type NodeIndex = HashMap<Box<[u8]>, u32, RandomState>;
 fn group(
     origin: &Name,
     records: Vec<SourceRecord>,
-    warnings: &mut Vec<String>,
+    findings: &mut Findings,
 ) -> Result<(Vec<NodeData>, NodeIndex), ZoneError> {
     let mut nodes: Vec<NodeData> = Vec::new();
     let mut index = NodeIndex::default();
     for SourceRecord { record, location } in records {
         if !origin.zone_of(&record.name) {
-            return Err(ZoneError::at(
-                &location,
-                format!("{} is outside the zone {origin}", record.name),
-            ));
+            findings.refused_by(
+                Peer::Nsd,
+                Some(&location),
+                format!("{} is outside the zone {origin}: ignored", record.name),
+            );
+            continue;
         }
         let key = NameKey::from_name(&record.name);
         let at = *index.entry(key.as_bytes().into()).or_insert_with(|| {
@@ -140,19 +175,23 @@ fn group(
         match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
             Some(rrset) => {
                 if rrset.rdatas.contains(&record.data) {
-                    warnings.push(format!(
-                        "{location}: duplicate {rtype} record for {} ignored",
-                        record.name
-                    ));
+                    let message = format!("duplicate {rtype} record for {} ignored", record.name);
+                    match rtype {
+                        RecordType::SOA => findings.refused_by(Peer::Nsd, Some(&location), message),
+                        _ => findings.warn(Some(&location), message),
+                    }
                     continue;
                 }
                 if rrset.ttl != record.ttl {
-                    // RFC 2181 section 5.2: one TTL per RRset.
-                    warnings.push(format!(
-                        "{location}: TTL {} differs from {} in the {rtype} RRset of {}; using the lower",
-                        record.ttl, rrset.ttl, record.name
-                    ));
-                    rrset.ttl = rrset.ttl.min(record.ttl);
+                    // RFC 2181 section 5.2: one TTL per RRset; BIND and NSD
+                    // keep the first.
+                    findings.warn(
+                        Some(&location),
+                        format!(
+                            "TTL {} differs from {} in the {rtype} RRset of {}; using {}",
+                            record.ttl, rrset.ttl, record.name, rrset.ttl
+                        ),
+                    );
                 }
                 rrset.rdatas.push(record.data);
                 rrset.locations.push(location);
@@ -171,12 +210,9 @@ fn group(
     Ok((nodes, index))
 }
 
-fn check_apex(apex: &NodeData, origin: &Name, path: &Path) -> Result<(), ZoneError> {
+fn check_apex(apex: &NodeData, origin: &Name) -> Result<(), ZoneError> {
     let Some(soa) = apex.rrset(RecordType::SOA) else {
-        return Err(ZoneError::in_file(
-            path,
-            format!("no SOA record at the zone apex {origin}"),
-        ));
+        return Ok(());
     };
     if let Some(second) = soa.locations.get(1) {
         return Err(ZoneError::at(
@@ -185,12 +221,6 @@ fn check_apex(apex: &NodeData, origin: &Name, path: &Path) -> Result<(), ZoneErr
                 "second SOA record for {origin} (the first is at line {})",
                 soa.locations[0].line
             ),
-        ));
-    }
-    if apex.rrset(RecordType::NS).is_none() {
-        return Err(ZoneError::in_file(
-            path,
-            format!("no NS records at the zone apex {origin}"),
         ));
     }
     Ok(())
@@ -207,9 +237,29 @@ fn check_node(node: &NodeData, is_apex: bool, origin: &Name) -> Result<(), ZoneE
             ),
         ));
     }
+    if let Some(dname) = node.rrset(RecordType::DNAME)
+        && let Some(second) = dname.locations.get(1)
+    {
+        return Err(ZoneError::at(
+            second,
+            format!(
+                "second DNAME record for {} (the first is at line {}): a name has one DNAME at most",
+                node.name, dname.locations[0].line
+            ),
+        ));
+    }
     let Some(cname) = node.rrset(RecordType::CNAME) else {
         return Ok(());
     };
+    if let Some(dname) = node.rrset(RecordType::DNAME) {
+        return Err(ZoneError::at(
+            &dname.locations[0],
+            format!(
+                "{} has a CNAME and a DNAME (line {})",
+                node.name, cname.locations[0].line
+            ),
+        ));
+    }
     if let Some(second) = cname.locations.get(1) {
         return Err(ZoneError::at(
             second,
@@ -219,7 +269,11 @@ fn check_node(node: &NodeData, is_apex: bool, origin: &Name) -> Result<(), ZoneE
             ),
         ));
     }
-    if let Some(other) = node.rrsets.iter().find(|r| r.rtype != RecordType::CNAME) {
+    // A CNAME's own signature and NSEC record live beside it (RFC 4035
+    // section 2.5); anything else is an error to BIND and NSD alike.
+    let beside =
+        |t: RecordType| matches!(t, RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC);
+    if let Some(other) = node.rrsets.iter().find(|r| !beside(r.rtype)) {
         // Report whichever of the two comes later in the file.
         let (later, earlier) = if other.locations[0].line > cname.locations[0].line {
             (&other.locations[0], &cname.locations[0])
@@ -262,9 +316,11 @@ fn add_empty_non_terminals(nodes: &mut Vec<NodeData>, index: &mut NodeIndex, ape
     }
 }
 
-/// Finds each node's kind and each wildcard's parent, and checks what may
-/// live at and below a delegation.
-fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey) -> Result<Tree, ZoneError> {
+/// Finds each node's kind and each wildcard's parent. What a delegation
+/// hides (anything at the cut but its NS, DS and their DNSSEC records, and
+/// anything below it but glue) is kept and never served, as BIND and NSD
+/// do, with a warning.
+fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut Findings) -> Tree {
     let mut kinds = vec![NodeKind::Authoritative; nodes.len()];
     let mut wildcards = vec![None; nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
@@ -278,24 +334,28 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey) -> Result<Tree
             let cut_node = &nodes[cut as usize];
             let at_cut = cut as usize == i;
             if at_cut && node.key.is_wildcard() {
-                let ns = &node.rrsets[0].locations[0];
-                return Err(ZoneError::at(
-                    ns,
-                    format!("{} is a wildcard and cannot be a delegation", node.name),
-                ));
+                findings.refused_by(
+                    Peer::Bind,
+                    Some(&node.rrsets[0].locations[0]),
+                    format!("{} is a wildcard with NS records: a delegation of that name only, never a synthesised one", node.name),
+                );
             }
-            let allowed = |t: RecordType| {
+            let served = |t: RecordType| {
                 matches!(t, RecordType::A | RecordType::AAAA)
-                    || (at_cut && matches!(t, RecordType::NS | RecordType::DS))
+                    || (at_cut
+                        && matches!(
+                            t,
+                            RecordType::NS | RecordType::DS | RecordType::RRSIG | RecordType::NSEC
+                        ))
             };
-            if let Some(bad) = node.rrsets.iter().find(|r| !allowed(r.rtype)) {
-                return Err(ZoneError::at(
-                    &bad.locations[0],
+            for hidden in node.rrsets.iter().filter(|r| !served(r.rtype)) {
+                findings.warn(
+                    Some(&hidden.locations[0]),
                     format!(
-                        "{} {} record is inside the delegation to {}: only NS and glue A/AAAA records belong there",
-                        node.name, bad.rtype, cut_node.name
+                        "{} {} record is inside the delegation to {}: kept, never served",
+                        node.name, hidden.rtype, cut_node.name
                     ),
-                ));
+                );
             }
             kinds[i] = if at_cut {
                 NodeKind::Delegation
@@ -303,18 +363,36 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey) -> Result<Tree
                 NodeKind::Glue { cut }
             };
         }
+        // RFC 6672 section 2.4: a DNAME hides the names below it.
+        let dname = (1..=below_apex).find_map(|skip| {
+            let at = *index.get(node.key.suffix(skip))?;
+            nodes[at as usize].rrset(RecordType::DNAME).map(|_| at)
+        });
+        if let Some(owner) = dname
+            && let Some(first) = node.rrsets.first()
+        {
+            findings.refused_by(
+                Peer::Nsd,
+                Some(&first.locations[0]),
+                format!(
+                    "{} is below the DNAME at {}: kept, never served",
+                    node.name, nodes[owner as usize].name
+                ),
+            );
+        }
         if node.key.is_wildcard()
+            && kinds[i] == NodeKind::Authoritative
             && let Some(&parent) = index.get(node.key.suffix(1))
         {
             wildcards[parent as usize] = Some(i as u32);
         }
     }
-    Ok(Tree {
+    Tree {
         apex,
         index,
         kinds,
         wildcards,
-    })
+    }
 }
 
 /// How a CNAME chain inside the zone ends.
@@ -358,7 +436,7 @@ impl Compiler<'_> {
         self.compose(&self.tree.apex, &[], Tail::Negative(rcode))
     }
 
-    fn node_answers(&self, i: u32, warnings: &mut Vec<String>) -> Result<NodeAnswers, ZoneError> {
+    fn node_answers(&self, i: u32, findings: &mut Findings) -> Result<NodeAnswers, ZoneError> {
         let node = &self.nodes[i as usize];
         match self.tree.kinds[i as usize] {
             NodeKind::Glue { .. } => return Ok(NodeAnswers::default()),
@@ -417,10 +495,13 @@ impl Compiler<'_> {
             ChainEnd::Delegated { cut } => self.compose(&frame, &chain, Tail::Referral(cut))?,
             ChainEnd::Outside => self.compose(&frame, &chain, Tail::Nothing)?,
             ChainEnd::TooLong => {
-                warnings.push(format!(
-                    "{}: the CNAME chain from {} loops or is longer than {MAX_CHAIN}",
-                    cname.locations[0], node.name
-                ));
+                findings.warn(
+                    Some(&cname.locations[0]),
+                    format!(
+                        "the CNAME chain from {} loops or is longer than {MAX_CHAIN}",
+                        node.name
+                    ),
+                );
                 self.compose(&frame, &chain, Tail::Nothing)?
             }
         };

@@ -1,21 +1,36 @@
-//! Reading RFC 1035 master files, with the line of every record.
+//! Reading RFC 1035 master files as NSD and BIND read them, with the line of
+//! every record and every error.
 //!
-//! hickory's zone parser reads a whole file and reports errors without a
-//! position. So this reader splits the file into entries itself (a line, or
-//! several joined by parentheses), handles the `$` directives, and hands each
-//! record entry to hickory's parser on its own, with the origin, owner and
-//! TTL that the entry inherits. Every record and every error then carries
-//! its file and line.
+//! The text is split into entries and tokens (`token`), each record's RDATA
+//! goes to wire form field by field (`rdata`: every type NSD knows, and
+//! RFC 3597's generic syntax for any), and the `$` directives are handled
+//! here: `$ORIGIN`, `$TTL`, `$INCLUDE` (with an origin; relative paths from
+//! the including file's directory, then from a fallback directory) and
+//! BIND's `$GENERATE`. A record without a TTL takes the one BIND gives it:
+//! `$TTL`, else the last TTL written (RFC 1035), else the SOA's MINIMUM
+//! for the SOA and all after it (RFC 2308 section 4); where BIND knows
+//! none, NSD's 3600. Errors do not stop the reading: every one is reported,
+//! each with its file, line and record.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hickory_proto::rr::{DNSClass, Name, Record};
-use hickory_proto::serialize::txt::{Parser, parse_ttl};
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, Restrict};
+
+use super::findings::{Findings, Peer};
+use super::generate;
+use super::rdata::{self, types};
+use super::token::{Entry, Lexer, Token};
 
 /// `$INCLUDE` nesting deeper than this is taken for a loop.
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Errors reported for one zone before the rest are left out.
+const MAX_ERRORS: usize = 100;
+/// NSD's TTL for a record where neither `$TTL` nor any TTL before it says.
+const NSD_DEFAULT_TTL: u32 = 3600;
 
 /// Where a record or an error comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,15 +45,33 @@ impl fmt::Display for Location {
     }
 }
 
-/// A zone that cannot be loaded: one line naming the file, the line when
-/// there is one, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+/// A zone that cannot be loaded: a line naming the file, the line when
+/// there is one, and what is wrong; then the other errors found, one a
+/// line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneError {
     pub file: PathBuf,
     pub line: Option<usize>,
     pub message: String,
+    /// Further errors in the same zone, in the order found.
+    pub also: Vec<ZoneError>,
 }
+
+impl fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        for more in &self.also {
+            write!(f, "\n{more}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ZoneError {}
 
 impl ZoneError {
     /// An error at a known line.
@@ -47,6 +80,7 @@ impl ZoneError {
             file: location.file.to_path_buf(),
             line: Some(location.line),
             message: message.into(),
+            also: Vec::new(),
         }
     }
 
@@ -56,7 +90,23 @@ impl ZoneError {
             file: file.to_path_buf(),
             line: None,
             message: message.into(),
+            also: Vec::new(),
         }
+    }
+
+    /// One error for a list of them, or `None` for none.
+    pub fn gather(mut errors: Vec<ZoneError>) -> Option<ZoneError> {
+        if errors.is_empty() {
+            return None;
+        }
+        let mut first = errors.remove(0);
+        first.also.extend(errors);
+        Some(first)
+    }
+
+    /// Every error, the first included.
+    pub fn count(&self) -> usize {
+        1 + self.also.len()
     }
 }
 
@@ -67,231 +117,450 @@ pub struct SourceRecord {
     pub location: Location,
 }
 
+/// The records of a file, and what was found short of an error.
+pub type Read = (Vec<SourceRecord>, Findings);
+
 /// Reads the master file at `path` for the zone `origin`, following
-/// `$INCLUDE`s. Relative `$INCLUDE` paths are taken from the including
-/// file's directory.
-pub fn read_master_file(path: &Path, origin: &Name) -> Result<Vec<SourceRecord>, ZoneError> {
-    let mut reader = Reader {
-        records: Vec::new(),
-        default_ttl: None,
-        last_ttl: None,
-    };
-    reader.read_file(path, origin.clone(), None, 0)?;
-    Ok(reader.records)
+/// `$INCLUDE`s, which are looked for beside the including file, then in
+/// `fallback_dir`.
+pub fn read_master_file(
+    path: &Path,
+    origin: &Name,
+    fallback_dir: Option<&Path>,
+) -> Result<Read, ZoneError> {
+    let mut reader = Reader::new(fallback_dir);
+    reader.read_file(path, wire_of(origin), None, 0, None);
+    reader.finish()
 }
 
 /// Reads master file text that is not on disk (built-in data); `source`
 /// names it in errors and anchors relative `$INCLUDE`s.
-pub fn read_master_text(
-    text: &str,
-    source: &Path,
-    origin: &Name,
-) -> Result<Vec<SourceRecord>, ZoneError> {
-    let mut reader = Reader {
-        records: Vec::new(),
-        default_ttl: None,
-        last_ttl: None,
-    };
-    reader.read_text(text, source, origin.clone(), None, 0)?;
-    Ok(reader.records)
+pub fn read_master_text(text: &str, source: &Path, origin: &Name) -> Result<Read, ZoneError> {
+    let mut reader = Reader::new(None);
+    reader.read_text(text.as_bytes(), source, wire_of(origin), None, 0);
+    reader.finish()
 }
 
 /// State that carries from one entry to the next.
-struct Reader {
+struct Reader<'a> {
     records: Vec<SourceRecord>,
-    /// Set by `$TTL` (RFC 2308 section 4).
+    errors: Vec<ZoneError>,
+    findings: Findings,
+    fallback_dir: Option<&'a Path>,
+    /// From `$TTL`, or from the SOA's MINIMUM when no TTL was known.
     default_ttl: Option<u32>,
-    /// The last TTL written on a record, used when there is no `$TTL`
-    /// (RFC 1035 section 5.1).
+    /// The last TTL written on a record (RFC 1035 section 5.1).
     last_ttl: Option<u32>,
 }
 
-/// One entry of a master file: a line, or lines joined by parentheses.
-struct Entry<'a> {
-    line: usize,
-    text: &'a str,
+/// What an entry of a record inherits: the origin and the previous owner,
+/// both in wire form.
+struct Context {
+    origin: Vec<u8>,
+    owner: Option<Vec<u8>>,
 }
 
-impl Reader {
+impl<'a> Reader<'a> {
+    fn new(fallback_dir: Option<&'a Path>) -> Self {
+        Self {
+            records: Vec::new(),
+            errors: Vec::new(),
+            findings: Findings::default(),
+            fallback_dir,
+            default_ttl: None,
+            last_ttl: None,
+        }
+    }
+
+    fn finish(self) -> Result<Read, ZoneError> {
+        match ZoneError::gather(self.errors) {
+            None => Ok((self.records, self.findings)),
+            Some(e) => Err(e),
+        }
+    }
+
+    fn error(&mut self, location: &Location, message: impl Into<String>) {
+        match self.errors.len() {
+            n if n < MAX_ERRORS => self.errors.push(ZoneError::at(location, message)),
+            MAX_ERRORS => self.errors.push(ZoneError::at(
+                location,
+                format!("more than {MAX_ERRORS} errors: the rest are not listed"),
+            )),
+            _ => {}
+        }
+    }
+
     fn read_file(
         &mut self,
         path: &Path,
-        origin: Name,
-        owner: Option<Name>,
+        origin: Vec<u8>,
+        owner: Option<Vec<u8>>,
         depth: usize,
-    ) -> Result<(), ZoneError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ZoneError::in_file(path, format!("cannot read: {e}")))?;
-        self.read_text(&text, path, origin, owner, depth)
+        from: Option<&Location>,
+    ) {
+        match std::fs::read(path) {
+            Ok(text) => self.read_text(&text, path, origin, owner, depth),
+            Err(e) => {
+                let message = format!("cannot read {}: {e}", path.display());
+                match from {
+                    Some(location) => self.error(location, message),
+                    None => self
+                        .errors
+                        .push(ZoneError::in_file(path, format!("cannot read: {e}"))),
+                }
+            }
+        }
     }
 
     fn read_text(
         &mut self,
-        text: &str,
+        text: &[u8],
         path: &Path,
-        mut origin: Name,
-        mut owner: Option<Name>,
+        origin: Vec<u8>,
+        owner: Option<Vec<u8>>,
         depth: usize,
-    ) -> Result<(), ZoneError> {
+    ) {
         let file: Arc<Path> = Arc::from(path);
-        for entry in split_entries(text, &file)? {
+        let mut context = Context { origin, owner };
+        let mut lexer = Lexer::new(text);
+        while let Some(entry) = lexer.next() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let location = Location {
+                        file: file.clone(),
+                        line: e.line,
+                    };
+                    self.error(&location, e.message);
+                    continue;
+                }
+            };
             let location = Location {
                 file: file.clone(),
                 line: entry.line,
             };
-            if let Some(directive) = entry.text.strip_prefix('$') {
-                self.directive(directive, &location, &mut origin, &owner, depth)?;
+            if let Some(warning) = &entry.warning {
+                self.findings
+                    .refused_by(Peer::Bind, Some(&location), warning.clone());
+            }
+            let first = entry.tokens[0];
+            if !entry.blank_owner && !first.quoted && first.text.first() == Some(&b'$') {
+                if let Err(message) = self.directive(&entry, &location, &mut context, depth) {
+                    self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)));
+                }
                 continue;
             }
-            let record = self.record(&entry, &location, &origin, owner.as_ref())?;
-            owner = Some(record.name.clone());
-            self.records.push(SourceRecord { record, location });
+            match self.record(&entry.tokens, entry.blank_owner, &context, &location) {
+                Ok((owner, record)) => {
+                    context.owner = Some(owner);
+                    self.records.push(SourceRecord { record, location });
+                }
+                Err(message) => {
+                    self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)))
+                }
+            }
         }
-        Ok(())
     }
 
     fn directive(
         &mut self,
-        text: &str,
+        entry: &Entry<'_>,
         location: &Location,
-        origin: &mut Name,
-        owner: &Option<Name>,
+        context: &mut Context,
         depth: usize,
-    ) -> Result<(), ZoneError> {
-        let words = directive_words(text);
-        let (keyword, args) = words.split_first().unwrap_or((&"", &[]));
-        match (keyword.to_ascii_uppercase().as_str(), args) {
+    ) -> Result<(), String> {
+        let (keyword, args) = entry.tokens.split_first().ok_or("an empty directive")?;
+        let word = String::from_utf8_lossy(&keyword.text[1..]).to_ascii_uppercase();
+        match (word.as_str(), args) {
             ("ORIGIN", [name]) => {
-                *origin = Name::parse(name, Some(origin)).map_err(|e| {
-                    ZoneError::at(location, format!("bad $ORIGIN name {name:?}: {e}"))
-                })?;
+                context.origin = rdata::name(name, &context.origin)
+                    .map_err(|e| format!("bad $ORIGIN {}: {e}", name.show()))?;
             }
             ("TTL", [ttl]) => {
-                let ttl = parse_ttl(ttl)
-                    .map_err(|_| ZoneError::at(location, format!("bad $TTL value {ttl:?}")))?;
+                let ttl = rdata::ttl(ttl.text).ok_or_else(|| format!("bad $TTL {}", ttl.show()))?;
                 self.default_ttl = Some(ttl);
             }
             ("INCLUDE", [file, rest @ ..]) if rest.len() <= 1 => {
                 if depth >= MAX_INCLUDE_DEPTH {
-                    return Err(ZoneError::at(
-                        location,
-                        format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep"),
+                    return Err(format!(
+                        "$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep"
                     ));
                 }
                 let included_origin = match rest.first() {
-                    Some(name) => Name::parse(name, Some(origin)).map_err(|e| {
-                        ZoneError::at(location, format!("bad $INCLUDE origin {name:?}: {e}"))
-                    })?,
-                    None => origin.clone(),
+                    Some(name) => rdata::name(name, &context.origin)
+                        .map_err(|e| format!("bad $INCLUDE origin {}: {e}", name.show()))?,
+                    None => context.origin.clone(),
                 };
-                let target = match location.file.parent() {
-                    Some(dir) => dir.join(file),
-                    None => PathBuf::from(file),
-                };
-                if !target.is_file() {
-                    return Err(ZoneError::at(
-                        location,
-                        format!("$INCLUDE file {} does not exist", target.display()),
-                    ));
-                }
+                let target = self.include_path(&location.file, file.text)?;
                 // The included file cannot change this file's origin or
                 // owner (RFC 1035 section 5.1).
-                self.read_file(&target, included_origin, owner.clone(), depth + 1)?;
+                self.read_file(
+                    &target,
+                    included_origin,
+                    context.owner.clone(),
+                    depth + 1,
+                    Some(location),
+                );
             }
+            ("GENERATE", args) => self.generate(args, context, location)?,
             ("ORIGIN" | "TTL" | "INCLUDE", _) => {
-                return Err(ZoneError::at(
-                    location,
-                    format!("wrong number of arguments to ${keyword}"),
-                ));
+                return Err(format!("wrong number of arguments to ${word}"));
             }
-            (other, _) => {
-                return Err(ZoneError::at(
-                    location,
-                    format!("unsupported directive ${other}"),
-                ));
-            }
+            (other, _) => return Err(format!("unknown directive ${other}")),
         }
         Ok(())
     }
 
-    /// Parses one record entry with hickory, giving it the state it
-    /// inherits from the entries before it.
+    /// Where an `$INCLUDE` of `file` from `including` is.
+    fn include_path(&self, including: &Path, file: &[u8]) -> Result<PathBuf, String> {
+        let file = PathBuf::from(String::from_utf8_lossy(file).into_owned());
+        if file.is_absolute() {
+            return Ok(file);
+        }
+        let beside = including
+            .parent()
+            .map_or_else(|| file.clone(), |dir| dir.join(&file));
+        if beside.is_file() {
+            return Ok(beside);
+        }
+        if let Some(dir) = self.fallback_dir
+            && dir.join(&file).is_file()
+        {
+            return Ok(dir.join(&file));
+        }
+        Err(format!("$INCLUDE file {} does not exist", beside.display()))
+    }
+
+    /// `$GENERATE range lhs [ttl] [class] type rhs`: the records, each
+    /// read as if written out.
+    fn generate(
+        &mut self,
+        args: &[Token<'_>],
+        context: &Context,
+        location: &Location,
+    ) -> Result<(), String> {
+        let [range, lhs, rest @ ..] = args else {
+            return Err("$GENERATE needs a range, an owner, a type and RDATA".into());
+        };
+        let (start, stop, step) = generate::range(range.text)?;
+        // The RDATA template is the rest after the type: one token, or
+        // several written out together.
+        let type_at = rest
+            .iter()
+            .position(|t| {
+                !t.quoted && types::code(t.text).is_some() && rdata::ttl(t.text).is_none()
+            })
+            .ok_or("$GENERATE needs a type")?;
+        let head: Vec<&Token<'_>> = rest[..=type_at].iter().collect();
+        let template: Vec<u8> = rest[type_at + 1..]
+            .iter()
+            .map(|t| {
+                if t.quoted {
+                    quote(t.text)
+                } else {
+                    t.text.to_vec()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&b' ');
+        let mut value = start;
+        while value <= stop {
+            let owner = generate::expand(lhs.text, value)?;
+            let rdata_text = generate::expand(&template, value)?;
+            let mut line: Vec<u8> = owner;
+            for token in &head {
+                line.push(b' ');
+                line.extend_from_slice(token.text);
+            }
+            line.push(b' ');
+            line.extend_from_slice(&rdata_text);
+            let mut lexer = Lexer::new(&line);
+            let tokens = match lexer.next() {
+                Some(Ok(entry)) => entry.tokens,
+                Some(Err(e)) => {
+                    return Err(format!(
+                        "$GENERATE makes {}: {}",
+                        String::from_utf8_lossy(&line),
+                        e.message
+                    ));
+                }
+                None => return Err("$GENERATE makes an empty record".into()),
+            };
+            let (_, record) = self
+                .record(&tokens, false, context, location)
+                .map_err(|e| {
+                    format!(
+                        "$GENERATE makes \"{}\": {e}",
+                        String::from_utf8_lossy(&line)
+                    )
+                })?;
+            self.records.push(SourceRecord {
+                record,
+                location: location.clone(),
+            });
+            value = match value.checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        Ok(())
+    }
+
+    /// One record: `[owner] [ttl] [class] type rdata`, TTL and class in
+    /// either order. Returns its owner (wire form) and the record.
     fn record(
         &mut self,
-        entry: &Entry<'_>,
+        tokens: &[Token<'_>],
+        blank_owner: bool,
+        context: &Context,
         location: &Location,
-        origin: &Name,
-        owner: Option<&Name>,
-    ) -> Result<Record, ZoneError> {
-        let inherited_ttl = self.default_ttl.or(self.last_ttl);
-        let mut doc = String::with_capacity(entry.text.len() + 64);
-        if let Some(ttl) = inherited_ttl {
-            doc.push_str(&format!("$TTL {ttl}\n"));
-        }
-        if entry.text.starts_with([' ', '\t']) {
-            let Some(owner) = owner else {
-                return Err(ZoneError::at(
-                    location,
-                    "record has no owner name and there is no previous one to repeat",
-                ));
-            };
-            doc.push_str(&owner.to_string());
-        }
-        doc.push_str(entry.text);
-        doc.push('\n');
-
-        let parsed = Parser::new(doc, None, Some(origin.clone()))
-            .parse()
-            .map_err(|e| {
-                ZoneError::at(
-                    location,
-                    format!(
-                        "{} in \"{}\"",
-                        describe_parse_error(&e.to_string()),
-                        excerpt(entry.text)
-                    ),
-                )
-            })?;
-        let mut records = parsed
-            .1
-            .into_values()
-            .flat_map(|set| set.into_parts().records);
-        let (Some(record), None) = (records.next(), records.next()) else {
-            return Err(ZoneError::at(location, "expected exactly one record"));
+    ) -> Result<(Vec<u8>, Record), String> {
+        let mut rest = tokens;
+        let owner = if blank_owner {
+            context
+                .owner
+                .clone()
+                .ok_or("the record has no owner name and there is no previous one to repeat")?
+        } else {
+            let (token, after) = rest.split_first().ok_or("an empty record")?;
+            rest = after;
+            rdata::name(token, &context.origin)
+                .map_err(|e| format!("bad owner name {}: {e}", token.show()))?
         };
-        if record.dns_class != DNSClass::IN {
-            return Err(ZoneError::at(
-                location,
-                format!(
-                    "class {} is not supported: zones are class IN",
-                    record.dns_class
-                ),
+        let mut ttl: Option<u32> = None;
+        let mut class: Option<u16> = None;
+        let rtype = loop {
+            let (token, after) = rest.split_first().ok_or("the record has no type")?;
+            rest = after;
+            if token.quoted {
+                return Err(format!(
+                    "expected a TTL, class or type, not {}",
+                    token.show()
+                ));
+            }
+            if ttl.is_none() && token.text.first().is_some_and(u8::is_ascii_digit) {
+                ttl = Some(
+                    rdata::ttl(token.text).ok_or_else(|| format!("bad TTL {}", token.show()))?,
+                );
+                continue;
+            }
+            if class.is_none()
+                && let Some(c) = types::class(token.text)
+            {
+                class = Some(c);
+                continue;
+            }
+            break types::code(token.text)
+                .ok_or_else(|| format!("unknown type {}", token.show()))?;
+        };
+        if let Some(c) = class.filter(|&c| c != 1) {
+            return Err(format!(
+                "class {} is not served: zones here are class IN",
+                types::class_mnemonic(c)
             ));
         }
-        // A TTL that differs from the inherited one was written on the
-        // record; one that is equal changes nothing either way.
-        if inherited_ttl != Some(record.ttl) {
-            self.last_ttl = Some(record.ttl);
+        let rdata::Encoded { wire, warning } = rdata::encode(rtype, rest, &context.origin)?;
+        if let Some(warning) = warning {
+            self.findings
+                .refused_by(Peer::Bind, Some(location), warning);
         }
-        Ok(record)
+        let ttl = match ttl {
+            Some(ttl) => {
+                self.last_ttl = Some(ttl);
+                ttl
+            }
+            None => self.inherited_ttl(rtype, &wire, location),
+        };
+        let name = name_of(&owner).ok_or("the owner name cannot be used")?;
+        let data = rdata_of(rtype, &wire)?;
+        let mut record = Record::from_rdata(name, ttl, data);
+        record.dns_class = DNSClass::IN;
+        Ok((owner, record))
+    }
+
+    /// The TTL of a record written without one, by BIND's rules.
+    fn inherited_ttl(&mut self, rtype: u16, wire: &[u8], location: &Location) -> u32 {
+        if let Some(ttl) = self.default_ttl.or(self.last_ttl) {
+            return ttl;
+        }
+        if rtype == u16::from(RecordType::SOA)
+            && let Some(minimum) = wire
+                .get(wire.len().saturating_sub(4)..)
+                .and_then(|m| <[u8; 4]>::try_from(m).ok())
+        {
+            let minimum = u32::from_be_bytes(minimum);
+            self.default_ttl = Some(minimum);
+            return minimum;
+        }
+        self.findings.refused_by(
+            Peer::Bind,
+            Some(location),
+            format!("no TTL is given or known before this record: {NSD_DEFAULT_TTL}, as NSD uses"),
+        );
+        NSD_DEFAULT_TTL
     }
 }
 
-/// Rewords hickory's messages where they would puzzle an operator.
-fn describe_parse_error(message: &str) -> String {
-    if message.contains("record ttl not specified") {
-        return "record has no TTL and there is no $TTL before it".into();
-    }
-    message.to_string()
+/// A name in wire form.
+fn wire_of(name: &Name) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(name.len() + 2);
+    crate::wire::name::name_to_wire(name, &mut wire);
+    wire
 }
 
-/// An entry on one line, comments dropped, shortened for an error message.
-fn excerpt(text: &str) -> String {
-    let words: Vec<&str> = text
-        .lines()
-        .map(|line| line.split(';').next().unwrap_or(""))
-        .flat_map(str::split_whitespace)
-        .collect();
+/// A hickory name from wire form.
+fn name_of(wire: &[u8]) -> Option<Name> {
+    Name::read(&mut BinDecoder::new(wire)).ok()
+}
+
+/// Record data as the zone compiler needs it: decoded for the types whose
+/// fields it uses (addresses, the names it compresses or follows), the
+/// wire bytes as they are for every other type, so nothing is changed on
+/// its way through.
+fn rdata_of(rtype: u16, wire: &[u8]) -> Result<RData, String> {
+    let kind = RecordType::from(rtype);
+    if matches!(
+        kind,
+        RecordType::A
+            | RecordType::AAAA
+            | RecordType::NS
+            | RecordType::CNAME
+            | RecordType::SOA
+            | RecordType::MX
+            | RecordType::SRV
+            | RecordType::PTR
+    ) {
+        let length =
+            u16::try_from(wire.len()).map_err(|_| "RDATA over 65535 octets".to_string())?;
+        let mut decoder = BinDecoder::new(wire);
+        return RData::read(&mut decoder, kind, Restrict::new(length))
+            .map_err(|e| format!("RDATA that does not decode: {e}"));
+    }
+    if wire.len() > usize::from(u16::MAX) {
+        return Err("RDATA over 65535 octets".into());
+    }
+    Ok(RData::Unknown {
+        code: kind,
+        rdata: if wire.is_empty() {
+            NULL::new()
+        } else {
+            NULL::with(wire.to_vec())
+        },
+    })
+}
+
+/// A quoted token's text with its quotes back on.
+fn quote(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text);
+    out.push(b'"');
+    out
+}
+
+/// An entry on one line, shortened for an error message.
+fn excerpt(entry: &Entry<'_>) -> String {
+    let words: Vec<String> = entry.tokens.iter().map(Token::show).collect();
     let joined = words.join(" ");
     match joined.char_indices().nth(80) {
         Some((cut, _)) => format!("{}...", &joined[..cut]),
@@ -299,129 +568,5 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// The words of a directive line, comment removed, quotes stripped.
-fn directive_words(text: &str) -> Vec<&str> {
-    let text = text.split(';').next().unwrap_or("");
-    text.split_whitespace()
-        .map(|w| w.trim_matches('"'))
-        .collect()
-}
-
-/// Splits master file text into entries, keeping each one's first line.
-/// Blank and comment-only lines are skipped.
-fn split_entries<'a>(text: &'a str, file: &Arc<Path>) -> Result<Vec<Entry<'a>>, ZoneError> {
-    let bytes = text.as_bytes();
-    let mut entries = Vec::new();
-    let mut line = 1;
-    let mut start = 0;
-    let mut start_line = 1;
-    let mut depth = 0usize;
-    let mut in_quote = false;
-    let mut has_content = false;
-    let mut i = 0;
-    let error = |line, message: &str| {
-        ZoneError::at(
-            &Location {
-                file: file.clone(),
-                line,
-            },
-            message,
-        )
-    };
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => {
-                has_content = true;
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    line += 1;
-                }
-                i += 1;
-            }
-            b'"' => {
-                has_content = true;
-                in_quote = !in_quote;
-            }
-            b';' if !in_quote => {
-                while i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'(' if !in_quote => {
-                has_content = true;
-                depth += 1;
-            }
-            b')' if !in_quote => {
-                if depth == 0 {
-                    return Err(error(line, "')' without a matching '('"));
-                }
-                depth -= 1;
-            }
-            b'\n' => {
-                if depth == 0 && !in_quote {
-                    if has_content {
-                        entries.push(Entry {
-                            line: start_line,
-                            text: text[start..i].trim_end_matches('\r'),
-                        });
-                    }
-                    start = i + 1;
-                    start_line = line + 1;
-                    has_content = false;
-                }
-                line += 1;
-            }
-            b' ' | b'\t' | b'\r' => {}
-            _ => has_content = true,
-        }
-        i += 1;
-    }
-    if in_quote {
-        return Err(error(start_line, "quoted string is not closed"));
-    }
-    if depth > 0 {
-        return Err(error(start_line, "'(' is not closed"));
-    }
-    if has_content {
-        entries.push(Entry {
-            line: start_line,
-            text: &text[start..],
-        });
-    }
-    Ok(entries)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn split(text: &str) -> Vec<(usize, String)> {
-        let file: Arc<Path> = Arc::from(Path::new("z"));
-        split_entries(text, &file)
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.line, e.text.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn entries_keep_their_first_line() {
-        let text = "; comment\n\n@ SOA a b (\n 1 ; serial\n 2 3 4 5 )\nwww A 1.2.3.4 ; (\n  TXT \"a ; (b\"\n";
-        let got = split(text);
-        assert_eq!(got.len(), 3);
-        assert_eq!(got[0].0, 3);
-        assert!(got[0].1.ends_with("5 )"));
-        assert_eq!(got[1], (6, "www A 1.2.3.4 ; (".to_string()));
-        assert_eq!(got[2], (7, "  TXT \"a ; (b\"".to_string()));
-    }
-
-    #[test]
-    fn unbalanced_parentheses_name_the_entry_line() {
-        let file: Arc<Path> = Arc::from(Path::new("z"));
-        let err = split_entries("a A 1.2.3.4\nb SOA ( 1 2\n", &file)
-            .err()
-            .unwrap();
-        assert_eq!(err.line, Some(2));
-        let err = split_entries("a A 1.2.3.4 )\n", &file).err().unwrap();
-        assert_eq!(err.line, Some(1));
-    }
-}
+mod tests;

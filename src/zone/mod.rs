@@ -8,7 +8,11 @@
 
 mod build;
 mod file;
+mod findings;
+mod generate;
+mod rdata;
 mod set;
+mod token;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -141,8 +145,9 @@ impl Zone {
     /// Loads and compiles the zone `origin` from the master file at `path`.
     /// Warnings (tolerated oddities) are returned beside the zone.
     pub fn load(origin: &Name, path: &Path) -> Result<(Zone, Vec<String>), ZoneError> {
-        let records = read_master_file(path, origin)?;
-        build::build(origin, path, records)
+        let (records, mut findings) = read_master_file(path, origin, None)?;
+        let zone = build::build(origin, path, records, &mut findings)?;
+        Ok((zone, findings.settle(path)?))
     }
 
     /// The zone's apex name.
