@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hearsay::wire::decode;
-use hearsay::wire::response::{ReplyOptions, udp_limit, write_answer};
+use hearsay::wire::response::{ReplyOptions, udp_limit, write_reply};
 use hearsay::zone::Zone;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -43,21 +43,24 @@ fn bench(c: &mut Criterion) {
         group.bench_function("decode", |b| b.iter(|| decode(black_box(&packet)).unwrap()));
         let q = decode(&packet).unwrap();
         group.bench_function("lookup", |b| {
-            b.iter(|| zone.lookup(black_box(&q.key), black_box(q.qtype)).unwrap())
+            b.iter(|| {
+                zone.lookup(black_box(&q.key), black_box(q.qtype), false)
+                    .unwrap()
+            })
         });
-        let answer = zone.lookup(&q.key, q.qtype).unwrap();
+        let reply = zone.lookup(&q.key, q.qtype, false).unwrap();
         group.bench_function("encode", |b| {
-            b.iter(|| write_answer(&mut out, black_box(&q), answer, opts))
+            b.iter(|| write_reply(&mut out, black_box(&q), &reply, opts))
         });
         group.bench_function("all", |b| {
             b.iter(|| {
                 let q = decode(black_box(&packet)).unwrap();
-                let answer = zone.lookup(&q.key, q.qtype).unwrap();
+                let reply = zone.lookup(&q.key, q.qtype, false).unwrap();
                 let opts = ReplyOptions {
                     max_len: udp_limit(&q, 1232),
                     ..opts
                 };
-                write_answer(&mut out, &q, answer, opts)
+                write_reply(&mut out, &q, &reply, opts)
             })
         });
         group.finish();

@@ -20,7 +20,7 @@ use crate::counters::{Counters, Source, Transport};
 use crate::querylog::{QueryLine, QueryLog};
 use crate::resolve::{Outcome, Resolver};
 use crate::wire::response::{
-    ReplyOptions, udp_limit, write_answer, write_header_only, write_status,
+    ReplyOptions, udp_limit, write_header_only, write_reply, write_status,
 };
 use crate::wire::{MAX_MESSAGE_SIZE, Query, class, decode, flags, opcode, rcode, rtype};
 use crate::zone::ZoneSet;
@@ -163,18 +163,19 @@ impl Responder {
         }
 
         let zones = self.zones.load();
-        if let Some(answer) = zones
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        if let Some(reply) = zones
             .find(&query.key)
-            .and_then(|zone| zone.lookup(&query.key, query.qtype))
+            .and_then(|zone| zone.lookup(&query.key, query.qtype, dnssec_ok))
         {
-            if write_answer(out, &query, answer, opts) {
+            if write_reply(out, &query, &reply, opts) {
                 self.counters.truncated();
             }
             self.sent(
                 client,
                 transport,
                 Some(&query),
-                answer.rcode(),
+                reply.rcode(),
                 Some(Source::Zone),
                 received_at,
             );

@@ -270,6 +270,164 @@ fn ours(file: &Path, origin: &Name) -> Result<Rrsets, String> {
     Ok(rrsets)
 }
 
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect()
+}
+
+/// An uncompressed name read from `msg` at `pos` (following pointers), and
+/// the position after it.
+fn read_name(msg: &[u8], mut pos: usize) -> Option<(Vec<u8>, usize)> {
+    let mut out = Vec::new();
+    let mut end = None;
+    for _ in 0..128 {
+        let len = *msg.get(pos)? as usize;
+        if len & 0xC0 == 0xC0 {
+            end.get_or_insert(pos + 2);
+            pos = ((len & 0x3F) << 8) | *msg.get(pos + 1)? as usize;
+            continue;
+        }
+        out.extend_from_slice(msg.get(pos..pos + 1 + len)?);
+        pos += 1 + len;
+        if len == 0 {
+            return Some((out, end.unwrap_or(pos)));
+        }
+    }
+    None
+}
+
+/// The answer and authority records of a response: owner (lowercase wire,
+/// hex), type, TTL, and RDATA in hex with the names the server may
+/// compress (RFC 3597 section 4) written out.
+fn served_records(msg: &[u8]) -> Option<Vec<(String, u16, u32, String)>> {
+    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]) as usize;
+    let records = count(1) + count(2);
+    let (_, mut pos) = read_name(msg, 12)?;
+    pos += 4;
+    let mut out = Vec::new();
+    for _ in 0..records {
+        let (owner, after) = read_name(msg, pos)?;
+        let field = |at: usize| Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]));
+        let rtype = field(after)?;
+        let ttl = u32::from_be_bytes(msg.get(after + 4..after + 8)?.try_into().ok()?);
+        let len = field(after + 8)? as usize;
+        let start = after + 10;
+        let rdata = msg.get(start..start + len)?;
+        let data = match rtype {
+            2 | 5 | 12 => read_name(msg, start)?.0,
+            15 => [&rdata[..2], &read_name(msg, start + 2)?.0].concat(),
+            6 => {
+                let (mname, next) = read_name(msg, start)?;
+                let (rname, next) = read_name(msg, next)?;
+                [mname, rname, msg.get(next..next + 20)?.to_vec()].concat()
+            }
+            _ => rdata.to_vec(),
+        };
+        out.push((hex(&owner.to_ascii_lowercase()), rtype, ttl, hex(&data)));
+        pos = start + len;
+    }
+    Some(out)
+}
+
+/// Asks the loaded zone for every RRset of the reference, as a client
+/// would, and compares what the response carries. RRsets no server
+/// answers at their own name are left out and counted: what a delegation
+/// or DNAME hides, glue, and NSEC3 records (RFC 5155 section 7.2.8).
+fn check_served(
+    zone: &Zone,
+    file: &str,
+    want: &Rrsets,
+    skipped_owners: &[String],
+    bind_loads: bool,
+    problems: &mut Vec<String>,
+) -> (usize, usize) {
+    use hearsay::wire::response::{ReplyOptions, write_reply};
+    let apex = hex(zone.apex().as_bytes());
+    let cuts: Vec<&String> = want
+        .keys()
+        .filter(|k| k.1 == 2 && k.0 != apex)
+        .map(|k| &k.0)
+        .collect();
+    let dnames: Vec<&String> = want.keys().filter(|k| k.1 == 39).map(|k| &k.0).collect();
+    let (mut compared, mut hidden) = (0, 0);
+    let mut out = Vec::new();
+    for (key, (ttl, data)) in want {
+        let (owner, rtype, cover) = (&key.0, key.1, key.2);
+        if skipped_owners.contains(owner) {
+            continue;
+        }
+        // Label boundaries matter: compare suffixes on whole labels.
+        let wire = unhex(owner);
+        let name = hearsay::wire::NameKey::from_wire(&wire).unwrap();
+        let ancestors: Vec<String> = (1..name.label_count())
+            .map(|skip| hex(name.suffix(skip)))
+            .collect();
+        let under = |set: &[&String]| ancestors.iter().any(|a| set.contains(&a));
+        let at_cut = cuts.contains(&owner);
+        if under(&cuts)
+            || under(&dnames)
+            || (at_cut && !matches!(rtype, 2 | 43))
+            || rtype == 50
+            || cover == 50
+        {
+            hidden += 1;
+            continue;
+        }
+        let mut packet = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        packet.extend_from_slice(&wire);
+        packet.extend_from_slice(&rtype.to_be_bytes());
+        packet.extend_from_slice(&[0, 1]);
+        let query = hearsay::wire::decode(&packet).unwrap();
+        let Some(reply) = zone.lookup(&query.key, rtype, false) else {
+            problems.push(format!(
+                "{file}: {} type {rtype}: not in the zone",
+                show(owner)
+            ));
+            continue;
+        };
+        let opts = ReplyOptions {
+            max_len: 65535,
+            our_udp_size: 1232,
+            recursion_available: false,
+        };
+        write_reply(&mut out, &query, &reply, opts);
+        let Some(records) = served_records(&out) else {
+            problems.push(format!(
+                "{file}: {} type {rtype}: the response does not parse",
+                show(owner)
+            ));
+            continue;
+        };
+        let mut got: Vec<String> = Vec::new();
+        let mut ttls = Vec::new();
+        for (o, t, record_ttl, d) in records {
+            if o != *owner || t != rtype || covered(t, &d) != cover {
+                continue;
+            }
+            let d = rdata_key(t, d);
+            if !got.contains(&d) {
+                got.push(d);
+            }
+            ttls.push(record_ttl);
+        }
+        got.sort();
+        compared += 1;
+        if got != *data {
+            problems.push(format!(
+                "{file}: {} type {rtype} is served as {got:?}, BIND has {data:?}",
+                show(owner)
+            ));
+        } else if bind_loads && ttls.iter().any(|t| t != ttl) {
+            problems.push(format!(
+                "{file}: {} type {rtype} is served with TTLs {ttls:?}, BIND has {ttl}",
+                show(owner)
+            ));
+        }
+    }
+    (compared, hidden)
+}
+
 /// An owner key shown as text, for messages.
 fn show(key: &str) -> String {
     let bytes: Vec<u8> = (0..key.len() / 2)
@@ -298,6 +456,7 @@ fn the_corpus_loads_as_nsd_and_bind_load_it() {
     let mut problems = Vec::new();
     let (mut loadable, mut loaded, mut refusable, mut refused, mut rrsets_compared) =
         (0, 0, 0, 0, 0);
+    let (mut rrsets_served, mut rrsets_hidden) = (0, 0);
     let mut unreadable_reference = 0;
     for line in index.lines().skip(1) {
         let fields: Vec<&str> = line.split('\t').collect();
@@ -320,10 +479,13 @@ fn the_corpus_loads_as_nsd_and_bind_load_it() {
             continue;
         }
         loadable += 1;
-        if let Err(e) = result {
-            problems.push(format!("{file}: refused: {e}"));
-            continue;
-        }
+        let zone = match result {
+            Ok((zone, _)) => zone,
+            Err(e) => {
+                problems.push(format!("{file}: refused: {e}"));
+                continue;
+            }
+        };
         loaded += 1;
         let mut skipped = Vec::new();
         let want = match reference(&path, origin, bind_loads, scratch.path(), &mut skipped) {
@@ -378,6 +540,16 @@ fn the_corpus_loads_as_nsd_and_bind_load_it() {
                 Some(_) => {}
             }
         }
+        let (served, hidden) = check_served(
+            &zone,
+            file,
+            &want,
+            &skipped_owners,
+            bind_loads,
+            &mut problems,
+        );
+        rrsets_served += served;
+        rrsets_hidden += hidden;
         for key in got
             .keys()
             .filter(|k| !want.contains_key(k) && !skipped_owners.contains(&k.0))
@@ -391,7 +563,8 @@ fn the_corpus_loads_as_nsd_and_bind_load_it() {
     }
     eprintln!(
         "corpus: {loaded} of {loadable} files that NSD or BIND loads loaded, {rrsets_compared} RRsets compared \
-         ({unreadable_reference} records ldns-read-zone cannot convert left out); {refused} of {refusable} files both refuse refused"
+         ({unreadable_reference} records ldns-read-zone cannot convert left out), {rrsets_served} of them asked for \
+         and served as read ({rrsets_hidden} hidden by a cut or DNAME, or NSEC3); {refused} of {refusable} files both refuse refused"
     );
     assert!(
         problems.is_empty(),

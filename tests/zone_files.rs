@@ -303,7 +303,10 @@ c TXT "one; not a comment" "two (not a list)"
     assert_eq!((stats.records, stats.rrsets), (7, 7));
     let key = |s: &str| hearsay::wire::NameKey::from_name(&Name::from_ascii(s).unwrap());
     let ttl_of = |name: &str, rtype: RecordType| {
-        let answer = zone.lookup(&key(name), u16::from(rtype)).unwrap();
+        let answer = zone
+            .lookup(&key(name), u16::from(rtype), false)
+            .unwrap()
+            .answer;
         assert_eq!(answer.counts()[0], 1, "{name} {rtype}");
         let b = answer.bytes();
         // Owner is a 2-byte pointer; then type, class, TTL.

@@ -55,6 +55,20 @@ pub struct Answer {
     relocations: Box<[u16]>,
     /// Wire length of the frame name.
     frame_len: u8,
+    /// Where records made for one question (DNSSEC denial proofs, a
+    /// synthesised CNAME) go: an offset in `bytes` at the end of
+    /// `splice_section`. Nothing after it points at a name after it, so
+    /// the bytes that follow move as one block.
+    splice: u16,
+    splice_section: Section,
+}
+
+/// Records made or chosen for one question, inserted into an [`Answer`] at
+/// its splice point. Self-contained: no compression pointers.
+#[derive(Clone, Debug, Default)]
+pub struct Piece {
+    pub bytes: Box<[u8]>,
+    pub records: u16,
 }
 
 /// How much of an [`Answer`] fits in a response of a given size.
@@ -104,32 +118,61 @@ impl Answer {
     /// dropped from the end without TC (RFC 1035 section 7.1 leaves them to
     /// the server's judgement), required glue sets TC (RFC 9471).
     pub fn fit(&self, room: usize) -> Fit {
-        if self.bytes.len() <= room {
+        self.fit_with(room, 0, 0)
+    }
+
+    /// [`Answer::fit`] with `extra_len` bytes holding `extra_records`
+    /// records spliced in, which are never dropped. `len` and `counts`
+    /// include them.
+    pub fn fit_with(&self, room: usize, extra_len: usize, extra_records: u16) -> Fit {
+        let splice = self.splice as usize;
+        let mut counts = self.counts();
+        counts[self.splice_section as usize] += extra_records;
+        if self.bytes.len() + extra_len <= room {
             return Fit {
-                len: self.bytes.len(),
-                counts: self.counts(),
+                len: self.bytes.len() + extra_len,
+                counts,
                 truncated: false,
             };
         }
+        let none = Fit {
+            len: 0,
+            counts: [0; 3],
+            truncated: true,
+        };
         let mut fit = Fit {
             len: 0,
             counts: [0; 3],
             truncated: false,
         };
+        let mut spliced = extra_len == 0 && extra_records == 0;
         for (i, rrset) in self.rrsets.iter().enumerate() {
-            if rrset.end as usize > room {
+            let end = rrset.end as usize;
+            if !spliced && end > splice {
+                if splice + extra_len > room {
+                    return none;
+                }
+                fit.len = splice + extra_len;
+                fit.counts[self.splice_section as usize] += extra_records;
+                spliced = true;
+            }
+            let end = if end > splice { end + extra_len } else { end };
+            if end > room {
                 if rrset.section != Section::Additional {
-                    return Fit {
-                        len: 0,
-                        counts: [0; 3],
-                        truncated: true,
-                    };
+                    return none;
                 }
                 fit.truncated = self.rrsets[i..].iter().any(|r| r.required);
-                break;
+                return fit;
             }
-            fit.len = rrset.end as usize;
+            fit.len = end;
             fit.counts[rrset.section as usize] += rrset.records;
+        }
+        if !spliced {
+            if splice + extra_len > room {
+                return none;
+            }
+            fit.len = splice + extra_len;
+            fit.counts[self.splice_section as usize] += extra_records;
         }
         fit
     }
@@ -137,17 +180,38 @@ impl Answer {
     /// Copies the first `len` bytes into `out`, shifting compression
     /// pointers for a question name `shift` bytes longer than the frame.
     pub fn write_sections(&self, out: &mut Vec<u8>, len: usize, shift: usize) {
+        self.write_spliced(out, len, shift, &[]);
+    }
+
+    /// Like [`Answer::write_sections`], with `extra` written at the splice
+    /// point; `len` (from [`Answer::fit_with`]) counts the extra bytes.
+    pub fn write_spliced(&self, out: &mut Vec<u8>, len: usize, shift: usize, extra: &[&[u8]]) {
         let start = out.len();
-        out.extend_from_slice(&self.bytes[..len]);
+        let extra_len: usize = extra.iter().map(|e| e.len()).sum();
+        let splice = self.splice as usize;
+        // Without its extra records an answer is cut whole or not at all.
+        let own_len = if len >= splice + extra_len && len > 0 {
+            len - extra_len
+        } else {
+            len.min(splice)
+        };
+        let first = own_len.min(splice);
+        out.extend_from_slice(&self.bytes[..first]);
+        if own_len >= splice && len > 0 {
+            for part in extra {
+                out.extend_from_slice(part);
+            }
+            out.extend_from_slice(&self.bytes[splice..own_len]);
+        }
         if shift == 0 {
             return;
         }
         for &at in self.relocations.iter() {
             let at = at as usize;
-            if at + 2 > len {
+            if at + 2 > own_len {
                 continue;
             }
-            let pos = start + at;
+            let pos = start + at + if at >= splice { extra_len } else { 0 };
             let target = u16::from_be_bytes([out[pos], out[pos + 1]]) & 0x3FFF;
             // The builder keeps targets below POINTER_LIMIT, so this fits.
             let moved = (target as usize + shift) as u16 | 0xC000;
@@ -180,6 +244,9 @@ pub struct AnswerBuilder {
     rrsets: Vec<RrsetEnd>,
     relocations: Vec<u16>,
     scratch: Vec<u8>,
+    /// Set by [`AnswerBuilder::splice_here`]: names written later are not
+    /// offered for compression.
+    splice: Option<(usize, Section)>,
 }
 
 impl AnswerBuilder {
@@ -202,7 +269,16 @@ impl AnswerBuilder {
             rrsets: Vec::new(),
             relocations: Vec::new(),
             scratch: Vec::new(),
+            splice: None,
         }
+    }
+
+    /// Marks the point where per-question records will be inserted, at the
+    /// end of `section` (the RRsets added so far must all be in it or
+    /// before). What follows never points after this point, so inserted
+    /// bytes only move it.
+    pub fn splice_here(&mut self, section: Section) {
+        self.splice = Some((self.message.len() - self.sections_start, section));
     }
 
     /// The section the last RRset went to; RRsets must be added in section
@@ -224,14 +300,32 @@ impl AnswerBuilder {
         rdatas: &[RData],
         required: bool,
     ) -> Result<bool, TooLarge> {
+        self.push_signed_rrset(section, owner, (ttl, rdatas), None, required)
+    }
+
+    /// Appends one RRset and its RRSIGs (`sigs`: TTL and records) as one
+    /// unit, which truncation keeps or drops whole.
+    pub fn push_signed_rrset(
+        &mut self,
+        section: Section,
+        owner: Owner<'_>,
+        (ttl, rdatas): (u32, &[RData]),
+        sigs: Option<(u32, &[RData])>,
+        required: bool,
+    ) -> Result<bool, TooLarge> {
         debug_assert!(section >= self.current_section());
         let Some(first) = rdatas.first() else {
             return Ok(true);
         };
         let rtype = first.record_type();
         let mark = (self.message.len(), self.names.len(), self.relocations.len());
+        let sigs = sigs.unwrap_or((0, &[]));
         let mut written = Ok(());
-        for rdata in rdatas {
+        let records = rdatas
+            .iter()
+            .map(|r| (ttl, r))
+            .chain(sigs.1.iter().map(|r| (sigs.0, r)));
+        for (ttl, rdata) in records {
             written = self.write_record(owner, ttl, rdata);
             if written.is_err() {
                 break;
@@ -248,11 +342,35 @@ impl AnswerBuilder {
         }
         self.rrsets.push(RrsetEnd {
             end: (self.message.len() - self.sections_start) as u16,
-            records: rdatas.len() as u16,
+            records: (rdatas.len() + sigs.1.len()) as u16,
             section,
             required,
         });
         Ok(true)
+    }
+
+    /// Encodes records on their own, every name in full, for insertion at
+    /// any splice point.
+    pub fn piece(owner: &Name, sets: &[(u32, &[RData])]) -> Result<Piece, TooLarge> {
+        let mut builder = AnswerBuilder::new(&NameKey::from_name(&Name::root()));
+        builder.splice_here(Section::Answer);
+        let mut records = 0;
+        for (ttl, rdatas) in sets {
+            for rdata in rdatas.iter() {
+                builder
+                    .write_record(Owner::Name(owner), *ttl, rdata)
+                    .map_err(|_| TooLarge(rdata.record_type()))?;
+                records += 1;
+            }
+        }
+        let bytes = &builder.message[builder.sections_start..];
+        if bytes.len() > MAX_SECTIONS_LEN {
+            return Err(TooLarge(RecordType::NSEC));
+        }
+        Ok(Piece {
+            bytes: bytes.into(),
+            records,
+        })
     }
 
     fn write_record(&mut self, owner: Owner<'_>, ttl: u32, rdata: &RData) -> Result<(), ()> {
@@ -320,7 +438,7 @@ impl AnswerBuilder {
                 self.message.extend_from_slice(&(0xC000 | at).to_be_bytes());
                 return;
             }
-            if self.message.len() < POINTER_LIMIT {
+            if self.message.len() < POINTER_LIMIT && self.splice.is_none() {
                 self.names.push((self.message.len() as u16, suffix.into()));
             }
             let len = wire[pos] as usize;
@@ -332,7 +450,11 @@ impl AnswerBuilder {
 
     /// Finishes the answer with its response code and AA flag.
     pub fn finish(self, rcode: u16, authoritative: bool) -> Answer {
+        let end = self.message.len() - self.sections_start;
+        let (splice, splice_section) = self.splice.unwrap_or((end, Section::Authority));
         Answer {
+            splice: splice as u16,
+            splice_section,
             rcode,
             authoritative,
             bytes: self.message[self.sections_start..].into(),

@@ -10,7 +10,7 @@ pub mod name;
 pub mod query;
 pub mod response;
 
-pub use answer::{Answer, AnswerBuilder, Owner, Section};
+pub use answer::{Answer, AnswerBuilder, Owner, Piece, Section};
 pub use name::NameKey;
 pub use query::{DecodeError, Edns, Malformed, Query, RequestHeader, decode};
 
@@ -38,6 +38,7 @@ pub mod rcode {
     pub const NXDOMAIN: u16 = 3;
     pub const NOTIMP: u16 = 4;
     pub const REFUSED: u16 = 5;
+    pub const YXDOMAIN: u16 = 6;
     pub const NOTAUTH: u16 = 9;
     pub const BADVERS: u16 = 16;
 }
@@ -53,6 +54,7 @@ pub mod rtype {
     pub const SRV: u16 = 33;
     pub const OPT: u16 = 41;
     pub const DS: u16 = 43;
+    pub const RRSIG: u16 = 46;
     pub const TKEY: u16 = 249;
     pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;

@@ -31,11 +31,78 @@ pub struct ReplyOptions {
 /// Writes the response for `answer` into `out`. Returns whether it was
 /// truncated (TC set).
 pub fn write_answer(out: &mut Vec<u8>, query: &Query, answer: &Answer, opts: ReplyOptions) -> bool {
+    write_reply(out, query, &Reply::of(answer), opts)
+}
+
+/// A prebuilt answer and what one question adds to it.
+pub struct Reply<'a> {
+    pub answer: &'a Answer,
+    /// Records inserted at the answer's splice point.
+    pub extra: [&'a [u8]; 4],
+    pub extra_parts: usize,
+    pub extra_records: u16,
+    /// A record made for this question (the CNAME of a DNAME
+    /// substitution), inserted before `extra`.
+    pub synthesized: Option<Box<[u8]>>,
+    /// Replaces the answer's response code (YXDOMAIN for a DNAME
+    /// substitution that makes too long a name).
+    pub rcode: Option<u16>,
+}
+
+impl<'a> Reply<'a> {
+    pub fn of(answer: &'a Answer) -> Self {
+        Reply {
+            answer,
+            extra: [&[]; 4],
+            extra_parts: 0,
+            extra_records: 0,
+            synthesized: None,
+            rcode: None,
+        }
+    }
+
+    /// Adds records to insert; the first four parts only.
+    pub fn add(&mut self, bytes: &'a [u8], records: u16) {
+        if let Some(slot) = self.extra.get_mut(self.extra_parts) {
+            *slot = bytes;
+            self.extra_parts += 1;
+            self.extra_records += records;
+        }
+    }
+
+    pub fn rcode(&self) -> u16 {
+        self.rcode.unwrap_or(self.answer.rcode())
+    }
+}
+
+/// Writes the response for `reply` into `out`. Returns whether it was
+/// truncated (TC set).
+pub fn write_reply(
+    out: &mut Vec<u8>,
+    query: &Query,
+    reply: &Reply<'_>,
+    opts: ReplyOptions,
+) -> bool {
+    let answer = reply.answer;
+    let mut parts: [&[u8]; 5] = [&[]; 5];
+    let mut n = 0;
+    let mut records = reply.extra_records;
+    if let Some(record) = &reply.synthesized {
+        parts[0] = record;
+        n = 1;
+        records += 1;
+    }
+    for part in &reply.extra[..reply.extra_parts] {
+        parts[n] = part;
+        n += 1;
+    }
+    let extra = &parts[..n];
     begin(out, query);
     let room = opts.max_len.saturating_sub(out.len() + opt_len(query));
-    let fit = answer.fit(room);
+    let extra_len = extra.iter().map(|e| e.len()).sum();
+    let fit = answer.fit_with(room, extra_len, records);
     let shift = query.key.wire_len().saturating_sub(answer.frame_len());
-    answer.write_sections(out, fit.len, shift);
+    answer.write_spliced(out, fit.len, shift, extra);
     let mut bits = 0;
     if answer.authoritative() {
         bits |= flags::AA;
@@ -43,7 +110,7 @@ pub fn write_answer(out: &mut Vec<u8>, query: &Query, answer: &Answer, opts: Rep
     if fit.truncated {
         bits |= flags::TC;
     }
-    finish(out, query, answer.rcode(), bits, fit.counts, opts);
+    finish(out, query, reply.rcode(), bits, fit.counts, opts);
     fit.truncated
 }
 

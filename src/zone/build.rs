@@ -16,10 +16,14 @@ use std::path::Path;
 use foldhash::fast::RandomState;
 use hickory_proto::rr::{Name, RData, RecordType};
 
+use super::denial::{self, Chain};
 use super::file::{Location, SourceRecord, ZoneError};
 use super::findings::{Findings, Peer};
-use super::{Found, NodeAnswers, NodeKind, Tree, Zone, ZoneStats};
-use crate::wire::{Answer, AnswerBuilder, NameKey, Owner, Section, rcode};
+use super::{
+    Denial, DnameAnswer, Found, NONE, NodeAnswers, NodeKind, NodeProof, Signed, Tree, Zone,
+    ZoneStats,
+};
+use crate::wire::{Answer, AnswerBuilder, NameKey, Owner, Piece, Section, rcode};
 
 /// Longest CNAME chain followed inside a zone; longer ones (or loops) are
 /// answered as far as this and reported when the zone loads.
@@ -28,6 +32,9 @@ const MAX_CHAIN: usize = 8;
 /// One RRset as read, with the line of each record.
 struct Rrset {
     rtype: RecordType,
+    /// For RRSIG: the type the signatures cover; each covered type is its
+    /// own set, with its own TTL.
+    covered: u16,
     ttl: u32,
     rdatas: Vec<RData>,
     locations: Vec<Location>,
@@ -43,6 +50,23 @@ struct NodeData {
 impl NodeData {
     fn rrset(&self, rtype: RecordType) -> Option<&Rrset> {
         self.rrsets.iter().find(|r| r.rtype == rtype)
+    }
+
+    /// The RRSIGs covering this node's `rtype` RRset.
+    fn sigs(&self, rtype: RecordType) -> Option<&Rrset> {
+        let covered = u16::from(rtype);
+        self.rrsets
+            .iter()
+            .find(|r| r.rtype == RecordType::RRSIG && r.covered == covered)
+    }
+}
+
+/// The wire bytes of RDATA kept as read (every type the compiler does not
+/// decode).
+fn raw(rdata: &RData) -> &[u8] {
+    match rdata {
+        RData::Unknown { rdata, .. } => &rdata.anything,
+        _ => &[],
     }
 }
 
@@ -93,7 +117,15 @@ pub(super) fn build(
         return Err(error);
     }
     add_empty_non_terminals(&mut nodes, &mut index, &apex);
-    let tree = link_tree(&nodes, index, apex, findings);
+    let mut tree = link_tree(&nodes, index, apex, findings);
+    // RFC 5155 section 7.2.8: an NSEC3 owner name is no name of the zone;
+    // a query for it is answered as for any name that does not exist.
+    tree.index.retain(|_, node| {
+        !nodes[*node as usize].rrsets.iter().all(|r| {
+            r.rtype == RecordType::NSEC3
+                || (r.rtype == RecordType::RRSIG && r.covered == u16::from(RecordType::NSEC3))
+        }) || nodes[*node as usize].rrsets.is_empty()
+    });
 
     let soa_set = nodes[apex_node as usize]
         .rrset(RecordType::SOA)
@@ -108,13 +140,31 @@ pub(super) fn build(
         soa: soa_set,
         // RFC 2308 section 3: the lesser of the SOA's TTL and MINIMUM.
         negative_ttl: soa_set.ttl.min(soa.minimum),
+        signed: None,
     };
-    let nxdomain = compiler.negative(rcode::NXDOMAIN)?;
-    let nodata = compiler.negative(rcode::NOERROR)?;
-    let mut answers = Vec::with_capacity(nodes.len());
-    for i in 0..nodes.len() {
-        answers.push(compiler.node_answers(i as u32, findings)?);
-    }
+    let (nxdomain, nodata, answers) = compiler.all_answers(findings)?;
+
+    // A zone with signatures is served signed to DO=1 queries.
+    let signed = if nodes.iter().any(|n| n.rrset(RecordType::RRSIG).is_some()) {
+        let chain = denial_chain(&nodes, &tree, apex_node);
+        let mut proofs = node_proofs(&nodes, &tree, &chain);
+        let pieces = encode_pieces(&nodes, &chain, &mut proofs)?;
+        let denial = Denial { chain, proofs };
+        let (nxdomain, nodata, answers) = Compiler {
+            signed: Some(&denial),
+            ..compiler
+        }
+        .all_answers(findings)?;
+        Some(Box::new(Signed {
+            answers,
+            nxdomain,
+            nodata,
+            denial,
+            pieces,
+        }))
+    } else {
+        None
+    };
 
     let stats = ZoneStats {
         serial: soa.serial,
@@ -137,6 +187,7 @@ pub(super) fn build(
         answers,
         nxdomain,
         nodata,
+        signed,
         stats,
     };
     Ok(zone)
@@ -172,7 +223,18 @@ fn group(
         });
         let node = &mut nodes[at as usize];
         let rtype = record.record_type();
-        match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
+        let covered = match rtype {
+            RecordType::RRSIG => match raw(&record.data) {
+                [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        match node
+            .rrsets
+            .iter_mut()
+            .find(|r| r.rtype == rtype && r.covered == covered)
+        {
             Some(rrset) => {
                 if rrset.rdatas.contains(&record.data) {
                     let message = format!("duplicate {rtype} record for {} ignored", record.name);
@@ -198,6 +260,7 @@ fn group(
             }
             None => node.rrsets.push(Rrset {
                 rtype,
+                covered,
                 ttl: record.ttl,
                 rdatas: vec![record.data],
                 locations: vec![location],
@@ -205,7 +268,7 @@ fn group(
         }
     }
     for node in &mut nodes {
-        node.rrsets.sort_by_key(|r| u16::from(r.rtype));
+        node.rrsets.sort_by_key(|r| (u16::from(r.rtype), r.covered));
     }
     Ok((nodes, index))
 }
@@ -363,11 +426,19 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
                 NodeKind::Glue { cut }
             };
         }
-        // RFC 6672 section 2.4: a DNAME hides the names below it.
-        let dname = (1..=below_apex).find_map(|skip| {
+        // RFC 6672 section 2.4: a DNAME hides the names below it; the
+        // highest one decides, as resolution meets it first.
+        let dname = (1..=below_apex).rev().find_map(|skip| {
             let at = *index.get(node.key.suffix(skip))?;
             nodes[at as usize].rrset(RecordType::DNAME).map(|_| at)
         });
+        if kinds[i] == NodeKind::Authoritative {
+            if let Some(owner) = dname {
+                kinds[i] = NodeKind::Occluded { dname: owner };
+            } else if node.rrset(RecordType::DNAME).is_some() {
+                kinds[i] = NodeKind::Dname;
+            }
+        }
         if let Some(owner) = dname
             && let Some(first) = node.rrsets.first()
         {
@@ -402,26 +473,37 @@ enum ChainEnd {
         owner: Name,
         node: u32,
     },
-    NxDomain,
+    /// At a name that does not exist, with how the tree found it.
+    NxDomain {
+        key: Box<NameKey>,
+        found: Found,
+    },
     Delegated {
         cut: u32,
     },
-    /// Leaves the zone: the client's resolver goes on from here.
+    /// Leaves the zone, or meets a DNAME: the client's resolver goes on
+    /// from here.
     Outside,
     /// Too long, or a loop.
     TooLong,
 }
 
 /// What follows the answer section of an answer.
-enum Tail {
-    /// Additional A/AAAA for NS, MX and SRV targets in the zone.
-    Additional,
-    /// Negative answer: the SOA in authority.
-    Negative(u16),
+enum Tail<'a> {
+    /// Additional A/AAAA for NS, MX and SRV targets in the zone; in a
+    /// signed answer, the links proving the wildcard expansions of a CNAME
+    /// chain in authority.
+    Additional(&'a [u32]),
+    /// Negative answer: the SOA in authority, and in a signed answer the
+    /// NSEC or NSEC3 links of these nodes.
+    Negative(u16, &'a [u32]),
     /// The NS of a cut in authority, glue in additional.
     Referral(u32),
     Nothing,
 }
+
+/// One RRset of an answer: its owner, and its RRSIGs when signed.
+type Part<'a> = (Owner<'a>, &'a Rrset, Option<&'a Rrset>);
 
 struct Compiler<'a> {
     origin: &'a Name,
@@ -429,25 +511,71 @@ struct Compiler<'a> {
     nodes: &'a [NodeData],
     soa: &'a Rrset,
     negative_ttl: u32,
+    /// Building the DO=1 answers of a signed zone.
+    signed: Option<&'a Denial>,
 }
 
-impl Compiler<'_> {
+impl<'a> Compiler<'a> {
+    /// NXDOMAIN, NODATA, and every node's answers.
+    fn all_answers(
+        &self,
+        findings: &mut Findings,
+    ) -> Result<(Answer, Answer, Vec<NodeAnswers>), ZoneError> {
+        let nxdomain = self.negative(rcode::NXDOMAIN)?;
+        let nodata = self.negative(rcode::NOERROR)?;
+        let mut answers = Vec::with_capacity(self.nodes.len());
+        for i in 0..self.nodes.len() {
+            answers.push(self.node_answers(i as u32, findings)?);
+        }
+        Ok((nxdomain, nodata, answers))
+    }
+
     fn negative(&self, rcode: u16) -> Result<Answer, ZoneError> {
-        self.compose(&self.tree.apex, &[], Tail::Negative(rcode))
+        self.compose(&self.tree.apex, &[], Tail::Negative(rcode, &[]))
+    }
+
+    /// `rrset` of `node` as an answer part, with its RRSIGs if signed.
+    fn part(&self, owner: Owner<'a>, node: &'a NodeData, rrset: &'a Rrset) -> Part<'a> {
+        let sigs = match (self.signed, rrset.rtype) {
+            (None, _) | (_, RecordType::RRSIG) => None,
+            (Some(_), rtype) => node.sigs(rtype),
+        };
+        (owner, rrset, sigs)
     }
 
     fn node_answers(&self, i: u32, findings: &mut Findings) -> Result<NodeAnswers, ZoneError> {
         let node = &self.nodes[i as usize];
         match self.tree.kinds[i as usize] {
-            NodeKind::Glue { .. } => return Ok(NodeAnswers::default()),
+            NodeKind::Glue { .. } | NodeKind::Occluded { .. } => {
+                return Ok(NodeAnswers::default());
+            }
             NodeKind::Delegation => {
+                // The DS RRset is the parent's, answered here (RFC 4035
+                // section 3.1.4.1).
+                let by_type = match node.rrset(RecordType::DS) {
+                    Some(ds) => {
+                        let part = self.part(Owner::Qname, node, ds);
+                        vec![(
+                            u16::from(RecordType::DS),
+                            self.compose(&node.key, &[part], Tail::Nothing)?,
+                        )]
+                    }
+                    None => Vec::new(),
+                };
                 return Ok(NodeAnswers {
+                    by_type: by_type.into(),
                     referral: Some(Box::new(self.compose(&node.key, &[], Tail::Referral(i))?)),
                     ..NodeAnswers::default()
                 });
             }
-            NodeKind::Authoritative => {}
+            NodeKind::Authoritative | NodeKind::Dname => {}
         }
+        let dname = match node.rrset(RecordType::DNAME) {
+            Some(rrset) if self.tree.kinds[i as usize] == NodeKind::Dname => {
+                Some(Box::new(self.dname_answer(node, rrset)?))
+            }
+            _ => None,
+        };
         // A wildcard's answers serve every name it synthesises, so they are
         // framed on its parent, the part those names share.
         let frame = if node.key.is_wildcard() {
@@ -456,52 +584,100 @@ impl Compiler<'_> {
             node.key.clone()
         };
         let Some(cname) = node.rrset(RecordType::CNAME) else {
-            let mut by_type = Vec::with_capacity(node.rrsets.len());
-            for rrset in &node.rrsets {
-                let answer = self.compose(&frame, &[(Owner::Qname, rrset)], Tail::Additional)?;
+            let mut by_type: Vec<(u16, Answer)> = Vec::with_capacity(node.rrsets.len());
+            for (at, rrset) in node.rrsets.iter().enumerate() {
+                let answer = if rrset.rtype == RecordType::RRSIG {
+                    if at > 0 && node.rrsets[at - 1].rtype == RecordType::RRSIG {
+                        continue;
+                    }
+                    self.rrsig_answer(&frame, node)?
+                } else {
+                    let part = self.part(Owner::Qname, node, rrset);
+                    self.compose(&frame, &[part], Tail::Additional(&[]))?
+                };
                 by_type.push((u16::from(rrset.rtype), answer));
             }
             return Ok(NodeAnswers {
                 any: (!by_type.is_empty()).then_some(0),
                 by_type: by_type.into(),
+                dname,
                 ..NodeAnswers::default()
             });
         };
 
-        let first = (Owner::Qname, cname);
+        let first = self.part(Owner::Qname, node, cname);
         let mut by_type = vec![(
             u16::from(RecordType::CNAME),
             self.compose(&frame, &[first], Tail::Nothing)?,
         )];
-        let (links, end) = self.follow_chain(&node.key, cname);
-        let mut chain: Vec<(Owner<'_>, &Rrset)> = vec![first];
-        chain.extend(
-            links
-                .iter()
-                .map(|(owner, rrset)| (Owner::Name(owner), *rrset)),
-        );
+        // The CNAME's own DNSSEC records answer for themselves.
+        for rrset in node.rrsets.iter().filter(|r| r.rtype != RecordType::CNAME) {
+            if rrset.rtype == RecordType::RRSIG {
+                if !by_type
+                    .iter()
+                    .any(|(t, _)| *t == u16::from(RecordType::RRSIG))
+                {
+                    let answer = self.rrsig_answer(&frame, node)?;
+                    by_type.push((u16::from(RecordType::RRSIG), answer));
+                }
+                continue;
+            }
+            let part = self.part(Owner::Qname, node, rrset);
+            by_type.push((
+                u16::from(rrset.rtype),
+                self.compose(&frame, &[part], Tail::Nothing)?,
+            ));
+        }
+        let (links, end, expanded) = self.follow_chain(&node.key, cname);
+        let mut chain: Vec<Part<'_>> = vec![first];
+        chain.extend(links.iter().map(|(owner, at, rrset)| {
+            self.part(Owner::Name(owner), &self.nodes[*at as usize], rrset)
+        }));
         let other = match end {
-            ChainEnd::Node { ref owner, node } => {
-                for rrset in &self.nodes[node as usize].rrsets {
+            ChainEnd::Node {
+                ref owner,
+                node: end,
+            } => {
+                let end_node = &self.nodes[end as usize];
+                for rrset in &end_node.rrsets {
+                    if rrset.rtype == RecordType::RRSIG
+                        || by_type.iter().any(|(t, _)| *t == u16::from(rrset.rtype))
+                    {
+                        continue;
+                    }
                     let mut full = chain.clone();
-                    full.push((Owner::Name(owner), rrset));
-                    let answer = self.compose(&frame, &full, Tail::Additional)?;
+                    full.push(self.part(Owner::Name(owner), end_node, rrset));
+                    let answer = self.compose(&frame, &full, Tail::Additional(expanded.nodes()))?;
                     by_type.push((u16::from(rrset.rtype), answer));
                 }
-                self.compose(&frame, &chain, Tail::Negative(rcode::NOERROR))?
+                let links = self.proof_links(Found::Exact(end), &NameKey::from_name(owner));
+                self.compose(
+                    &frame,
+                    &chain,
+                    Tail::Negative(rcode::NOERROR, links.nodes()),
+                )?
             }
             // RFC 6604: the rcode is that of the last name in the chain.
-            ChainEnd::NxDomain => self.compose(&frame, &chain, Tail::Negative(rcode::NXDOMAIN))?,
+            ChainEnd::NxDomain { ref key, found } => {
+                let links = self.proof_links(found, key);
+                self.compose(
+                    &frame,
+                    &chain,
+                    Tail::Negative(rcode::NXDOMAIN, links.nodes()),
+                )?
+            }
             ChainEnd::Delegated { cut } => self.compose(&frame, &chain, Tail::Referral(cut))?,
             ChainEnd::Outside => self.compose(&frame, &chain, Tail::Nothing)?,
             ChainEnd::TooLong => {
-                findings.warn(
-                    Some(&cname.locations[0]),
-                    format!(
-                        "the CNAME chain from {} loops or is longer than {MAX_CHAIN}",
-                        node.name
-                    ),
-                );
+                if self.signed.is_none() {
+                    findings.warn(
+                        Some(&cname.locations[0]),
+                        format!(
+                            "the CNAME chain from {} loops or is longer than {MAX_CHAIN}",
+                            node.name
+                        ),
+                    );
+                }
                 self.compose(&frame, &chain, Tail::Nothing)?
             }
         };
@@ -515,83 +691,162 @@ impl Compiler<'_> {
             other: Some(Box::new(other)),
             any,
             referral: None,
+            dname,
+        })
+    }
+
+    /// An RRSIG query gets every signature at the name, each covered
+    /// type's set with its own TTL.
+    fn rrsig_answer(&self, frame: &NameKey, node: &NodeData) -> Result<Answer, ZoneError> {
+        let parts: Vec<Part<'_>> = node
+            .rrsets
+            .iter()
+            .filter(|r| r.rtype == RecordType::RRSIG)
+            .map(|r| (Owner::Qname, r, None))
+            .collect();
+        self.compose(frame, &parts, Tail::Nothing)
+    }
+
+    /// The links a negative answer about `key` carries, in a signed zone.
+    fn proof_links(&self, found: Found, key: &NameKey) -> super::Links {
+        match self.signed {
+            Some(signed) => signed.links(found, key, false),
+            None => super::Links::default(),
+        }
+    }
+
+    /// The DNAME RRset, with room after it for the synthesised CNAME.
+    fn dname_answer(&self, node: &NodeData, rrset: &Rrset) -> Result<DnameAnswer, ZoneError> {
+        let mut builder = AnswerBuilder::new(&node.key);
+        let (owner, rrset, sigs) = self.part(Owner::Qname, node, rrset);
+        // The DNAME's owner is the frame, so a pointer to the question's
+        // tail names it; `Qname` would name the whole question.
+        let _ = owner;
+        builder
+            .push_signed_rrset(
+                Section::Answer,
+                Owner::Name(&node.name),
+                (rrset.ttl, &rrset.rdatas),
+                sigs.map(|s| (s.ttl, s.rdatas.as_slice())),
+                false,
+            )
+            .map_err(|e| ZoneError::at(&rrset.locations[0], e.to_string()))?;
+        builder.splice_here(Section::Answer);
+        let target = rrset.rdatas.first().map(raw).unwrap_or_default();
+        Ok(DnameAnswer {
+            answer: builder.finish(rcode::NOERROR, true),
+            target: target.into(),
+            ttl: rrset.ttl,
         })
     }
 
     /// Follows CNAMEs after the first one (owned by `start`), inside the
-    /// zone, stopping where a name repeats.
-    fn follow_chain(&self, start: &NameKey, first: &'_ Rrset) -> (Vec<(Name, &Rrset)>, ChainEnd) {
-        let mut links: Vec<(Name, &Rrset)> = Vec::new();
+    /// zone, stopping where a name repeats. Also returns, for a signed
+    /// zone, the links proving the names reached through wildcards do not
+    /// exist themselves (RFC 4035 section 3.1.3.3).
+    #[allow(clippy::type_complexity)]
+    fn follow_chain(
+        &self,
+        start: &NameKey,
+        first: &'a Rrset,
+    ) -> (Vec<(Name, u32, &'a Rrset)>, ChainEnd, super::Links) {
+        let mut links: Vec<(Name, u32, &Rrset)> = Vec::new();
+        let mut expanded = super::Links::default();
         let mut rrset = first;
         loop {
             let Some(RData::CNAME(target)) = rrset.rdatas.first() else {
-                return (links, ChainEnd::Outside);
+                return (links, ChainEnd::Outside, expanded);
             };
             let target = target.0.clone();
             let key = NameKey::from_name(&target);
             if key == *start
                 || links
                     .iter()
-                    .any(|(owner, _)| NameKey::from_name(owner) == key)
+                    .any(|(owner, _, _)| NameKey::from_name(owner) == key)
             {
-                return (links, ChainEnd::TooLong);
+                return (links, ChainEnd::TooLong, expanded);
             }
-            let node = match self.tree.find(&key) {
-                Found::Exact(node) | Found::Wildcard(node) => node,
-                Found::Delegated { cut, .. } => return (links, ChainEnd::Delegated { cut }),
-                Found::NxDomain => return (links, ChainEnd::NxDomain),
-                Found::Outside => return (links, ChainEnd::Outside),
+            let found = self.tree.find(&key);
+            let node = match found {
+                Found::Exact(node) => node,
+                Found::Wildcard { wildcard, .. } => {
+                    if let Some(signed) = self.signed {
+                        expanded.extend(&signed.links(found, &key, true));
+                    }
+                    wildcard
+                }
+                Found::Delegated { cut, .. } => {
+                    return (links, ChainEnd::Delegated { cut }, expanded);
+                }
+                Found::NxDomain { .. } => {
+                    return (
+                        links,
+                        ChainEnd::NxDomain {
+                            key: Box::new(key),
+                            found,
+                        },
+                        expanded,
+                    );
+                }
+                Found::Dname(_) | Found::Outside => return (links, ChainEnd::Outside, expanded),
             };
             match self.nodes[node as usize].rrset(RecordType::CNAME) {
                 Some(next) if links.len() < MAX_CHAIN => {
-                    links.push((target, next));
+                    links.push((target, node, next));
                     rrset = next;
                 }
-                Some(_) => return (links, ChainEnd::TooLong),
+                Some(_) => return (links, ChainEnd::TooLong, expanded),
                 None => {
-                    return (
-                        links,
-                        ChainEnd::Node {
-                            owner: target,
-                            node,
-                        },
-                    );
+                    let end = ChainEnd::Node {
+                        owner: target,
+                        node,
+                    };
+                    return (links, end, expanded);
                 }
             }
         }
     }
 
-    /// Encodes an answer: `answer` RRsets, then whatever `tail` adds.
+    /// Encodes an answer: `answer` RRsets, then whatever `tail` adds. In a
+    /// signed answer, what a query adds (denial links) goes at the end of
+    /// the authority section, before the additional data.
     fn compose(
         &self,
         frame: &NameKey,
-        answer: &[(Owner<'_>, &Rrset)],
-        tail: Tail,
+        answer: &[Part<'_>],
+        tail: Tail<'_>,
     ) -> Result<Answer, ZoneError> {
         let mut builder = AnswerBuilder::new(frame);
-        for (owner, rrset) in answer {
-            self.push(&mut builder, Section::Answer, *owner, rrset, false)?;
+        for (owner, rrset, sigs) in answer {
+            self.push(&mut builder, Section::Answer, *owner, rrset, *sigs, false)?;
         }
         let mut seen: Vec<(NameKey, RecordType)> = Vec::new();
         let (rcode, authoritative) = match tail {
-            Tail::Additional => {
-                for (_, rrset) in answer {
+            Tail::Additional(links) => {
+                self.push_links(&mut builder, links)?;
+                self.splice(&mut builder);
+                for (_, rrset, _) in answer {
                     for target in rrset.rdatas.iter().filter_map(additional_target) {
                         self.push_addresses(&mut builder, target, false, &mut seen)?;
                     }
                 }
                 (rcode::NOERROR, true)
             }
-            Tail::Negative(rcode) => {
+            Tail::Negative(rcode, links) => {
+                let apex = &self.nodes[self.tree.index[self.tree.apex.as_bytes()] as usize];
+                let sigs = self.signed.and_then(|_| apex.sigs(RecordType::SOA));
                 builder
-                    .push_rrset(
+                    .push_signed_rrset(
                         Section::Authority,
                         Owner::Name(self.origin),
-                        self.negative_ttl,
-                        &self.soa.rdatas,
+                        (self.negative_ttl, &self.soa.rdatas),
+                        // NSD and BIND give the SOA's RRSIG the negative TTL too.
+                        sigs.map(|s| (self.negative_ttl, s.rdatas.as_slice())),
                         false,
                     )
                     .map_err(|e| ZoneError::at(&self.soa.locations[0], e.to_string()))?;
+                self.push_links(&mut builder, links)?;
+                self.splice(&mut builder);
                 (rcode, true)
             }
             Tail::Referral(cut) => {
@@ -604,12 +859,43 @@ impl Compiler<'_> {
                             Section::Authority,
                             Owner::Name(&cut.name),
                             ns,
+                            None,
                             false,
                         )?;
                         ns.rdatas.as_slice()
                     }
                     None => &[],
                 };
+                if let Some(signed) = self.signed {
+                    // RFC 4035 section 3.1.4: the DS RRset, or the proof
+                    // that there is none.
+                    match cut.rrset(RecordType::DS) {
+                        Some(ds) => {
+                            let part = self.part(Owner::Name(&cut.name), cut, ds);
+                            self.push(
+                                &mut builder,
+                                Section::Authority,
+                                part.0,
+                                part.1,
+                                part.2,
+                                false,
+                            )?;
+                        }
+                        None => {
+                            let at = self.tree.index[cut.key.as_bytes()];
+                            let links = signed.links(
+                                Found::Delegated {
+                                    cut: at,
+                                    exact: true,
+                                },
+                                &cut.key,
+                                false,
+                            );
+                            self.push_links(&mut builder, links.nodes())?;
+                        }
+                    }
+                }
+                self.splice(&mut builder);
                 for rdata in ns_rdatas {
                     if let RData::NS(target) = rdata {
                         // Glue for a name server inside the delegated zone is
@@ -620,9 +906,33 @@ impl Compiler<'_> {
                 }
                 (rcode::NOERROR, !answer.is_empty())
             }
-            Tail::Nothing => (rcode::NOERROR, true),
+            Tail::Nothing => {
+                self.splice(&mut builder);
+                (rcode::NOERROR, true)
+            }
         };
         Ok(builder.finish(rcode, authoritative))
+    }
+
+    /// Marks where a signed answer's per-question links go.
+    fn splice(&self, builder: &mut AnswerBuilder) {
+        if self.signed.is_some() {
+            builder.splice_here(Section::Authority);
+        }
+    }
+
+    /// The NSEC or NSEC3 RRsets, signed, of these nodes.
+    fn push_links(&self, builder: &mut AnswerBuilder, links: &[u32]) -> Result<(), ZoneError> {
+        for &link in links {
+            let node = &self.nodes[link as usize];
+            for rtype in [RecordType::NSEC, RecordType::NSEC3] {
+                if let Some(rrset) = node.rrset(rtype) {
+                    let part = self.part(Owner::Name(&node.name), node, rrset);
+                    self.push(builder, Section::Authority, part.0, part.1, part.2, false)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn push(
@@ -631,10 +941,17 @@ impl Compiler<'_> {
         section: Section,
         owner: Owner<'_>,
         rrset: &Rrset,
+        sigs: Option<&Rrset>,
         required: bool,
     ) -> Result<bool, ZoneError> {
         builder
-            .push_rrset(section, owner, rrset.ttl, &rrset.rdatas, required)
+            .push_signed_rrset(
+                section,
+                owner,
+                (rrset.ttl, &rrset.rdatas),
+                sigs.map(|s| (s.ttl, s.rdatas.as_slice())),
+                required,
+            )
             .map_err(|e| ZoneError::at(&rrset.locations[0], e.to_string()))
     }
 
@@ -660,11 +977,13 @@ impl Compiler<'_> {
                 continue;
             }
             seen.push((key.clone(), rtype));
+            let part = self.part(Owner::Name(&node.name), node, rrset);
             self.push(
                 builder,
                 Section::Additional,
-                Owner::Name(&node.name),
-                rrset,
+                part.0,
+                part.1,
+                part.2,
                 required,
             )?;
         }
@@ -681,4 +1000,158 @@ fn additional_target(rdata: &RData) -> Option<&Name> {
         RData::SRV(srv) => Some(&srv.target),
         _ => None,
     }
+}
+
+/// The chain of denial the signer wrote: NSEC3 if the zone has NSEC3
+/// records (with the parameters NSEC3PARAM names, else the first NSEC3's),
+/// else NSEC.
+fn denial_chain(nodes: &[NodeData], tree: &Tree, apex: u32) -> Chain {
+    let authoritative = |i: usize| {
+        matches!(
+            tree.kinds[i],
+            NodeKind::Authoritative | NodeKind::Dname | NodeKind::Delegation
+        )
+    };
+    let nsec3_params = |wire: &[u8]| -> Option<(u16, Box<[u8]>)> {
+        let iterations = u16::from_be_bytes([*wire.get(2)?, *wire.get(3)?]);
+        let salt_len = *wire.get(4)? as usize;
+        Some((iterations, wire.get(5..5 + salt_len)?.into()))
+    };
+    let first_nsec3 = nodes
+        .iter()
+        .find_map(|n| n.rrset(RecordType::NSEC3).and_then(|r| r.rdatas.first()));
+    let params = nodes[apex as usize]
+        .rrset(RecordType::NSEC3PARAM)
+        .and_then(|r| r.rdatas.first())
+        .or(first_nsec3)
+        .and_then(|r| nsec3_params(raw(r)));
+    if let (Some((iterations, salt)), Some(_)) = (params, first_nsec3) {
+        let mut hashes = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let Some(nsec3) = node.rrset(RecordType::NSEC3) else {
+                continue;
+            };
+            let same_chain = nsec3
+                .rdatas
+                .first()
+                .and_then(|r| nsec3_params(raw(r)))
+                .is_some_and(|(it, s)| it == iterations && s == salt);
+            let label = &node.key.as_bytes()[1..=node.key.as_bytes()[0] as usize];
+            if let (true, Some(hash)) = (same_chain, denial::base32hex(label)) {
+                hashes.push((hash.into_boxed_slice(), i as u32));
+            }
+        }
+        hashes.sort();
+        return Chain::Nsec3(denial::Nsec3Chain {
+            salt,
+            iterations,
+            hashes,
+        });
+    }
+    let mut owners: Vec<(Box<[u8]>, u32)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| authoritative(*i) && n.rrset(RecordType::NSEC).is_some())
+        .map(|(i, n)| (Box::from(n.key.as_bytes()), i as u32))
+        .collect();
+    if owners.is_empty() {
+        return Chain::None;
+    }
+    owners.sort_by(|a, b| denial::canonical_cmp(&a.0, &b.0));
+    Chain::Nsec(owners)
+}
+
+/// Each node's links (see [`NodeProof`]).
+fn node_proofs(nodes: &[NodeData], tree: &Tree, chain: &Chain) -> Vec<NodeProof> {
+    let none = NodeProof {
+        piece: NONE,
+        nodata: [NONE; 2],
+        closest: [NONE; 2],
+    };
+    let opt = |n: Option<u32>| n.unwrap_or(NONE);
+    let apex_labels = tree.apex.label_count();
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            if !matches!(
+                tree.kinds[i],
+                NodeKind::Authoritative | NodeKind::Dname | NodeKind::Delegation
+            ) {
+                return none;
+            }
+            let key = node.key.as_bytes();
+            let mut wildcard = vec![1, b'*'];
+            wildcard.extend_from_slice(key);
+            let wildcard_cover = if wildcard.len() <= crate::wire::name::MAX_NAME_LEN {
+                chain.cover(&wildcard)
+            } else {
+                None
+            };
+            match chain {
+                Chain::None => none,
+                Chain::Nsec(_) => NodeProof {
+                    piece: NONE,
+                    nodata: match node.rrset(RecordType::NSEC) {
+                        Some(_) => [i as u32, NONE],
+                        None => [opt(chain.cover(key)), NONE],
+                    },
+                    closest: [NONE, opt(wildcard_cover)],
+                },
+                Chain::Nsec3(_) => {
+                    let own = chain.nsec3_match(key);
+                    // RFC 5155 section 7.2.4: without a match (below an
+                    // opt-out), the closest provable encloser's match and
+                    // the link covering the next closer name.
+                    let nodata = match own {
+                        Some(own) => [own, NONE],
+                        None => (1..=node.key.label_count() - apex_labels)
+                            .find_map(|skip| {
+                                let ancestor = chain.nsec3_match(node.key.suffix(skip))?;
+                                Some([ancestor, opt(chain.cover(node.key.suffix(skip - 1)))])
+                            })
+                            .unwrap_or([NONE; 2]),
+                    };
+                    NodeProof {
+                        piece: NONE,
+                        nodata,
+                        closest: [opt(own), opt(wildcard_cover)],
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Each NSEC or NSEC3 RRset with its RRSIGs, encoded on its own; sets
+/// `piece` in the proofs of their owners.
+fn encode_pieces(
+    nodes: &[NodeData],
+    chain: &Chain,
+    proofs: &mut [NodeProof],
+) -> Result<Vec<Piece>, ZoneError> {
+    let owners: Vec<u32> = match chain {
+        Chain::None => Vec::new(),
+        Chain::Nsec(owners) => owners.iter().map(|(_, n)| *n).collect(),
+        Chain::Nsec3(chain) => chain.hashes.iter().map(|(_, n)| *n).collect(),
+    };
+    let mut pieces = Vec::with_capacity(owners.len());
+    for owner in owners {
+        let node = &nodes[owner as usize];
+        let Some(rrset) = node
+            .rrset(RecordType::NSEC)
+            .or(node.rrset(RecordType::NSEC3))
+        else {
+            continue;
+        };
+        let mut sets: Vec<(u32, &[RData])> = vec![(rrset.ttl, &rrset.rdatas)];
+        if let Some(sigs) = node.sigs(rrset.rtype) {
+            sets.push((sigs.ttl, &sigs.rdatas));
+        }
+        let piece = AnswerBuilder::piece(&node.name, &sets)
+            .map_err(|e| ZoneError::at(&rrset.locations[0], e.to_string()))?;
+        proofs[owner as usize].piece = pieces.len() as u32;
+        pieces.push(piece);
+    }
+    Ok(pieces)
 }
