@@ -6,14 +6,19 @@
 # and the two are measured in turn (A B A B ...); the medians and the
 # ratio hearsay/NSD are printed.
 #
-# Needs: nsd, dnsperf, taskset (Debian: nsd dnsperf util-linux).
-# Knobs: ROUNDS (5), SECONDS_PER_RUN (8), NAMES (4000), EDNS (0 or 1).
+# Needs: nsd, dnsperf, taskset (Debian: nsd dnsperf util-linux), and for
+# SIGNED dnssec-keygen and dnssec-signzone (bind9-utils).
+# Knobs: ROUNDS (5), SECONDS_PER_RUN (8), NAMES (4000), EDNS (0 or 1),
+# SIGNED (no, nsec or nsec3: the zone is signed with ECDSA P-256 and every
+# query sets DO, so answers carry RRSIGs and NXDOMAIN answers their
+# proofs).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
 NAMES=${NAMES:-4000}
 EDNS=${EDNS:-0}
+SIGNED=${SIGNED:-no}
 NSD_PORT=${NSD_PORT:-5301}
 HEARSAY_PORT=${HEARSAY_PORT:-5302}
 
@@ -25,6 +30,18 @@ hearsay=$PWD/target/release/hearsay
 
 bench_zone "$NAMES" >"$work/bench.test.zone"
 bench_queries "$NAMES" >"$work/queries"
+if [[ "$SIGNED" != no ]]; then
+    need dnssec-keygen dnssec-signzone
+    nsec3=()
+    if [[ "$SIGNED" == nsec3 ]]; then nsec3=(-3 - -H 0); fi
+    (
+        cd "$work"
+        dnssec-keygen -q -K . -a ECDSAP256SHA256 -f KSK bench.test >/dev/null
+        dnssec-keygen -q -K . -a ECDSAP256SHA256 bench.test >/dev/null
+        dnssec-signzone -q -S -K . "${nsec3[@]}" -o bench.test -f signed.zone bench.test.zone >/dev/null
+        mv signed.zone bench.test.zone
+    )
+fi
 
 cat >"$work/nsd.conf" <<CONF
 server:
@@ -73,6 +90,7 @@ alive "$nsd_pid" "$hearsay_pid"
 
 edns=()
 if [[ "$EDNS" == 1 ]]; then edns=(-e); fi
+if [[ "$SIGNED" != no ]]; then edns=(-D); fi
 # One short pass each, so both have faulted in their data.
 SECONDS_PER_RUN=1 measure "$NSD_PORT" "$nsd_pid" "$work/queries" "${edns[@]}" >/dev/null
 SECONDS_PER_RUN=1 measure "$HEARSAY_PORT" "$hearsay_pid" "$work/queries" "${edns[@]}" >/dev/null
