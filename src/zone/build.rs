@@ -43,11 +43,16 @@ struct Rrset {
 /// A name and its RRsets, sorted by type once all records are in.
 struct NodeData {
     name: Name,
-    key: NameKey,
     rrsets: Vec<Rrset>,
 }
 
 impl NodeData {
+    /// The name as a lookup key; made when needed rather than kept, as a
+    /// key is 385 octets and a zone can have millions of names.
+    fn key(&self) -> NameKey {
+        NameKey::from_name(&self.name)
+    }
+
     fn rrset(&self, rtype: RecordType) -> Option<&Rrset> {
         self.rrsets.iter().find(|r| r.rtype == rtype)
     }
@@ -73,12 +78,12 @@ fn raw(rdata: &RData) -> &[u8] {
 pub(super) fn build(
     origin: &Name,
     path: &Path,
-    records: Vec<SourceRecord>,
+    grouped: Grouper,
     findings: &mut Findings,
 ) -> Result<Zone, ZoneError> {
     // A missing SOA is reported at the zone's first record, where an
     // operator would put it.
-    let first = records.first().map(|r| r.location.clone());
+    let first = grouped.first.clone();
     let no_soa = || match &first {
         Some(location) => ZoneError::at(
             location,
@@ -92,7 +97,7 @@ pub(super) fn build(
             format!("the file holds no records: no SOA record at the zone apex {origin}"),
         ),
     };
-    let (mut nodes, mut index) = group(origin, records, findings)?;
+    let (mut nodes, mut index) = grouped.finish();
     let apex = NameKey::from_name(origin);
     let Some(&apex_node) = index.get(apex.as_bytes()) else {
         return Err(no_soa());
@@ -195,33 +200,52 @@ pub(super) fn build(
 
 type NodeIndex = HashMap<Box<[u8]>, u32, RandomState>;
 
-/// Groups records into RRsets by owner name and type.
-fn group(
-    origin: &Name,
-    records: Vec<SourceRecord>,
-    findings: &mut Findings,
-) -> Result<(Vec<NodeData>, NodeIndex), ZoneError> {
-    let mut nodes: Vec<NodeData> = Vec::new();
-    let mut index = NodeIndex::default();
-    for SourceRecord { record, location } in records {
+/// Groups records into RRsets by owner name and type as they are read.
+pub(super) struct Grouper {
+    origin: Name,
+    nodes: Vec<NodeData>,
+    index: NodeIndex,
+    first: Option<Location>,
+}
+
+impl Grouper {
+    pub(super) fn new(origin: &Name) -> Self {
+        Self {
+            origin: origin.clone(),
+            nodes: Vec::new(),
+            index: NodeIndex::default(),
+            first: None,
+        }
+    }
+
+    pub(super) fn add(&mut self, source: SourceRecord, findings: &mut Findings) {
+        let SourceRecord { record, location } = source;
+        if self.first.is_none() {
+            self.first = Some(location.clone());
+        }
+        let origin = &self.origin;
         if !origin.zone_of(&record.name) {
             findings.refused_by(
                 Peer::Nsd,
                 Some(&location),
                 format!("{} is outside the zone {origin}: ignored", record.name),
             );
-            continue;
+            return;
         }
         let key = NameKey::from_name(&record.name);
-        let at = *index.entry(key.as_bytes().into()).or_insert_with(|| {
-            nodes.push(NodeData {
-                name: record.name.clone(),
-                key: key.clone(),
-                rrsets: Vec::new(),
-            });
-            (nodes.len() - 1) as u32
-        });
-        let node = &mut nodes[at as usize];
+        let at = match self.index.get(key.as_bytes()) {
+            Some(&at) => at,
+            None => {
+                let at = self.nodes.len() as u32;
+                self.index.insert(key.as_bytes().into(), at);
+                self.nodes.push(NodeData {
+                    name: record.name.clone(),
+                    rrsets: Vec::new(),
+                });
+                at
+            }
+        };
+        let node = &mut self.nodes[at as usize];
         let rtype = record.record_type();
         let covered = match rtype {
             RecordType::RRSIG => match raw(&record.data) {
@@ -242,7 +266,7 @@ fn group(
                         RecordType::SOA => findings.refused_by(Peer::Nsd, Some(&location), message),
                         _ => findings.warn(Some(&location), message),
                     }
-                    continue;
+                    return;
                 }
                 if rrset.ttl != record.ttl {
                     // RFC 2181 section 5.2: one TTL per RRset; BIND and NSD
@@ -267,10 +291,13 @@ fn group(
             }),
         }
     }
-    for node in &mut nodes {
-        node.rrsets.sort_by_key(|r| (u16::from(r.rtype), r.covered));
+
+    fn finish(mut self) -> (Vec<NodeData>, NodeIndex) {
+        for node in &mut self.nodes {
+            node.rrsets.sort_by_key(|r| (u16::from(r.rtype), r.covered));
+        }
+        (self.nodes, self.index)
     }
-    Ok((nodes, index))
 }
 
 fn check_apex(apex: &NodeData, origin: &Name) -> Result<(), ZoneError> {
@@ -360,7 +387,7 @@ fn check_node(node: &NodeData, is_apex: bool, origin: &Name) -> Result<(), ZoneE
 fn add_empty_non_terminals(nodes: &mut Vec<NodeData>, index: &mut NodeIndex, apex: &NameKey) {
     let mut i = 0;
     while i < nodes.len() {
-        let (name, key) = (nodes[i].name.clone(), nodes[i].key.clone());
+        let (name, key) = (nodes[i].name.clone(), nodes[i].key());
         i += 1;
         if key.label_count() <= apex.label_count() {
             continue;
@@ -372,7 +399,6 @@ fn add_empty_non_terminals(nodes: &mut Vec<NodeData>, index: &mut NodeIndex, ape
         let parent = name.base_name();
         index.insert(parent_key.into(), nodes.len() as u32);
         nodes.push(NodeData {
-            key: NameKey::from_name(&parent),
             name: parent,
             rrsets: Vec::new(),
         });
@@ -387,16 +413,17 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
     let mut kinds = vec![NodeKind::Authoritative; nodes.len()];
     let mut wildcards = vec![None; nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
-        let below_apex = node.key.label_count() - apex.label_count();
+        let key = node.key();
+        let below_apex = key.label_count() - apex.label_count();
         // The highest cut above a name decides: nothing under it is ours.
         let cut = (0..below_apex).rev().find_map(|skip| {
-            let at = *index.get(node.key.suffix(skip))?;
+            let at = *index.get(key.suffix(skip))?;
             nodes[at as usize].rrset(RecordType::NS).map(|_| at)
         });
         if let Some(cut) = cut {
             let cut_node = &nodes[cut as usize];
             let at_cut = cut as usize == i;
-            if at_cut && node.key.is_wildcard() {
+            if at_cut && key.is_wildcard() {
                 findings.refused_by(
                     Peer::Bind,
                     Some(&node.rrsets[0].locations[0]),
@@ -429,7 +456,7 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
         // RFC 6672 section 2.4: a DNAME hides the names below it; the
         // highest one decides, as resolution meets it first.
         let dname = (1..=below_apex).rev().find_map(|skip| {
-            let at = *index.get(node.key.suffix(skip))?;
+            let at = *index.get(key.suffix(skip))?;
             nodes[at as usize].rrset(RecordType::DNAME).map(|_| at)
         });
         if kinds[i] == NodeKind::Authoritative {
@@ -451,9 +478,9 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
                 ),
             );
         }
-        if node.key.is_wildcard()
+        if key.is_wildcard()
             && kinds[i] == NodeKind::Authoritative
-            && let Some(&parent) = index.get(node.key.suffix(1))
+            && let Some(&parent) = index.get(key.suffix(1))
         {
             wildcards[parent as usize] = Some(i as u32);
         }
@@ -557,14 +584,18 @@ impl<'a> Compiler<'a> {
                         let part = self.part(Owner::Qname, node, ds);
                         vec![(
                             u16::from(RecordType::DS),
-                            self.compose(&node.key, &[part], Tail::Nothing)?,
+                            self.compose(&node.key(), &[part], Tail::Nothing)?,
                         )]
                     }
                     None => Vec::new(),
                 };
                 return Ok(NodeAnswers {
                     by_type: by_type.into(),
-                    referral: Some(Box::new(self.compose(&node.key, &[], Tail::Referral(i))?)),
+                    referral: Some(Box::new(self.compose(
+                        &node.key(),
+                        &[],
+                        Tail::Referral(i),
+                    )?)),
                     ..NodeAnswers::default()
                 });
             }
@@ -578,10 +609,11 @@ impl<'a> Compiler<'a> {
         };
         // A wildcard's answers serve every name it synthesises, so they are
         // framed on its parent, the part those names share.
-        let frame = if node.key.is_wildcard() {
-            NameKey::from_wire(node.key.suffix(1)).unwrap_or_else(|| self.tree.apex.clone())
+        let key = node.key();
+        let frame = if key.is_wildcard() {
+            NameKey::from_wire(key.suffix(1)).unwrap_or_else(|| self.tree.apex.clone())
         } else {
-            node.key.clone()
+            key.clone()
         };
         let Some(cname) = node.rrset(RecordType::CNAME) else {
             let mut by_type: Vec<(u16, Answer)> = Vec::with_capacity(node.rrsets.len());
@@ -628,7 +660,7 @@ impl<'a> Compiler<'a> {
                 self.compose(&frame, &[part], Tail::Nothing)?,
             ));
         }
-        let (links, end, expanded) = self.follow_chain(&node.key, cname);
+        let (links, end, expanded) = self.follow_chain(&key, cname);
         let mut chain: Vec<Part<'_>> = vec![first];
         chain.extend(links.iter().map(|(owner, at, rrset)| {
             self.part(Owner::Name(owner), &self.nodes[*at as usize], rrset)
@@ -717,7 +749,7 @@ impl<'a> Compiler<'a> {
 
     /// The DNAME RRset, with room after it for the synthesised CNAME.
     fn dname_answer(&self, node: &NodeData, rrset: &Rrset) -> Result<DnameAnswer, ZoneError> {
-        let mut builder = AnswerBuilder::new(&node.key);
+        let mut builder = AnswerBuilder::new(&node.key());
         let (owner, rrset, sigs) = self.part(Owner::Qname, node, rrset);
         // The DNAME's owner is the frame, so a pointer to the question's
         // tail names it; `Qname` would name the whole question.
@@ -882,13 +914,14 @@ impl<'a> Compiler<'a> {
                             )?;
                         }
                         None => {
-                            let at = self.tree.index[cut.key.as_bytes()];
+                            let cut_key = cut.key();
+                            let at = self.tree.index[cut_key.as_bytes()];
                             let links = signed.links(
                                 Found::Delegated {
                                     cut: at,
                                     exact: true,
                                 },
-                                &cut.key,
+                                &cut_key,
                                 false,
                             );
                             self.push_links(&mut builder, links.nodes())?;
@@ -1036,7 +1069,8 @@ fn denial_chain(nodes: &[NodeData], tree: &Tree, apex: u32) -> Chain {
                 .first()
                 .and_then(|r| nsec3_params(raw(r)))
                 .is_some_and(|(it, s)| it == iterations && s == salt);
-            let label = &node.key.as_bytes()[1..=node.key.as_bytes()[0] as usize];
+            let key = node.key();
+            let label = &key.as_bytes()[1..=key.as_bytes()[0] as usize];
             if let (true, Some(hash)) = (same_chain, denial::base32hex(label)) {
                 hashes.push((hash.into_boxed_slice(), i as u32));
             }
@@ -1052,7 +1086,7 @@ fn denial_chain(nodes: &[NodeData], tree: &Tree, apex: u32) -> Chain {
         .iter()
         .enumerate()
         .filter(|(i, n)| authoritative(*i) && n.rrset(RecordType::NSEC).is_some())
-        .map(|(i, n)| (Box::from(n.key.as_bytes()), i as u32))
+        .map(|(i, n)| (Box::from(n.key().as_bytes()), i as u32))
         .collect();
     if owners.is_empty() {
         return Chain::None;
@@ -1080,7 +1114,8 @@ fn node_proofs(nodes: &[NodeData], tree: &Tree, chain: &Chain) -> Vec<NodeProof>
             ) {
                 return none;
             }
-            let key = node.key.as_bytes();
+            let node_key = node.key();
+            let key = node_key.as_bytes();
             let mut wildcard = vec![1, b'*'];
             wildcard.extend_from_slice(key);
             let wildcard_cover = if wildcard.len() <= crate::wire::name::MAX_NAME_LEN {
@@ -1105,10 +1140,10 @@ fn node_proofs(nodes: &[NodeData], tree: &Tree, chain: &Chain) -> Vec<NodeProof>
                     // the link covering the next closer name.
                     let nodata = match own {
                         Some(own) => [own, NONE],
-                        None => (1..=node.key.label_count() - apex_labels)
+                        None => (1..=node_key.label_count() - apex_labels)
                             .find_map(|skip| {
-                                let ancestor = chain.nsec3_match(node.key.suffix(skip))?;
-                                Some([ancestor, opt(chain.cover(node.key.suffix(skip - 1)))])
+                                let ancestor = chain.nsec3_match(node_key.suffix(skip))?;
+                                Some([ancestor, opt(chain.cover(node_key.suffix(skip - 1)))])
                             })
                             .unwrap_or([NONE; 2]),
                     };

@@ -128,7 +128,26 @@ pub fn read_master_file(
     origin: &Name,
     fallback_dir: Option<&Path>,
 ) -> Result<Read, ZoneError> {
-    let mut reader = Reader::new(fallback_dir);
+    let mut records = Vec::new();
+    let findings = read_master_file_into(path, origin, fallback_dir, &mut |record, _| {
+        records.push(record)
+    })?;
+    Ok((records, findings))
+}
+
+/// What takes each record as it is read, with the findings so far.
+pub type Sink<'s> = dyn FnMut(SourceRecord, &mut Findings) + 's;
+
+/// Like [`read_master_file`], handing each record to `sink` as it is read
+/// rather than keeping them all: a zone of millions of records is grouped
+/// as it streams in.
+pub fn read_master_file_into(
+    path: &Path,
+    origin: &Name,
+    fallback_dir: Option<&Path>,
+    sink: &mut Sink<'_>,
+) -> Result<Findings, ZoneError> {
+    let mut reader = Reader::new(fallback_dir, sink);
     reader.read_file(path, wire_of(origin), None, 0, None);
     reader.finish()
 }
@@ -136,14 +155,17 @@ pub fn read_master_file(
 /// Reads master file text that is not on disk (built-in data); `source`
 /// names it in errors and anchors relative `$INCLUDE`s.
 pub fn read_master_text(text: &str, source: &Path, origin: &Name) -> Result<Read, ZoneError> {
-    let mut reader = Reader::new(None);
+    let mut records = Vec::new();
+    let mut sink = |record, _: &mut Findings| records.push(record);
+    let mut reader = Reader::new(None, &mut sink);
     reader.read_text(text.as_bytes(), source, wire_of(origin), None, 0);
-    reader.finish()
+    let findings = reader.finish()?;
+    Ok((records, findings))
 }
 
 /// State that carries from one entry to the next.
 struct Reader<'a> {
-    records: Vec<SourceRecord>,
+    sink: &'a mut Sink<'a>,
     errors: Vec<ZoneError>,
     findings: Findings,
     fallback_dir: Option<&'a Path>,
@@ -161,9 +183,9 @@ struct Context {
 }
 
 impl<'a> Reader<'a> {
-    fn new(fallback_dir: Option<&'a Path>) -> Self {
+    fn new(fallback_dir: Option<&'a Path>, sink: &'a mut Sink<'a>) -> Self {
         Self {
-            records: Vec::new(),
+            sink,
             errors: Vec::new(),
             findings: Findings::default(),
             fallback_dir,
@@ -172,9 +194,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn finish(self) -> Result<Read, ZoneError> {
+    fn finish(self) -> Result<Findings, ZoneError> {
         match ZoneError::gather(self.errors) {
-            None => Ok((self.records, self.findings)),
+            None => Ok(self.findings),
             Some(e) => Err(e),
         }
     }
@@ -253,7 +275,7 @@ impl<'a> Reader<'a> {
             match self.record(&entry.tokens, entry.blank_owner, &context, &location) {
                 Ok((owner, record)) => {
                     context.owner = Some(owner);
-                    self.records.push(SourceRecord { record, location });
+                    (self.sink)(SourceRecord { record, location }, &mut self.findings);
                 }
                 Err(message) => {
                     self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)))
@@ -394,10 +416,11 @@ impl<'a> Reader<'a> {
                         String::from_utf8_lossy(&line)
                     )
                 })?;
-            self.records.push(SourceRecord {
+            let record = SourceRecord {
                 record,
                 location: location.clone(),
-            });
+            };
+            (self.sink)(record, &mut self.findings);
             value = match value.checked_add(step) {
                 Some(next) => next,
                 None => break,

@@ -291,8 +291,12 @@ impl Zone {
     /// Loads and compiles the zone `origin` from the master file at `path`.
     /// Warnings (tolerated oddities) are returned beside the zone.
     pub fn load(origin: &Name, path: &Path) -> Result<(Zone, Vec<String>), ZoneError> {
-        let (records, mut findings) = read_master_file(path, origin, None)?;
-        let zone = build::build(origin, path, records, &mut findings)?;
+        let mut grouper = build::Grouper::new(origin);
+        let mut findings =
+            file::read_master_file_into(path, origin, None, &mut |record, findings| {
+                grouper.add(record, findings)
+            })?;
+        let zone = build::build(origin, path, grouper, &mut findings)?;
         Ok((zone, findings.settle(path)?))
     }
 

@@ -79,6 +79,7 @@ impl ZoneSet {
                 }
             }
         }
+        release_freed_memory();
         (ZoneSet::new(zones), outcomes)
     }
 
@@ -109,4 +110,14 @@ impl ZoneSet {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.values()
     }
+}
+
+/// Hands the memory that compiling zones used and freed back to the OS.
+/// A zone of a million records passes through several times its compiled
+/// size while it loads; without this the allocator keeps those pages and
+/// the server's resident size stays at the peak.
+fn release_freed_memory() {
+    // SAFETY: mi_collect has no preconditions; it only walks mimalloc's
+    // own free lists (and is a no-op for memory another allocator owns).
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
