@@ -44,23 +44,53 @@ pub enum Owner<'a> {
 }
 
 /// A prebuilt response body. See the module documentation.
+///
+/// Kept small, as a zone holds one per RRset: one allocation holds the
+/// RRset ends (`RRSET_END_LEN` octets each), then the relocations (two
+/// octets each), then the encoded sections.
 #[derive(Clone, Debug)]
 pub struct Answer {
-    rcode: u16,
-    authoritative: bool,
-    bytes: Box<[u8]>,
-    rrsets: Box<[RrsetEnd]>,
-    /// Offsets in `bytes` of compression pointers that move with the
-    /// question's length.
-    relocations: Box<[u16]>,
-    /// Wire length of the frame name.
-    frame_len: u8,
+    data: Box<[u8]>,
+    /// Records per section, all RRsets in.
+    counts: [u16; 3],
+    rrsets: u16,
+    relocations: u16,
     /// Where records made for one question (DNSSEC denial proofs, a
-    /// synthesised CNAME) go: an offset in `bytes` at the end of
+    /// synthesised CNAME) go: an offset in the sections at the end of
     /// `splice_section`. Nothing after it points at a name after it, so
     /// the bytes that follow move as one block.
     splice: u16,
+    rcode: u8,
+    authoritative: bool,
+    /// Wire length of the frame name.
+    frame_len: u8,
     splice_section: Section,
+}
+
+/// An RRset end in `Answer::data`: end (u16), records (u16), section,
+/// required.
+const RRSET_END_LEN: usize = 6;
+
+impl RrsetEnd {
+    fn read(bytes: &[u8]) -> RrsetEnd {
+        RrsetEnd {
+            end: u16::from_ne_bytes([bytes[0], bytes[1]]),
+            records: u16::from_ne_bytes([bytes[2], bytes[3]]),
+            section: match bytes[4] {
+                0 => Section::Answer,
+                1 => Section::Authority,
+                _ => Section::Additional,
+            },
+            required: bytes[5] != 0,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.end.to_ne_bytes());
+        out.extend_from_slice(&self.records.to_ne_bytes());
+        out.push(self.section as u8);
+        out.push(u8::from(self.required));
+    }
 }
 
 /// Records made or chosen for one question, inserted into an [`Answer`] at
@@ -85,7 +115,7 @@ pub struct Fit {
 impl Answer {
     /// The response code (NOERROR, NXDOMAIN, ...).
     pub fn rcode(&self) -> u16 {
-        self.rcode
+        u16::from(self.rcode)
     }
 
     /// Whether the answer carries AA.
@@ -93,18 +123,31 @@ impl Answer {
         self.authoritative
     }
 
+    fn sections_start(&self) -> usize {
+        self.rrsets as usize * RRSET_END_LEN + self.relocations as usize * 2
+    }
+
     /// The encoded sections.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.data[self.sections_start()..]
+    }
+
+    fn rrset_ends(&self) -> impl Iterator<Item = RrsetEnd> + '_ {
+        self.data[..self.rrsets as usize * RRSET_END_LEN]
+            .chunks_exact(RRSET_END_LEN)
+            .map(RrsetEnd::read)
+    }
+
+    fn relocations(&self) -> impl Iterator<Item = u16> + '_ {
+        let start = self.rrsets as usize * RRSET_END_LEN;
+        self.data[start..start + self.relocations as usize * 2]
+            .chunks_exact(2)
+            .map(|b| u16::from_ne_bytes([b[0], b[1]]))
     }
 
     /// Records per section.
     pub fn counts(&self) -> [u16; 3] {
-        let mut counts = [0; 3];
-        for rrset in self.rrsets.iter() {
-            counts[rrset.section as usize] += rrset.records;
-        }
-        counts
+        self.counts
     }
 
     /// Wire length of the name this answer was built for; a question name
@@ -128,9 +171,10 @@ impl Answer {
         let splice = self.splice as usize;
         let mut counts = self.counts();
         counts[self.splice_section as usize] += extra_records;
-        if self.bytes.len() + extra_len <= room {
+        let bytes = self.bytes();
+        if bytes.len() + extra_len <= room {
             return Fit {
-                len: self.bytes.len() + extra_len,
+                len: bytes.len() + extra_len,
                 counts,
                 truncated: false,
             };
@@ -146,7 +190,7 @@ impl Answer {
             truncated: false,
         };
         let mut spliced = extra_len == 0 && extra_records == 0;
-        for (i, rrset) in self.rrsets.iter().enumerate() {
+        for (i, rrset) in self.rrset_ends().enumerate() {
             let end = rrset.end as usize;
             if !spliced && end > splice {
                 if splice + extra_len > room {
@@ -161,7 +205,7 @@ impl Answer {
                 if rrset.section != Section::Additional {
                     return none;
                 }
-                fit.truncated = self.rrsets[i..].iter().any(|r| r.required);
+                fit.truncated = self.rrset_ends().skip(i).any(|r| r.required);
                 return fit;
             }
             fit.len = end;
@@ -196,17 +240,18 @@ impl Answer {
             len.min(splice)
         };
         let first = own_len.min(splice);
-        out.extend_from_slice(&self.bytes[..first]);
+        let bytes = self.bytes();
+        out.extend_from_slice(&bytes[..first]);
         if own_len >= splice && len > 0 {
             for part in extra {
                 out.extend_from_slice(part);
             }
-            out.extend_from_slice(&self.bytes[splice..own_len]);
+            out.extend_from_slice(&bytes[splice..own_len]);
         }
         if shift == 0 {
             return;
         }
-        for &at in self.relocations.iter() {
+        for at in self.relocations() {
             let at = at as usize;
             if at + 2 > own_len {
                 continue;
@@ -450,17 +495,32 @@ impl AnswerBuilder {
 
     /// Finishes the answer with its response code and AA flag.
     pub fn finish(self, rcode: u16, authoritative: bool) -> Answer {
-        let end = self.message.len() - self.sections_start;
+        let sections = &self.message[self.sections_start..];
+        let end = sections.len();
         let (splice, splice_section) = self.splice.unwrap_or((end, Section::Authority));
+        let mut data = Vec::with_capacity(
+            self.rrsets.len() * RRSET_END_LEN + self.relocations.len() * 2 + end,
+        );
+        let mut counts = [0u16; 3];
+        for rrset in &self.rrsets {
+            rrset.write(&mut data);
+            counts[rrset.section as usize] += rrset.records;
+        }
+        for at in &self.relocations {
+            data.extend_from_slice(&at.to_ne_bytes());
+        }
+        data.extend_from_slice(sections);
         Answer {
+            data: data.into_boxed_slice(),
+            counts,
+            rrsets: self.rrsets.len() as u16,
+            relocations: self.relocations.len() as u16,
             splice: splice as u16,
-            splice_section,
-            rcode,
+            // Zones answer NOERROR, NXDOMAIN or YXDOMAIN: no extended codes.
+            rcode: rcode as u8,
             authoritative,
-            bytes: self.message[self.sections_start..].into(),
-            rrsets: self.rrsets.into(),
-            relocations: self.relocations.into(),
             frame_len: self.frame_len as u8,
+            splice_section,
         }
     }
 }

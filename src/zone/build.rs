@@ -20,8 +20,8 @@ use super::denial::{self, Chain};
 use super::file::{Location, SourceRecord, ZoneError};
 use super::findings::{Findings, Peer};
 use super::{
-    Denial, DnameAnswer, Found, NONE, NodeAnswers, NodeKind, NodeProof, Signed, Tree, Zone,
-    ZoneStats,
+    Denial, DnameAnswer, Found, NONE, NodeAnswers, NodeKind, NodeProof, RareAnswers, Signed, Tree,
+    Zone, ZoneStats,
 };
 use crate::wire::{Answer, AnswerBuilder, NameKey, Owner, Piece, Section, rcode};
 
@@ -411,7 +411,7 @@ fn add_empty_non_terminals(nodes: &mut Vec<NodeData>, index: &mut NodeIndex, ape
 /// do, with a warning.
 fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut Findings) -> Tree {
     let mut kinds = vec![NodeKind::Authoritative; nodes.len()];
-    let mut wildcards = vec![None; nodes.len()];
+    let mut wildcards = vec![NONE; nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         let key = node.key();
         let below_apex = key.label_count() - apex.label_count();
@@ -482,7 +482,7 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
             && kinds[i] == NodeKind::Authoritative
             && let Some(&parent) = index.get(key.suffix(1))
         {
-            wildcards[parent as usize] = Some(i as u32);
+            wildcards[parent as usize] = i as u32;
         }
     }
     Tree {
@@ -589,21 +589,18 @@ impl<'a> Compiler<'a> {
                     }
                     None => Vec::new(),
                 };
-                return Ok(NodeAnswers {
-                    by_type: by_type.into(),
-                    referral: Some(Box::new(self.compose(
-                        &node.key(),
-                        &[],
-                        Tail::Referral(i),
-                    )?)),
-                    ..NodeAnswers::default()
-                });
+                let referral = self.compose(&node.key(), &[], Tail::Referral(i))?;
+                let rare = RareAnswers {
+                    referral: Some(referral),
+                    ..RareAnswers::default()
+                };
+                return Ok(NodeAnswers::new(by_type, None, rare));
             }
             NodeKind::Authoritative | NodeKind::Dname => {}
         }
         let dname = match node.rrset(RecordType::DNAME) {
             Some(rrset) if self.tree.kinds[i as usize] == NodeKind::Dname => {
-                Some(Box::new(self.dname_answer(node, rrset)?))
+                Some(self.dname_answer(node, rrset)?)
             }
             _ => None,
         };
@@ -629,12 +626,12 @@ impl<'a> Compiler<'a> {
                 };
                 by_type.push((u16::from(rrset.rtype), answer));
             }
-            return Ok(NodeAnswers {
-                any: (!by_type.is_empty()).then_some(0),
-                by_type: by_type.into(),
+            let any = (!by_type.is_empty()).then_some(0);
+            let rare = RareAnswers {
                 dname,
-                ..NodeAnswers::default()
-            });
+                ..RareAnswers::default()
+            };
+            return Ok(NodeAnswers::new(by_type, any, rare));
         };
 
         let first = self.part(Owner::Qname, node, cname);
@@ -718,13 +715,12 @@ impl<'a> Compiler<'a> {
             .iter()
             .position(|(t, _)| *t == u16::from(RecordType::CNAME))
             .map(|i| i as u16);
-        Ok(NodeAnswers {
-            by_type: by_type.into(),
-            other: Some(Box::new(other)),
-            any,
+        let rare = RareAnswers {
+            other: Some(other),
             referral: None,
             dname,
-        })
+        };
+        Ok(NodeAnswers::new(by_type, any, rare))
     }
 
     /// An RRSIG query gets every signature at the name, each covered

@@ -70,8 +70,8 @@ struct Tree {
     /// Lowercase wire name to node index.
     index: HashMap<Box<[u8]>, u32, RandomState>,
     kinds: Vec<NodeKind>,
-    /// The `*` child of each node, if any.
-    wildcards: Vec<Option<u32>>,
+    /// The `*` child of each node, or `NONE`.
+    wildcards: Vec<u32>,
 }
 
 impl Tree {
@@ -98,12 +98,12 @@ impl Tree {
                 NodeKind::Authoritative | NodeKind::Dname if skip == 0 => Found::Exact(node),
                 NodeKind::Dname => Found::Dname(node),
                 NodeKind::Authoritative => match self.wildcards[node as usize] {
-                    Some(wildcard) => Found::Wildcard {
+                    NONE => Found::NxDomain { ce: node, skip },
+                    wildcard => Found::Wildcard {
                         wildcard,
                         ce: node,
                         skip,
                     },
-                    None => Found::NxDomain { ce: node, skip },
                 },
             };
         }
@@ -118,15 +118,22 @@ impl Tree {
 struct NodeAnswers {
     /// Sorted by type.
     by_type: Box<[(u16, Answer)]>,
-    /// For types not in `by_type`: the CNAME chain at a CNAME node.
-    /// `None` means the zone's NODATA answer.
-    other: Option<Box<Answer>>,
     /// Index in `by_type` of the one RRset an ANY query gets (RFC 8482).
     any: Option<u16>,
+    /// What few nodes have, behind one pointer: a zone can have millions
+    /// of nodes, and most have none of it.
+    rare: Option<Box<RareAnswers>>,
+}
+
+#[derive(Default)]
+struct RareAnswers {
+    /// For types not in `by_type`: the CNAME chain at a CNAME node.
+    /// `None` means the zone's NODATA answer.
+    other: Option<Answer>,
     /// At a delegation: the referral for every name at or below it.
-    referral: Option<Box<Answer>>,
+    referral: Option<Answer>,
     /// At a DNAME: the answer for every name below it.
-    dname: Option<Box<DnameAnswer>>,
+    dname: Option<DnameAnswer>,
 }
 
 /// The answer for names below a DNAME: the DNAME RRset, and room at the
@@ -139,13 +146,34 @@ struct DnameAnswer {
 }
 
 impl NodeAnswers {
+    fn new(by_type: Vec<(u16, Answer)>, any: Option<u16>, rare: RareAnswers) -> Self {
+        let some = rare.other.is_some() || rare.referral.is_some() || rare.dname.is_some();
+        NodeAnswers {
+            by_type: by_type.into(),
+            any,
+            rare: some.then(|| Box::new(rare)),
+        }
+    }
+
+    fn other(&self) -> Option<&Answer> {
+        self.rare.as_ref()?.other.as_ref()
+    }
+
+    fn referral(&self) -> Option<&Answer> {
+        self.rare.as_ref()?.referral.as_ref()
+    }
+
+    fn dname(&self) -> Option<&DnameAnswer> {
+        self.rare.as_ref()?.dname.as_ref()
+    }
+
     fn get(&self, qtype: u16) -> Option<&Answer> {
         if qtype == rtype::ANY {
             return self.any.map(|i| &self.by_type[i as usize].1);
         }
         match self.by_type.binary_search_by_key(&qtype, |(t, _)| *t) {
             Ok(i) => Some(&self.by_type[i].1),
-            Err(_) => self.other.as_deref(),
+            Err(_) => self.other(),
         }
     }
 }
@@ -340,13 +368,10 @@ impl Zone {
                 }
             }
             Found::Delegated { cut, .. } => {
-                return answers[cut as usize].referral.as_deref().map(Reply::of);
+                return answers[cut as usize].referral().map(Reply::of);
             }
             Found::Dname(node) => {
-                return answers[node as usize]
-                    .dname
-                    .as_deref()
-                    .map(|d| substitute(d, qname));
+                return answers[node as usize].dname().map(|d| substitute(d, qname));
             }
             Found::NxDomain { .. } => (nxdomain, false),
             Found::Outside => return None,
