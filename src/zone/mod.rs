@@ -319,7 +319,11 @@ impl Zone {
     /// Loads and compiles the zone `origin` from the master file at `path`.
     /// Warnings (tolerated oddities) are returned beside the zone.
     pub fn load(origin: &Name, path: &Path) -> Result<(Zone, Vec<String>), ZoneError> {
-        let mut grouper = build::Grouper::new(origin);
+        // A record takes 20 octets of a master file at the least, so this
+        // bounds the names (before $INCLUDE and $GENERATE, which grow it).
+        let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let expected = usize::try_from(file_len / 20).unwrap_or(0).min(1 << 24);
+        let mut grouper = build::Grouper::new(origin, expected);
         let mut findings =
             file::read_master_file_into(path, origin, None, &mut |record, findings| {
                 grouper.add(record, findings)
