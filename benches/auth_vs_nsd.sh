@@ -43,40 +43,8 @@ if [[ "$SIGNED" != no ]]; then
     )
 fi
 
-cat >"$work/nsd.conf" <<CONF
-server:
-    ip-address: 127.0.0.1@$NSD_PORT
-    server-count: 1
-    username: ""
-    zonesdir: "$work"
-    pidfile: "$work/nsd.pid"
-    database: ""
-    xfrdfile: "$work/xfrd.state"
-    zonelistfile: "$work/zone.list"
-    logfile: "$work/nsd.log"
-    verbosity: 0
-    # Debian's NSD limits responses to 200/s per client network by default
-    # (RRL); a benchmark from one address must turn that off.
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: bench.test
-    zonefile: bench.test.zone
-CONF
-cat >"$work/hearsay.toml" <<CONF
-[server]
-listen = ["127.0.0.1:$HEARSAY_PORT"]
-threads = 1
-[log]
-level = "warn"
-[resolver]
-mode = "off"
-[[zone]]
-origin = "bench.test."
-file = "bench.test.zone"
-CONF
+nsd_auth_conf "$NSD_PORT" bench.test bench.test.zone >"$work/nsd.conf"
+hearsay_auth_conf "127.0.0.1:$HEARSAY_PORT" bench.test. bench.test.zone >"$work/hearsay.toml"
 
 taskset -c 0 nsd -d -c "$work/nsd.conf" &
 pids+=($!)

@@ -32,18 +32,7 @@ bench_zone $((NAMES + FILL)) >"$work/bench.test.zone"
 bench_queries "$NAMES" >"$work/hits"
 seq $((NAMES + 1)) $((NAMES + FILL)) | sed 's/.*/host&.bench.test A/' >"$work/fill"
 
-cat >"$work/upstream.toml" <<CONF
-[server]
-listen = ["$UPSTREAM"]
-threads = 1
-[log]
-level = "warn"
-[resolver]
-mode = "off"
-[[zone]]
-origin = "bench.test."
-file = "bench.test.zone"
-CONF
+hearsay_auth_conf "$UPSTREAM" bench.test. bench.test.zone >"$work/upstream.toml"
 cat >"$work/hearsay.toml" <<EOF
 [server]
 listen = ["127.0.0.1:$HEARSAY_PORT"]

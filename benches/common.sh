@@ -154,3 +154,48 @@ server:
     local-zone: "test." nodefault
 CONF
 }
+
+# nsd_auth_conf PORT ZONE FILE: an NSD configuration serving ZONE from FILE
+# (in $work) on 127.0.0.1@PORT, one server process, RRL off.
+nsd_auth_conf() {
+    cat <<CONF
+server:
+    ip-address: 127.0.0.1@$1
+    server-count: 1
+    username: ""
+    zonesdir: "$work"
+    pidfile: "$work/nsd.pid"
+    database: ""
+    xfrdfile: "$work/xfrd.state"
+    zonelistfile: "$work/zone.list"
+    logfile: "$work/nsd.log"
+    verbosity: 0
+    # Debian's NSD limits responses to 200/s per client network by default
+    # (RRL); a benchmark from one address must turn that off.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: $2
+    zonefile: $3
+CONF
+}
+
+# hearsay_auth_conf LISTEN ORIGIN FILE: a hearsay configuration serving
+# ORIGIN (with its trailing dot) from FILE on LISTEN, one thread, no
+# recursion.
+hearsay_auth_conf() {
+    cat <<CONF
+[server]
+listen = ["$1"]
+threads = 1
+[log]
+level = "warn"
+[resolver]
+mode = "off"
+[[zone]]
+origin = "$2"
+file = "$3"
+CONF
+}

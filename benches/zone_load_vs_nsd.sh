@@ -52,36 +52,8 @@ for round in $(seq 1 "$ROUNDS"); do
     printf "%5d  %-15s %8s  %12s\n" "$round" "hearsay" "$s" "$kb"
 done
 
-cat >"$work/nsd.conf" <<CONF
-server:
-    ip-address: 127.0.0.1@$NSD_PORT
-    server-count: 1
-    username: ""
-    zonesdir: "$work"
-    pidfile: "$work/nsd.pid"
-    database: ""
-    xfrdfile: "$work/xfrd.state"
-    zonelistfile: "$work/zone.list"
-    logfile: "$work/nsd.log"
-    verbosity: 0
-remote-control:
-    control-enable: no
-zone:
-    name: big.test
-    zonefile: big.test.zone
-CONF
-cat >"$work/hearsay.toml" <<CONF
-[server]
-listen = ["127.0.0.1:$HEARSAY_PORT"]
-threads = 1
-[log]
-level = "warn"
-[resolver]
-mode = "off"
-[[zone]]
-origin = "big.test."
-file = "big.test.zone"
-CONF
+nsd_auth_conf "$NSD_PORT" big.test big.test.zone >"$work/nsd.conf"
+hearsay_auth_conf "127.0.0.1:$HEARSAY_PORT" big.test. big.test.zone >"$work/hearsay.toml"
 nsd -d -c "$work/nsd.conf" &
 pids+=($!)
 nsd_pid=$!
