@@ -479,3 +479,69 @@ async fn most_specific_zone_answers() {
     );
     server.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn names_below_a_dname_get_it_and_a_cname_made_for_them() {
+    // RFC 6672 section 3.3 (and 2.2: YXDOMAIN when the substituted name
+    // would be longer than 255 octets).
+    let long_target = format!("{}.example.net.", vec!["x".repeat(60); 3].join("."));
+    let zone = format!(
+        "$ORIGIN example.test.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n  NS ns1\n\
+         ns1 A 192.0.2.53\nd 600 DNAME example.net.\nlong DNAME {long_target}\n\
+         x.d A 192.0.2.7\n"
+    );
+    let server = start_with(&[("example.test.", &zone)], "").await;
+    // hickory shows a DNAME's RDATA as opaque: base64 of its wire form.
+    let dname = "d.example.test. 600 IN DNAME B2V4YW1wbGUDbmV0AA==";
+
+    let reply = udp_query(
+        server.addr(),
+        "a.b.d.example.test.",
+        RecordType::A,
+        Some(1232),
+    )
+    .await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert!(reply.metadata.authoritative);
+    assert_eq!(
+        lines(&reply.answers),
+        [dname, "a.b.d.example.test. 600 IN CNAME a.b.example.net.",]
+    );
+    // Data below the DNAME is occluded: the DNAME answers for it.
+    let reply = udp_query(
+        server.addr(),
+        "x.d.example.test.",
+        RecordType::A,
+        Some(1232),
+    )
+    .await;
+    assert_eq!(
+        lines(&reply.answers),
+        [dname, "x.d.example.test. 600 IN CNAME x.example.net.",]
+    );
+    // The owner itself answers as any name.
+    let reply = udp_query(
+        server.addr(),
+        "d.example.test.",
+        RecordType::DNAME,
+        Some(1232),
+    )
+    .await;
+    assert_eq!(lines(&reply.answers), [dname]);
+
+    let prefix = vec!["y".repeat(40); 2].join(".");
+    let reply = udp_query(
+        server.addr(),
+        &format!("{prefix}.long.example.test."),
+        RecordType::A,
+        Some(1232),
+    )
+    .await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::YXDomain);
+    assert_eq!(
+        reply.answers.len(),
+        1,
+        "the DNAME alone: {:?}",
+        reply.answers
+    );
+}

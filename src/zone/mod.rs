@@ -399,7 +399,15 @@ impl Zone {
 fn substitute<'a>(dname: &'a DnameAnswer, qname: &NameKey) -> Reply<'a> {
     let mut reply = Reply::of(&dname.answer);
     let owner_len = dname.answer.frame_len();
-    let prefix = &qname.as_bytes()[..qname.wire_len() - owner_len];
+    // The tree sends only names below the DNAME's owner here, so the
+    // prefix is never empty; a name that is not gets the DNAME alone.
+    let Some(prefix) = qname
+        .wire_len()
+        .checked_sub(owner_len)
+        .and_then(|n| qname.as_bytes().get(..n))
+    else {
+        return reply;
+    };
     if prefix.len() + dname.target.len() > crate::wire::name::MAX_NAME_LEN {
         reply.rcode = Some(rcode::YXDOMAIN);
         return reply;
