@@ -222,18 +222,28 @@ fn reference(
         let ttl: u32 = fields[1]
             .parse()
             .map_err(|_| format!("bad TTL in {line}"))?;
-        let entry = rrsets
-            .entry((owner, code, covered(code, &data)))
-            .or_insert((ttl, Vec::new()));
-        let data = rdata_key(code, data);
-        if !entry.1.contains(&data) {
-            entry.1.push(data);
-        }
+        add(&mut rrsets, owner, code, ttl, data);
     }
+    Ok(sorted(rrsets))
+}
+
+/// Adds one record to its RRset; the first TTL stands, a duplicate is kept
+/// once.
+fn add(rrsets: &mut Rrsets, owner: String, code: u16, ttl: u32, data: String) {
+    let entry = rrsets
+        .entry((owner, code, covered(code, &data)))
+        .or_insert((ttl, Vec::new()));
+    let data = rdata_key(code, data);
+    if !entry.1.contains(&data) {
+        entry.1.push(data);
+    }
+}
+
+fn sorted(mut rrsets: Rrsets) -> Rrsets {
     for (_, data) in rrsets.values_mut() {
         data.sort();
     }
-    Ok(rrsets)
+    rrsets
 }
 
 /// What hearsay reads from `file`, the same way: out-of-zone records left
@@ -256,18 +266,9 @@ fn ours(file: &Path, origin: &Name) -> Result<Rrsets, String> {
         let owner = hex(&owner.to_ascii_lowercase());
         let data = hex(&wire);
         let code = u16::from(record.record_type());
-        let entry = rrsets
-            .entry((owner, code, covered(code, &data)))
-            .or_insert((record.ttl, Vec::new()));
-        let data = rdata_key(code, data);
-        if !entry.1.contains(&data) {
-            entry.1.push(data);
-        }
+        add(&mut rrsets, owner, code, record.ttl, data);
     }
-    for (_, data) in rrsets.values_mut() {
-        data.sort();
-    }
-    Ok(rrsets)
+    Ok(sorted(rrsets))
 }
 
 fn unhex(text: &str) -> Vec<u8> {
