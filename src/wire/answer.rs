@@ -160,13 +160,8 @@ impl Answer {
     /// not fit, nothing is sent and TC is set; optional additional RRsets are
     /// dropped from the end without TC (RFC 1035 section 7.1 leaves them to
     /// the server's judgement), required glue sets TC (RFC 9471).
-    pub fn fit(&self, room: usize) -> Fit {
-        self.fit_with(room, 0, 0)
-    }
-
-    /// [`Answer::fit`] with `extra_len` bytes holding `extra_records`
-    /// records spliced in, which are never dropped. `len` and `counts`
-    /// include them.
+    /// `extra_len` bytes holding `extra_records` records are spliced in and
+    /// never dropped; `len` and `counts` include them.
     pub fn fit_with(&self, room: usize, extra_len: usize, extra_records: u16) -> Fit {
         let splice = self.splice as usize;
         let mut counts = self.counts();
@@ -221,14 +216,10 @@ impl Answer {
         fit
     }
 
-    /// Copies the first `len` bytes into `out`, shifting compression
-    /// pointers for a question name `shift` bytes longer than the frame.
-    pub fn write_sections(&self, out: &mut Vec<u8>, len: usize, shift: usize) {
-        self.write_spliced(out, len, shift, &[]);
-    }
-
-    /// Like [`Answer::write_sections`], with `extra` written at the splice
-    /// point; `len` (from [`Answer::fit_with`]) counts the extra bytes.
+    /// Copies the first `len` bytes (from [`Answer::fit_with`], which
+    /// counts the extra bytes) into `out` with `extra` written at the
+    /// splice point, shifting compression pointers for a question name
+    /// `shift` bytes longer than the frame.
     pub fn write_spliced(&self, out: &mut Vec<u8>, len: usize, shift: usize, extra: &[&[u8]]) {
         let start = out.len();
         let extra_len: usize = extra.iter().map(|e| e.len()).sum();
@@ -547,7 +538,7 @@ mod tests {
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(&[0, 1, 0, 1]);
         let shift = key.wire_len() - answer.frame_len();
-        answer.write_sections(&mut out, answer.bytes().len(), shift);
+        answer.write_spliced(&mut out, answer.bytes().len(), shift, &[]);
         Message::from_vec(&out).unwrap()
     }
 
@@ -603,14 +594,14 @@ mod tests {
         )
         .unwrap();
         let answer = b.finish(0, true);
-        let full = answer.fit(1000);
+        let full = answer.fit_with(1000, 0, 0);
         assert_eq!((full.counts, full.truncated), ([1, 0, 1], false));
-        let partial = answer.fit(answer_len + 3);
+        let partial = answer.fit_with(answer_len + 3, 0, 0);
         assert_eq!(
             (partial.len, partial.counts, partial.truncated),
             (answer_len, [1, 0, 0], false)
         );
-        let none = answer.fit(answer_len - 1);
+        let none = answer.fit_with(answer_len - 1, 0, 0);
         assert_eq!(
             (none.len, none.counts, none.truncated),
             (0, [0, 0, 0], true)

@@ -28,12 +28,6 @@ pub struct ReplyOptions {
     pub recursion_available: bool,
 }
 
-/// Writes the response for `answer` into `out`. Returns whether it was
-/// truncated (TC set).
-pub fn write_answer(out: &mut Vec<u8>, query: &Query, answer: &Answer, opts: ReplyOptions) -> bool {
-    write_reply(out, query, &Reply::of(answer), opts)
-}
-
 /// A prebuilt answer and what one question adds to it.
 pub struct Reply<'a> {
     pub answer: &'a Answer,

@@ -761,19 +761,10 @@ impl<'a> Compiler<'a> {
     /// The DNAME RRset, with room after it for the synthesised CNAME.
     fn dname_answer(&self, node: &NodeData, rrset: &Rrset) -> Result<DnameAnswer, ZoneError> {
         let mut builder = AnswerBuilder::new(&node.key());
-        let (owner, rrset, sigs) = self.part(Owner::Qname, node, rrset);
-        // The DNAME's owner is the frame, so a pointer to the question's
-        // tail names it; `Qname` would name the whole question.
-        let _ = owner;
-        builder
-            .push_signed_rrset(
-                Section::Answer,
-                Owner::Name(&node.name),
-                (rrset.ttl, &rrset.rdatas),
-                sigs.map(|s| (s.ttl, s.rdatas.as_slice())),
-                false,
-            )
-            .map_err(|e| ZoneError::at(&rrset.locations[0], e.to_string()))?;
+        // The DNAME's owner is the frame: written as a name, it points at
+        // the question's tail, where `Qname` would name the whole question.
+        let (owner, rrset, sigs) = self.part(Owner::Name(&node.name), node, rrset);
+        self.push(&mut builder, Section::Answer, owner, rrset, sigs, false)?;
         builder.splice_here(Section::Answer);
         let target = rrset.rdatas.first().map(raw).unwrap_or_default();
         Ok(DnameAnswer {
