@@ -9,10 +9,9 @@
 //! question name that ends in `F` (wildcards, referrals below a cut, NXDOMAIN
 //! anywhere in a zone) by shifting them by the difference in length.
 
-use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use hickory_proto::rr::{DNSClass, RecordType};
 
-use super::name::{NameKey, name_to_wire};
+use super::name::{MAX_NAME_LEN, NameKey, name_len};
 use super::{HEADER_LEN, MAX_MESSAGE_SIZE};
 
 /// The three record sections of a response, in the order they are written.
@@ -39,8 +38,9 @@ struct RrsetEnd {
 pub enum Owner<'a> {
     /// Whatever name the client asked: a pointer to the question.
     Qname,
-    /// A fixed name, compressed against what came before.
-    Name(&'a Name),
+    /// A fixed name in uncompressed wire form, compressed against what
+    /// came before.
+    Name(&'a [u8]),
 }
 
 /// A prebuilt response body. See the module documentation.
@@ -269,17 +269,47 @@ const MAX_SECTIONS_LEN: usize = MAX_MESSAGE_SIZE - HEADER_LEN - 255 - 4 - 11;
 #[error("{0} RRset is too large for a DNS message")]
 pub struct TooLarge(pub RecordType);
 
-/// Encodes RRsets into an [`Answer`], compressing names.
+/// The records of one RRset as a zone keeps them: each RDATA after its
+/// two-octet length, as in a message less the owner, type, class and TTL.
+#[derive(Clone, Copy, Debug)]
+pub struct RdataSet<'a> {
+    pub rtype: u16,
+    pub ttl: u32,
+    pub packed: &'a [u8],
+}
+
+impl<'a> RdataSet<'a> {
+    /// Each record's RDATA.
+    pub fn iter(self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut rest = self.packed;
+        std::iter::from_fn(move || {
+            let (len, after) = rest.split_first_chunk::<2>()?;
+            let len = usize::from(u16::from_be_bytes(*len));
+            let rdata = after.get(..len)?;
+            rest = &after[len..];
+            Some(rdata)
+        })
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.packed.is_empty()
+    }
+}
+
+/// Encodes RRsets into an [`Answer`], compressing names. One builder can
+/// make any number of answers in turn, reusing its buffers.
+#[derive(Default)]
 pub struct AnswerBuilder {
     /// The whole framed message: header placeholder, question, sections.
     message: Vec<u8>,
     sections_start: usize,
     frame_len: usize,
-    /// Lowercase wire suffixes already written, and where.
-    names: Vec<(u16, Box<[u8]>)>,
+    /// Names already written, for compression: where each suffix is in the
+    /// message, and where its lowercase form is in `lower`.
+    names: Vec<(u16, u32, u8)>,
+    lower: Vec<u8>,
     rrsets: Vec<RrsetEnd>,
     relocations: Vec<u16>,
-    scratch: Vec<u8>,
     /// Set by [`AnswerBuilder::splice_here`]: names written later are not
     /// offered for compression.
     splice: Option<(usize, Section)>,
@@ -288,25 +318,33 @@ pub struct AnswerBuilder {
 impl AnswerBuilder {
     /// Starts an answer for questions whose name ends in `frame`.
     pub fn new(frame: &NameKey) -> Self {
-        let mut message = vec![0u8; HEADER_LEN];
-        message.extend_from_slice(frame.as_bytes());
-        message.extend_from_slice(&[0; 4]);
-        let mut names = Vec::new();
+        let mut builder = Self::default();
+        builder.reset(frame);
+        builder
+    }
+
+    /// Starts over, for questions whose name ends in `frame`.
+    pub fn reset(&mut self, frame: &NameKey) {
+        self.message.clear();
+        self.message.resize(HEADER_LEN, 0);
+        self.message.extend_from_slice(frame.as_bytes());
+        self.message.extend_from_slice(&[0; 4]);
+        self.names.clear();
+        self.lower.clear();
+        self.lower.extend_from_slice(frame.as_bytes());
         for skip in 0..frame.label_count() {
-            let suffix = frame.suffix(skip);
-            let at = HEADER_LEN + frame.wire_len() - suffix.len();
-            names.push((at as u16, suffix.into()));
+            let from = frame.wire_len() - frame.suffix(skip).len();
+            self.names.push((
+                (HEADER_LEN + from) as u16,
+                from as u32,
+                (frame.wire_len() - from) as u8,
+            ));
         }
-        Self {
-            sections_start: message.len(),
-            message,
-            frame_len: frame.wire_len(),
-            names,
-            rrsets: Vec::new(),
-            relocations: Vec::new(),
-            scratch: Vec::new(),
-            splice: None,
-        }
+        self.sections_start = self.message.len();
+        self.frame_len = frame.wire_len();
+        self.rrsets.clear();
+        self.relocations.clear();
+        self.splice = None;
     }
 
     /// Marks the point where per-question records will be inserted, at the
@@ -332,53 +370,59 @@ impl AnswerBuilder {
         &mut self,
         section: Section,
         owner: Owner<'_>,
-        ttl: u32,
-        rdatas: &[RData],
+        set: RdataSet<'_>,
         required: bool,
     ) -> Result<bool, TooLarge> {
-        self.push_signed_rrset(section, owner, (ttl, rdatas), None, required)
+        self.push_signed_rrset(section, owner, set, None, required)
     }
 
-    /// Appends one RRset and its RRSIGs (`sigs`: TTL and records) as one
-    /// unit, which truncation keeps or drops whole.
+    /// Appends one RRset and its RRSIGs as one unit, which truncation keeps
+    /// or drops whole.
     pub fn push_signed_rrset(
         &mut self,
         section: Section,
         owner: Owner<'_>,
-        (ttl, rdatas): (u32, &[RData]),
-        sigs: Option<(u32, &[RData])>,
+        set: RdataSet<'_>,
+        sigs: Option<RdataSet<'_>>,
         required: bool,
     ) -> Result<bool, TooLarge> {
         debug_assert!(section >= self.current_section());
-        let Some(first) = rdatas.first() else {
+        if set.is_empty() {
             return Ok(true);
-        };
-        let rtype = first.record_type();
-        let mark = (self.message.len(), self.names.len(), self.relocations.len());
-        let sigs = sigs.unwrap_or((0, &[]));
+        }
+        let mark = (
+            self.message.len(),
+            self.names.len(),
+            self.lower.len(),
+            self.relocations.len(),
+        );
         let mut written = Ok(());
-        let records = rdatas
-            .iter()
-            .map(|r| (ttl, r))
-            .chain(sigs.1.iter().map(|r| (sigs.0, r)));
-        for (ttl, rdata) in records {
-            written = self.write_record(owner, ttl, rdata);
-            if written.is_err() {
-                break;
+        let mut records = 0usize;
+        for set in std::iter::once(set).chain(sigs) {
+            for rdata in set.iter() {
+                written = self.write_record(owner, set.rtype, set.ttl, rdata);
+                records += 1;
+                if written.is_err() {
+                    break;
+                }
             }
         }
-        if written.is_err() || self.message.len() - self.sections_start > MAX_SECTIONS_LEN {
+        if written.is_err()
+            || records > usize::from(u16::MAX)
+            || self.message.len() - self.sections_start > MAX_SECTIONS_LEN
+        {
             self.message.truncate(mark.0);
             self.names.truncate(mark.1);
-            self.relocations.truncate(mark.2);
+            self.lower.truncate(mark.2);
+            self.relocations.truncate(mark.3);
             return match section {
                 Section::Additional => Ok(false),
-                _ => Err(TooLarge(rtype)),
+                _ => Err(TooLarge(RecordType::from(set.rtype))),
             };
         }
         self.rrsets.push(RrsetEnd {
             end: (self.message.len() - self.sections_start) as u16,
-            records: (rdatas.len() + sigs.1.len()) as u16,
+            records: records as u16,
             section,
             required,
         });
@@ -387,15 +431,15 @@ impl AnswerBuilder {
 
     /// Encodes records on their own, every name in full, for insertion at
     /// any splice point.
-    pub fn piece(owner: &Name, sets: &[(u32, &[RData])]) -> Result<Piece, TooLarge> {
-        let mut builder = AnswerBuilder::new(&NameKey::from_name(&Name::root()));
+    pub fn piece(owner: &[u8], sets: &[RdataSet<'_>]) -> Result<Piece, TooLarge> {
+        let mut builder = AnswerBuilder::new(&NameKey::root());
         builder.splice_here(Section::Answer);
         let mut records = 0;
-        for (ttl, rdatas) in sets {
-            for rdata in rdatas.iter() {
+        for set in sets {
+            for rdata in set.iter() {
                 builder
-                    .write_record(Owner::Name(owner), *ttl, rdata)
-                    .map_err(|_| TooLarge(rdata.record_type()))?;
+                    .write_record(Owner::Name(owner), set.rtype, set.ttl, rdata)
+                    .map_err(|_| TooLarge(RecordType::from(set.rtype)))?;
                 records += 1;
             }
         }
@@ -409,83 +453,89 @@ impl AnswerBuilder {
         })
     }
 
-    fn write_record(&mut self, owner: Owner<'_>, ttl: u32, rdata: &RData) -> Result<(), ()> {
+    fn write_record(
+        &mut self,
+        owner: Owner<'_>,
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Result<(), ()> {
         match owner {
             Owner::Qname => self
                 .message
                 .extend_from_slice(&(0xC000u16 | HEADER_LEN as u16).to_be_bytes()),
             Owner::Name(name) => self.write_name(name),
         }
-        self.message
-            .extend_from_slice(&u16::from(rdata.record_type()).to_be_bytes());
+        self.message.extend_from_slice(&rtype.to_be_bytes());
         self.message
             .extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
         self.message.extend_from_slice(&ttl.to_be_bytes());
         let rdlength_at = self.message.len();
         self.message.extend_from_slice(&[0, 0]);
-        match rdata {
-            // RFC 1035 types may compress names in RDATA (RFC 3597 section 4).
-            RData::NS(name) => self.write_name(&name.0),
-            RData::CNAME(name) => self.write_name(&name.0),
-            RData::PTR(name) => self.write_name(&name.0),
-            RData::MX(mx) => {
-                self.message.extend_from_slice(&mx.preference.to_be_bytes());
-                self.write_name(&mx.exchange);
-            }
-            RData::SOA(soa) => {
-                self.write_name(&soa.mname);
-                self.write_name(&soa.rname);
-                for value in [
-                    soa.serial,
-                    soa.refresh as u32,
-                    soa.retry as u32,
-                    soa.expire as u32,
-                    soa.minimum,
-                ] {
-                    self.message.extend_from_slice(&value.to_be_bytes());
+        match compressible(rtype, rdata) {
+            Some(shape) => {
+                self.message.extend_from_slice(shape.before);
+                for name in shape.names.into_iter().flatten() {
+                    self.write_name(name);
                 }
+                self.message.extend_from_slice(shape.after);
             }
-            other => {
-                self.scratch.clear();
-                let mut encoder = BinEncoder::new(&mut self.scratch);
-                encoder.set_name_encoding(NameEncoding::Uncompressed);
-                // Encoding parsed RDATA fails only past 64 KiB.
-                other.emit(&mut encoder).map_err(|_| ())?;
-                self.message.extend_from_slice(&self.scratch);
-            }
+            None => self.message.extend_from_slice(rdata),
         }
         let rdlength = u16::try_from(self.message.len() - rdlength_at - 2).map_err(|_| ())?;
         self.message[rdlength_at..rdlength_at + 2].copy_from_slice(&rdlength.to_be_bytes());
         Ok(())
     }
 
-    /// Writes a name, case kept, pointing at the longest suffix already in
-    /// the message.
-    fn write_name(&mut self, name: &Name) {
-        let key = NameKey::from_name(name);
-        let mut wire = Vec::with_capacity(key.wire_len());
-        name_to_wire(name, &mut wire);
+    /// Writes an uncompressed wire name, case kept, pointing at the longest
+    /// suffix already in the message.
+    fn write_name(&mut self, wire: &[u8]) {
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let wire = &wire[..wire.len().min(MAX_NAME_LEN)];
+        let len = wire.len();
+        for (dst, src) in lower[..len].iter_mut().zip(wire) {
+            *dst = src.to_ascii_lowercase();
+        }
+        let lower = &lower[..len];
+        let lower_at = self.lower.len();
+        let mut offered = false;
         let mut pos = 0;
-        for skip in 0..key.label_count() {
-            let suffix = key.suffix(skip);
-            if let Some(&(at, _)) = self.names.iter().find(|(_, s)| **s == *suffix) {
+        while let Some(&label) = wire.get(pos) {
+            if label == 0 {
+                break;
+            }
+            let suffix = &lower[pos..];
+            let found = self.names.iter().find(|&&(_, from, len)| {
+                let from = from as usize;
+                self.lower.get(from..from + usize::from(len)) == Some(suffix)
+            });
+            if let Some(&(at, _, _)) = found {
                 self.relocations
                     .push((self.message.len() - self.sections_start) as u16);
                 self.message.extend_from_slice(&(0xC000 | at).to_be_bytes());
                 return;
             }
             if self.message.len() < POINTER_LIMIT && self.splice.is_none() {
-                self.names.push((self.message.len() as u16, suffix.into()));
+                if !offered {
+                    self.lower.extend_from_slice(lower);
+                    offered = true;
+                }
+                self.names.push((
+                    self.message.len() as u16,
+                    (lower_at + pos) as u32,
+                    suffix.len() as u8,
+                ));
             }
-            let len = wire[pos] as usize;
-            self.message.extend_from_slice(&wire[pos..pos + 1 + len]);
-            pos += 1 + len;
+            let end = (pos + 1 + usize::from(label)).min(wire.len());
+            self.message.extend_from_slice(&wire[pos..end]);
+            pos = end;
         }
         self.message.push(0);
     }
 
-    /// Finishes the answer with its response code and AA flag.
-    pub fn finish(self, rcode: u16, authoritative: bool) -> Answer {
+    /// Finishes the answer with its response code and AA flag; the builder
+    /// is left ready for [`AnswerBuilder::reset`].
+    pub fn finish(&mut self, rcode: u16, authoritative: bool) -> Answer {
         let sections = &self.message[self.sections_start..];
         let end = sections.len();
         let (splice, splice_section) = self.splice.unwrap_or((end, Section::Authority));
@@ -516,15 +566,63 @@ impl AnswerBuilder {
     }
 }
 
+/// The RDATA of an RFC 1035 type whose names may be compressed (RFC 3597
+/// section 4): the octets before its names, the names, the octets after.
+/// `None` for every other type, and for RDATA that does not have the
+/// type's shape, which is then copied as it is.
+fn compressible(rtype: u16, rdata: &[u8]) -> Option<Compressible<'_>> {
+    let (before, names) = match rtype {
+        2 | 5 | 12 => (0, 1),
+        15 => (2, 1),
+        6 => (0, 2),
+        _ => return None,
+    };
+    let mut found = [None; 2];
+    let mut at = before;
+    for slot in found.iter_mut().take(names) {
+        let len = name_len(rdata.get(at..)?)?;
+        *slot = Some(&rdata[at..at + len]);
+        at += len;
+    }
+    Some(Compressible {
+        before: &rdata[..before],
+        names: found,
+        after: &rdata[at..],
+    })
+}
+
+/// RDATA split around the names it may compress.
+struct Compressible<'a> {
+    before: &'a [u8],
+    names: [Option<&'a [u8]>; 2],
+    after: &'a [u8],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::name::name_to_wire;
     use hickory_proto::op::Message;
-    use hickory_proto::rr::rdata::{A, CNAME, MX};
+    use hickory_proto::rr::rdata::{A, MX};
+    use hickory_proto::rr::{Name, RData};
     use std::str::FromStr;
 
     fn name(s: &str) -> Name {
         Name::from_str(s).unwrap()
+    }
+
+    /// Wire form, case kept (`from_str` would fold it, as IDNA does).
+    fn wire(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        name_to_wire(&Name::from_ascii(s).unwrap(), &mut out);
+        out
+    }
+
+    /// One record's RDATA packed as a zone keeps it.
+    fn packed(rdata: &[u8]) -> Vec<u8> {
+        let mut out = (rdata.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(rdata);
+        out
     }
 
     /// Puts an answer behind a question for `qname` and decodes it with
@@ -546,50 +644,99 @@ mod tests {
     fn compressed_answer_decodes_for_longer_question_names() {
         let frame = NameKey::from_name(&name("example.test."));
         let mut b = AnswerBuilder::new(&frame);
-        let target = name("Mail.Example.Test.");
+        let target = wire("Mail.Example.Test.");
+        let mut mx = vec![0, 10];
+        mx.extend_from_slice(&target);
+        let mx = packed(&mx);
+        let a = packed(&[192, 0, 2, 1]);
         b.push_rrset(
             Section::Answer,
             Owner::Qname,
-            300,
-            &[RData::MX(MX::new(10, target.clone()))],
+            RdataSet {
+                rtype: 15,
+                ttl: 300,
+                packed: &mx,
+            },
             false,
         )
         .unwrap();
         b.push_rrset(
             Section::Additional,
             Owner::Name(&target),
-            300,
-            &[RData::A(A::new(192, 0, 2, 1))],
+            RdataSet {
+                rtype: 1,
+                ttl: 300,
+                packed: &a,
+            },
             false,
         )
         .unwrap();
         let answer = b.finish(0, true);
+        let target = name("Mail.Example.Test.");
         for qname in ["example.test.", "a.b.example.test."] {
             let msg = decode_with(&answer, qname);
             assert_eq!(msg.answers[0].name, name(qname));
             assert_eq!(msg.answers[0].data, RData::MX(MX::new(10, target.clone())));
             assert_eq!(msg.additionals[0].name, target);
+            assert_eq!(msg.additionals[0].data, RData::A(A::new(192, 0, 2, 1)));
         }
+        // The exchange is compressed against the frame, its case kept.
+        let bytes = answer.bytes();
+        assert!(bytes.windows(5).any(|w| w == b"\x04Mail"));
+        assert!(!bytes.windows(8).any(|w| w == b"\x07Example"));
+    }
+
+    #[test]
+    fn a_reset_builder_forgets_the_names_of_its_last_answer() {
+        let mut b = AnswerBuilder::new(&NameKey::from_name(&name("one.test.")));
+        let ns = packed(&wire("ns.one.test."));
+        let set = RdataSet {
+            rtype: 2,
+            ttl: 60,
+            packed: &ns,
+        };
+        b.push_rrset(Section::Answer, Owner::Qname, set, false)
+            .unwrap();
+        let first = b.finish(0, true);
+        b.reset(&NameKey::from_name(&name("two.test.")));
+        b.push_rrset(Section::Answer, Owner::Qname, set, false)
+            .unwrap();
+        let second = b.finish(0, true);
+        let msg = decode_with(&second, "two.test.");
+        assert_eq!(
+            msg.answers[0].data,
+            RData::NS(hickory_proto::rr::rdata::NS(name("ns.one.test.")))
+        );
+        assert_eq!(decode_with(&first, "one.test.").answers.len(), 1);
     }
 
     #[test]
     fn fit_drops_optional_additional_and_truncates_answers() {
         let frame = NameKey::from_name(&name("x.test."));
         let mut b = AnswerBuilder::new(&frame);
+        let y = wire("y.test.");
+        let cname = packed(&y);
+        let a = packed(&[192, 0, 2, 1]);
         b.push_rrset(
             Section::Answer,
             Owner::Qname,
-            60,
-            &[RData::CNAME(CNAME(name("y.test.")))],
+            RdataSet {
+                rtype: 5,
+                ttl: 60,
+                packed: &cname,
+            },
             false,
         )
         .unwrap();
         let answer_len = b.message.len() - b.sections_start;
         b.push_rrset(
             Section::Additional,
-            Owner::Name(&name("y.test.")),
-            60,
-            &[RData::A(A::new(192, 0, 2, 1))],
+            Owner::Name(&y),
+            RdataSet {
+                rtype: 1,
+                ttl: 60,
+                packed: &a,
+            },
             false,
         )
         .unwrap();

@@ -210,6 +210,26 @@ pub fn name_to_wire(name: &Name, out: &mut Vec<u8>) {
     out.push(0);
 }
 
+/// The length of the uncompressed wire name at the start of `wire`, or
+/// `None` if none is there whole (a compression pointer, a label running
+/// past the end, more than 255 octets).
+pub fn name_len(wire: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let len = usize::from(*wire.get(at)?);
+        if len > 63 {
+            return None;
+        }
+        at += 1 + len;
+        if at > MAX_NAME_LEN {
+            return None;
+        }
+        if len == 0 {
+            return Some(at);
+        }
+    }
+}
+
 /// Whether wire name `name` equals `suffix` or lies below it: `suffix`
 /// must match whole labels at the end.
 pub fn is_at_or_below(name: &[u8], suffix: &[u8]) -> bool {

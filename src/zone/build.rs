@@ -10,70 +10,26 @@
 //! encoded once: each RRset with its additional data, each CNAME chain
 //! followed to its end, each referral, NXDOMAIN and NODATA.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::path::Path;
 
-use foldhash::fast::RandomState;
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 
+use super::data::{Grouper, Node, NodeIndex, Rrset, ZoneData};
 use super::denial::{self, Chain};
-use super::file::{Location, SourceRecord, ZoneError};
+use super::file::{Location, ZoneError};
 use super::findings::{Findings, Peer};
 use super::{
     Denial, DnameAnswer, Found, NONE, NodeAnswers, NodeKind, NodeProof, RareAnswers, Signed, Tree,
     Zone, ZoneStats,
 };
+use crate::wire::answer::RdataSet;
+use crate::wire::name::{is_at_or_below, name_len, name_to_wire};
 use crate::wire::{Answer, AnswerBuilder, NameKey, Owner, Piece, Section, rcode};
 
 /// Longest CNAME chain followed inside a zone; longer ones (or loops) are
 /// answered as far as this and reported when the zone loads.
 const MAX_CHAIN: usize = 8;
-
-/// One RRset as read, with the line of each record.
-struct Rrset {
-    rtype: RecordType,
-    /// For RRSIG: the type the signatures cover; each covered type is its
-    /// own set, with its own TTL.
-    covered: u16,
-    ttl: u32,
-    rdatas: Vec<RData>,
-    locations: Vec<Location>,
-}
-
-/// A name and its RRsets, sorted by type once all records are in.
-struct NodeData {
-    name: Name,
-    rrsets: Vec<Rrset>,
-}
-
-impl NodeData {
-    /// The name as a lookup key; made when needed rather than kept, as a
-    /// key is 385 octets and a zone can have millions of names.
-    fn key(&self) -> NameKey {
-        NameKey::from_name(&self.name)
-    }
-
-    fn rrset(&self, rtype: RecordType) -> Option<&Rrset> {
-        self.rrsets.iter().find(|r| r.rtype == rtype)
-    }
-
-    /// The RRSIGs covering this node's `rtype` RRset.
-    fn sigs(&self, rtype: RecordType) -> Option<&Rrset> {
-        let covered = u16::from(rtype);
-        self.rrsets
-            .iter()
-            .find(|r| r.rtype == RecordType::RRSIG && r.covered == covered)
-    }
-}
-
-/// The wire bytes of RDATA kept as read (every type the compiler does not
-/// decode).
-fn raw(rdata: &RData) -> &[u8] {
-    match rdata {
-        RData::Unknown { rdata, .. } => &rdata.anything,
-        _ => &[],
-    }
-}
 
 pub(super) fn build(
     origin: &Name,
@@ -97,63 +53,79 @@ pub(super) fn build(
             format!("the file holds no records: no SOA record at the zone apex {origin}"),
         ),
     };
-    let (mut nodes, mut index) = grouped.finish();
+    let (mut data, mut index) = grouped.finish(findings);
     let apex = NameKey::from_name(origin);
     let Some(&apex_node) = index.get(apex.as_bytes()) else {
         return Err(no_soa());
     };
-    if nodes[apex_node as usize].rrset(RecordType::SOA).is_none() {
+    if data.node(apex_node).rrset(RecordType::SOA).is_none() {
         return Err(no_soa());
     }
-    check_apex(&nodes[apex_node as usize], origin)?;
-    if nodes[apex_node as usize].rrset(RecordType::NS).is_none() {
+    check_apex(&data, data.node(apex_node), origin)?;
+    if data.node(apex_node).rrset(RecordType::NS).is_none() {
         findings.refused_by(
             Peer::Bind,
             None,
             format!("no NS records at the zone apex {origin}"),
         );
     }
-    let errors: Vec<ZoneError> = nodes
-        .iter()
+    let errors: Vec<ZoneError> = data
+        .nodes()
         .enumerate()
-        .filter_map(|(i, node)| check_node(node, i as u32 == apex_node, origin).err())
+        .filter_map(|(i, node)| check_node(&data, node, i as u32 == apex_node, origin).err())
         .collect();
     if let Some(error) = ZoneError::gather(errors) {
         return Err(error);
     }
-    add_empty_non_terminals(&mut nodes, &mut index, &apex);
-    let mut tree = link_tree(&nodes, index, apex, findings);
+    add_empty_non_terminals(&mut data, &mut index, &apex);
+    let mut tree = link_tree(&data, index, apex, findings);
     // RFC 5155 section 7.2.8: an NSEC3 owner name is no name of the zone;
     // a query for it is answered as for any name that does not exist.
     tree.index.retain(|_, node| {
-        !nodes[*node as usize].rrsets.iter().all(|r| {
+        let rrsets = data.node(*node).rrsets();
+        !rrsets.iter().all(|r| {
             r.rtype == RecordType::NSEC3
                 || (r.rtype == RecordType::RRSIG && r.covered == u16::from(RecordType::NSEC3))
-        }) || nodes[*node as usize].rrsets.is_empty()
+        }) || rrsets.is_empty()
     });
 
-    let soa_set = nodes[apex_node as usize]
+    let soa_set = data
+        .node(apex_node)
         .rrset(RecordType::SOA)
         .ok_or_else(|| ZoneError::in_file(path, "no SOA record at the zone apex"))?;
-    let Some(RData::SOA(soa)) = soa_set.rdatas.first() else {
-        return Err(ZoneError::in_file(path, "no SOA record at the zone apex"));
+    // The reader checks that an SOA's RDATA ends in its five numbers.
+    let soa_number = |from_end: usize| {
+        let rdata = data.first_rdata(soa_set);
+        rdata
+            .len()
+            .checked_sub(from_end)
+            .and_then(|at| rdata.get(at..at + 4))
+            .and_then(|n| <[u8; 4]>::try_from(n).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| {
+                ZoneError::at(&data.first_location(soa_set), "the SOA record is cut short")
+            })
     };
+    let (serial, minimum) = (soa_number(20)?, soa_number(4)?);
+    let mut origin_wire = Vec::with_capacity(256);
+    name_to_wire(origin, &mut origin_wire);
     let compiler = Compiler {
-        origin,
+        origin: &origin_wire,
         tree: &tree,
-        nodes: &nodes,
+        data: &data,
         soa: soa_set,
         // RFC 2308 section 3: the lesser of the SOA's TTL and MINIMUM.
-        negative_ttl: soa_set.ttl.min(soa.minimum),
+        negative_ttl: soa_set.ttl.min(minimum),
         signed: None,
+        builder: RefCell::default(),
     };
     let (nxdomain, nodata, answers) = compiler.all_answers(findings)?;
 
     // A zone with signatures is served signed to DO=1 queries.
-    let signed = if nodes.iter().any(|n| n.rrset(RecordType::RRSIG).is_some()) {
-        let chain = denial_chain(&nodes, &tree, apex_node);
-        let mut proofs = node_proofs(&nodes, &tree, &chain);
-        let pieces = encode_pieces(&nodes, &chain, &mut proofs)?;
+    let signed = if data.nodes().any(|n| n.rrset(RecordType::RRSIG).is_some()) {
+        let chain = denial_chain(&data, &tree, apex_node);
+        let mut proofs = node_proofs(&data, &tree, &chain);
+        let pieces = encode_pieces(&data, &chain, &mut proofs)?;
         let denial = Denial { chain, proofs };
         let (nxdomain, nodata, answers) = Compiler {
             signed: Some(&denial),
@@ -172,14 +144,10 @@ pub(super) fn build(
     };
 
     let stats = ZoneStats {
-        serial: soa.serial,
-        records: nodes
-            .iter()
-            .flat_map(|n| &n.rrsets)
-            .map(|r| r.rdatas.len())
-            .sum(),
-        rrsets: nodes.iter().map(|n| n.rrsets.len()).sum(),
-        names: nodes.iter().filter(|n| !n.rrsets.is_empty()).count(),
+        serial,
+        records: data.records(),
+        rrsets: data.rrset_count(),
+        names: data.nodes().filter(|n| !n.rrsets().is_empty()).count(),
         delegations: tree
             .kinds
             .iter()
@@ -198,123 +166,16 @@ pub(super) fn build(
     Ok(zone)
 }
 
-type NodeIndex = HashMap<Box<[u8]>, u32, RandomState>;
-
-/// Groups records into RRsets by owner name and type as they are read.
-pub(super) struct Grouper {
-    origin: Name,
-    nodes: Vec<NodeData>,
-    index: NodeIndex,
-    first: Option<Location>,
-}
-
-impl Grouper {
-    /// `expected` names: room is reserved up front, as growing a vector of
-    /// a million nodes by doubling copies it and touches twice the memory.
-    /// Memory reserved and never written costs nothing resident.
-    pub(super) fn new(origin: &Name, expected: usize) -> Self {
-        Self {
-            origin: origin.clone(),
-            nodes: Vec::with_capacity(expected),
-            index: NodeIndex::default(),
-            first: None,
-        }
-    }
-
-    pub(super) fn add(&mut self, source: SourceRecord, findings: &mut Findings) {
-        let SourceRecord { record, location } = source;
-        if self.first.is_none() {
-            self.first = Some(location.clone());
-        }
-        let origin = &self.origin;
-        if !origin.zone_of(&record.name) {
-            findings.refused_by(
-                Peer::Nsd,
-                Some(&location),
-                format!("{} is outside the zone {origin}: ignored", record.name),
-            );
-            return;
-        }
-        let key = NameKey::from_name(&record.name);
-        let at = match self.index.get(key.as_bytes()) {
-            Some(&at) => at,
-            None => {
-                let at = self.nodes.len() as u32;
-                self.index.insert(key.as_bytes().into(), at);
-                // Most names own one RRset; a Vec's first growth would
-                // make room for four.
-                self.nodes.push(NodeData {
-                    name: record.name.clone(),
-                    rrsets: Vec::with_capacity(1),
-                });
-                at
-            }
-        };
-        let node = &mut self.nodes[at as usize];
-        let rtype = record.record_type();
-        let covered = match rtype {
-            RecordType::RRSIG => match raw(&record.data) {
-                [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
-                _ => 0,
-            },
-            _ => 0,
-        };
-        match node
-            .rrsets
-            .iter_mut()
-            .find(|r| r.rtype == rtype && r.covered == covered)
-        {
-            Some(rrset) => {
-                if rrset.rdatas.contains(&record.data) {
-                    let message = format!("duplicate {rtype} record for {} ignored", record.name);
-                    match rtype {
-                        RecordType::SOA => findings.refused_by(Peer::Nsd, Some(&location), message),
-                        _ => findings.warn(Some(&location), message),
-                    }
-                    return;
-                }
-                if rrset.ttl != record.ttl {
-                    // RFC 2181 section 5.2: one TTL per RRset; BIND and NSD
-                    // keep the first.
-                    findings.warn(
-                        Some(&location),
-                        format!(
-                            "TTL {} differs from {} in the {rtype} RRset of {}; using {}",
-                            record.ttl, rrset.ttl, record.name, rrset.ttl
-                        ),
-                    );
-                }
-                rrset.rdatas.push(record.data);
-                rrset.locations.push(location);
-            }
-            None => node.rrsets.push(Rrset {
-                rtype,
-                covered,
-                ttl: record.ttl,
-                rdatas: vec![record.data],
-                locations: vec![location],
-            }),
-        }
-    }
-
-    fn finish(mut self) -> (Vec<NodeData>, NodeIndex) {
-        for node in &mut self.nodes {
-            node.rrsets.sort_by_key(|r| (u16::from(r.rtype), r.covered));
-        }
-        (self.nodes, self.index)
-    }
-}
-
-fn check_apex(apex: &NodeData, origin: &Name) -> Result<(), ZoneError> {
+fn check_apex(data: &ZoneData, apex: Node<'_>, origin: &Name) -> Result<(), ZoneError> {
     let Some(soa) = apex.rrset(RecordType::SOA) else {
         return Ok(());
     };
-    if let Some(second) = soa.locations.get(1) {
+    if let Some(second) = data.location(soa, 1) {
         return Err(ZoneError::at(
-            second,
+            &second,
             format!(
                 "second SOA record for {origin} (the first is at line {})",
-                soa.locations[0].line
+                data.first_location(soa).line
             ),
         ));
     }
@@ -322,24 +183,31 @@ fn check_apex(apex: &NodeData, origin: &Name) -> Result<(), ZoneError> {
 }
 
 /// Checks that need only the node itself.
-fn check_node(node: &NodeData, is_apex: bool, origin: &Name) -> Result<(), ZoneError> {
+fn check_node(
+    data: &ZoneData,
+    node: Node<'_>,
+    is_apex: bool,
+    origin: &Name,
+) -> Result<(), ZoneError> {
+    let first = |rrset: &Rrset| data.first_location(rrset);
     if let (Some(soa), false) = (node.rrset(RecordType::SOA), is_apex) {
         return Err(ZoneError::at(
-            &soa.locations[0],
+            &first(soa),
             format!(
                 "SOA record for {} is not at the zone apex {origin}",
-                node.name
+                node.text()
             ),
         ));
     }
     if let Some(dname) = node.rrset(RecordType::DNAME)
-        && let Some(second) = dname.locations.get(1)
+        && let Some(second) = data.location(dname, 1)
     {
         return Err(ZoneError::at(
-            second,
+            &second,
             format!(
                 "second DNAME record for {} (the first is at line {}): a name has one DNAME at most",
-                node.name, dname.locations[0].line
+                node.text(),
+                first(dname).line
             ),
         ));
     }
@@ -348,19 +216,21 @@ fn check_node(node: &NodeData, is_apex: bool, origin: &Name) -> Result<(), ZoneE
     };
     if let Some(dname) = node.rrset(RecordType::DNAME) {
         return Err(ZoneError::at(
-            &dname.locations[0],
+            &first(dname),
             format!(
                 "{} has a CNAME and a DNAME (line {})",
-                node.name, cname.locations[0].line
+                node.text(),
+                first(cname).line
             ),
         ));
     }
-    if let Some(second) = cname.locations.get(1) {
+    if let Some(second) = data.location(cname, 1) {
         return Err(ZoneError::at(
-            second,
+            &second,
             format!(
                 "second CNAME record for {} (the first is at line {})",
-                node.name, cname.locations[0].line
+                node.text(),
+                first(cname).line
             ),
         ));
     }
@@ -368,18 +238,21 @@ fn check_node(node: &NodeData, is_apex: bool, origin: &Name) -> Result<(), ZoneE
     // section 2.5); anything else is an error to BIND and NSD alike.
     let beside =
         |t: RecordType| matches!(t, RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC);
-    if let Some(other) = node.rrsets.iter().find(|r| !beside(r.rtype)) {
+    if let Some(other) = node.rrsets().iter().find(|r| !beside(r.rtype)) {
         // Report whichever of the two comes later in the file.
-        let (later, earlier) = if other.locations[0].line > cname.locations[0].line {
-            (&other.locations[0], &cname.locations[0])
+        let (other_at, cname_at) = (first(other), first(cname));
+        let (later, earlier) = if other_at.line > cname_at.line {
+            (other_at, cname_at)
         } else {
-            (&cname.locations[0], &other.locations[0])
+            (cname_at, other_at)
         };
         return Err(ZoneError::at(
-            later,
+            &later,
             format!(
                 "{} has a CNAME and other data ({} record); a CNAME must be alone at its name (see line {})",
-                node.name, other.rtype, earlier.line
+                node.text(),
+                other.rtype,
+                earlier.line
             ),
         ));
     }
@@ -389,10 +262,10 @@ fn check_node(node: &NodeData, is_apex: bool, origin: &Name) -> Result<(), ZoneE
 /// Adds a node with no data for every name between the apex and an
 /// existing name (RFC 4592 section 2.2.2): such names answer NODATA, not
 /// NXDOMAIN.
-fn add_empty_non_terminals(nodes: &mut Vec<NodeData>, index: &mut NodeIndex, apex: &NameKey) {
+fn add_empty_non_terminals(data: &mut ZoneData, index: &mut NodeIndex, apex: &NameKey) {
     let mut i = 0;
-    while i < nodes.len() {
-        let (name, key) = (nodes[i].name.clone(), nodes[i].key());
+    while i < data.len() {
+        let key = data.node(i as u32).key();
         i += 1;
         if key.label_count() <= apex.label_count() {
             continue;
@@ -401,12 +274,9 @@ fn add_empty_non_terminals(nodes: &mut Vec<NodeData>, index: &mut NodeIndex, ape
         if index.contains_key(parent_key) {
             continue;
         }
-        let parent = name.base_name();
-        index.insert(parent_key.into(), nodes.len() as u32);
-        nodes.push(NodeData {
-            name: parent,
-            rrsets: Vec::new(),
-        });
+        let first_label = key.wire_len() - parent_key.len();
+        let parent = data.add_ancestor(i as u32 - 1, first_label);
+        index.insert(parent_key.into(), parent);
     }
 }
 
@@ -414,18 +284,17 @@ fn add_empty_non_terminals(nodes: &mut Vec<NodeData>, index: &mut NodeIndex, ape
 /// hides (anything at the cut but its NS, DS and their DNSSEC records, and
 /// anything below it but glue) is kept and never served, as BIND and NSD
 /// do, with a warning.
-fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut Findings) -> Tree {
-    let mut kinds = vec![NodeKind::Authoritative; nodes.len()];
-    let mut wildcards = vec![NONE; nodes.len()];
+fn link_tree(data: &ZoneData, index: NodeIndex, apex: NameKey, findings: &mut Findings) -> Tree {
+    let mut kinds = vec![NodeKind::Authoritative; data.len()];
+    let mut wildcards = vec![NONE; data.len()];
     // Most zones have no DNAME, and many no cut: then no name needs its
     // ancestors looked up.
     let owns = |rtype: RecordType, below: usize| {
-        nodes
-            .iter()
+        data.nodes()
             .any(|n| n.rrset(rtype).is_some() && n.key().label_count() + below > apex.label_count())
     };
     let (any_cut, any_dname) = (owns(RecordType::NS, 0), owns(RecordType::DNAME, 1));
-    for (i, node) in nodes.iter().enumerate() {
+    for (i, node) in data.nodes().enumerate() {
         let key = node.key();
         let below_apex = key.label_count() - apex.label_count();
         let cut_levels = if any_cut { below_apex } else { 0 };
@@ -433,16 +302,16 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
         // The highest cut above a name decides: nothing under it is ours.
         let cut = (0..cut_levels).rev().find_map(|skip| {
             let at = *index.get(key.suffix(skip))?;
-            nodes[at as usize].rrset(RecordType::NS).map(|_| at)
+            data.node(at).rrset(RecordType::NS).map(|_| at)
         });
         if let Some(cut) = cut {
-            let cut_node = &nodes[cut as usize];
+            let cut_node = data.node(cut);
             let at_cut = cut as usize == i;
             if at_cut && key.is_wildcard() {
                 findings.refused_by(
                     Peer::Bind,
-                    Some(&node.rrsets[0].locations[0]),
-                    format!("{} is a wildcard with NS records: a delegation of that name only, never a synthesised one", node.name),
+                    node.rrsets().first().map(|r| data.first_location(r)).as_ref(),
+                    format!("{} is a wildcard with NS records: a delegation of that name only, never a synthesised one", node.text()),
                 );
             }
             let served = |t: RecordType| {
@@ -453,12 +322,14 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
                             RecordType::NS | RecordType::DS | RecordType::RRSIG | RecordType::NSEC
                         ))
             };
-            for hidden in node.rrsets.iter().filter(|r| !served(r.rtype)) {
+            for hidden in node.rrsets().iter().filter(|r| !served(r.rtype)) {
                 findings.warn(
-                    Some(&hidden.locations[0]),
+                    Some(&data.first_location(hidden)),
                     format!(
                         "{} {} record is inside the delegation to {}: kept, never served",
-                        node.name, hidden.rtype, cut_node.name
+                        node.text(),
+                        hidden.rtype,
+                        cut_node.text()
                     ),
                 );
             }
@@ -472,7 +343,7 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
         // highest one decides, as resolution meets it first.
         let dname = (1..=dname_levels).rev().find_map(|skip| {
             let at = *index.get(key.suffix(skip))?;
-            nodes[at as usize].rrset(RecordType::DNAME).map(|_| at)
+            data.node(at).rrset(RecordType::DNAME).map(|_| at)
         });
         if kinds[i] == NodeKind::Authoritative {
             if let Some(owner) = dname {
@@ -482,14 +353,15 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
             }
         }
         if let Some(owner) = dname
-            && let Some(first) = node.rrsets.first()
+            && let Some(first) = node.rrsets().first()
         {
             findings.refused_by(
                 Peer::Nsd,
-                Some(&first.locations[0]),
+                Some(&data.first_location(first)),
                 format!(
                     "{} is below the DNAME at {}: kept, never served",
-                    node.name, nodes[owner as usize].name
+                    node.text(),
+                    data.node(owner).text()
                 ),
             );
         }
@@ -509,10 +381,10 @@ fn link_tree(nodes: &[NodeData], index: NodeIndex, apex: NameKey, findings: &mut
 }
 
 /// How a CNAME chain inside the zone ends.
-enum ChainEnd {
+enum ChainEnd<'a> {
     /// At a name with data (or none): `node`, reached as `owner`.
     Node {
-        owner: Name,
+        owner: &'a [u8],
         node: u32,
     },
     /// At a name that does not exist, with how the tree found it.
@@ -548,13 +420,16 @@ enum Tail<'a> {
 type Part<'a> = (Owner<'a>, &'a Rrset, Option<&'a Rrset>);
 
 struct Compiler<'a> {
-    origin: &'a Name,
+    /// The apex, wire form.
+    origin: &'a [u8],
     tree: &'a Tree,
-    nodes: &'a [NodeData],
+    data: &'a ZoneData,
     soa: &'a Rrset,
     negative_ttl: u32,
     /// Building the DO=1 answers of a signed zone.
     signed: Option<&'a Denial>,
+    /// One builder for every answer in turn, so its buffers are reused.
+    builder: RefCell<AnswerBuilder>,
 }
 
 impl<'a> Compiler<'a> {
@@ -565,8 +440,8 @@ impl<'a> Compiler<'a> {
     ) -> Result<(Answer, Answer, Vec<NodeAnswers>), ZoneError> {
         let nxdomain = self.negative(rcode::NXDOMAIN)?;
         let nodata = self.negative(rcode::NOERROR)?;
-        let mut answers = Vec::with_capacity(self.nodes.len());
-        for i in 0..self.nodes.len() {
+        let mut answers = Vec::with_capacity(self.data.len());
+        for i in 0..self.data.len() {
             answers.push(self.node_answers(i as u32, findings)?);
         }
         Ok((nxdomain, nodata, answers))
@@ -577,7 +452,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// `rrset` of `node` as an answer part, with its RRSIGs if signed.
-    fn part(&self, owner: Owner<'a>, node: &'a NodeData, rrset: &'a Rrset) -> Part<'a> {
+    fn part(&self, owner: Owner<'a>, node: Node<'a>, rrset: &'a Rrset) -> Part<'a> {
         let sigs = match (self.signed, rrset.rtype) {
             (None, _) | (_, RecordType::RRSIG) => None,
             (Some(_), rtype) => node.sigs(rtype),
@@ -586,7 +461,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn node_answers(&self, i: u32, findings: &mut Findings) -> Result<NodeAnswers, ZoneError> {
-        let node = &self.nodes[i as usize];
+        let node = self.data.node(i);
         match self.tree.kinds[i as usize] {
             NodeKind::Glue { .. } | NodeKind::Occluded { .. } => {
                 return Ok(NodeAnswers::default());
@@ -628,10 +503,11 @@ impl<'a> Compiler<'a> {
             key.clone()
         };
         let Some(cname) = node.rrset(RecordType::CNAME) else {
-            let mut by_type: Vec<(u16, Answer)> = Vec::with_capacity(node.rrsets.len());
-            for (at, rrset) in node.rrsets.iter().enumerate() {
+            let rrsets = node.rrsets();
+            let mut by_type: Vec<(u16, Answer)> = Vec::with_capacity(rrsets.len());
+            for (at, rrset) in rrsets.iter().enumerate() {
                 let answer = if rrset.rtype == RecordType::RRSIG {
-                    if at > 0 && node.rrsets[at - 1].rtype == RecordType::RRSIG {
+                    if at > 0 && rrsets[at - 1].rtype == RecordType::RRSIG {
                         continue;
                     }
                     self.rrsig_answer(&frame, node)?
@@ -655,7 +531,11 @@ impl<'a> Compiler<'a> {
             self.compose(&frame, &[first], Tail::Nothing)?,
         )];
         // The CNAME's own DNSSEC records answer for themselves.
-        for rrset in node.rrsets.iter().filter(|r| r.rtype != RecordType::CNAME) {
+        for rrset in node
+            .rrsets()
+            .iter()
+            .filter(|r| r.rtype != RecordType::CNAME)
+        {
             if rrset.rtype == RecordType::RRSIG {
                 if !by_type
                     .iter()
@@ -674,16 +554,15 @@ impl<'a> Compiler<'a> {
         }
         let (links, end, expanded) = self.follow_chain(&key, cname);
         let mut chain: Vec<Part<'_>> = vec![first];
-        chain.extend(links.iter().map(|(owner, at, rrset)| {
-            self.part(Owner::Name(owner), &self.nodes[*at as usize], rrset)
-        }));
+        chain.extend(
+            links.iter().map(|&(owner, at, rrset)| {
+                self.part(Owner::Name(owner), self.data.node(at), rrset)
+            }),
+        );
         let other = match end {
-            ChainEnd::Node {
-                ref owner,
-                node: end,
-            } => {
-                let end_node = &self.nodes[end as usize];
-                for rrset in &end_node.rrsets {
+            ChainEnd::Node { owner, node: end } => {
+                let end_node = self.data.node(end);
+                for rrset in end_node.rrsets() {
                     if rrset.rtype == RecordType::RRSIG
                         || by_type.iter().any(|(t, _)| *t == u16::from(rrset.rtype))
                     {
@@ -694,7 +573,8 @@ impl<'a> Compiler<'a> {
                     let answer = self.compose(&frame, &full, Tail::Additional(expanded.nodes()))?;
                     by_type.push((u16::from(rrset.rtype), answer));
                 }
-                let links = self.proof_links(Found::Exact(end), &NameKey::from_name(owner));
+                let owner_key = NameKey::from_wire(owner).unwrap_or_else(NameKey::root);
+                let links = self.proof_links(Found::Exact(end), &owner_key);
                 self.compose(
                     &frame,
                     &chain,
@@ -715,10 +595,10 @@ impl<'a> Compiler<'a> {
             ChainEnd::TooLong => {
                 if self.signed.is_none() {
                     findings.warn(
-                        Some(&cname.locations[0]),
+                        Some(&self.data.first_location(cname)),
                         format!(
                             "the CNAME chain from {} loops or is longer than {MAX_CHAIN}",
-                            node.name
+                            node.text()
                         ),
                     );
                 }
@@ -740,9 +620,9 @@ impl<'a> Compiler<'a> {
 
     /// An RRSIG query gets every signature at the name, each covered
     /// type's set with its own TTL.
-    fn rrsig_answer(&self, frame: &NameKey, node: &NodeData) -> Result<Answer, ZoneError> {
+    fn rrsig_answer(&self, frame: &NameKey, node: Node<'a>) -> Result<Answer, ZoneError> {
         let parts: Vec<Part<'_>> = node
-            .rrsets
+            .rrsets()
             .iter()
             .filter(|r| r.rtype == RecordType::RRSIG)
             .map(|r| (Owner::Qname, r, None))
@@ -759,14 +639,14 @@ impl<'a> Compiler<'a> {
     }
 
     /// The DNAME RRset, with room after it for the synthesised CNAME.
-    fn dname_answer(&self, node: &NodeData, rrset: &Rrset) -> Result<DnameAnswer, ZoneError> {
+    fn dname_answer(&self, node: Node<'a>, rrset: &'a Rrset) -> Result<DnameAnswer, ZoneError> {
         let mut builder = AnswerBuilder::new(&node.key());
         // The DNAME's owner is the frame: written as a name, it points at
         // the question's tail, where `Qname` would name the whole question.
-        let (owner, rrset, sigs) = self.part(Owner::Name(&node.name), node, rrset);
+        let (owner, rrset, sigs) = self.part(Owner::Name(node.name()), node, rrset);
         self.push(&mut builder, Section::Answer, owner, rrset, sigs, false)?;
         builder.splice_here(Section::Answer);
-        let target = rrset.rdatas.first().map(raw).unwrap_or_default();
+        let target = self.data.first_rdata(rrset);
         Ok(DnameAnswer {
             answer: builder.finish(rcode::NOERROR, true),
             target: target.into(),
@@ -783,20 +663,19 @@ impl<'a> Compiler<'a> {
         &self,
         start: &NameKey,
         first: &'a Rrset,
-    ) -> (Vec<(Name, u32, &'a Rrset)>, ChainEnd, super::Links) {
-        let mut links: Vec<(Name, u32, &Rrset)> = Vec::new();
+    ) -> (Vec<(&'a [u8], u32, &'a Rrset)>, ChainEnd<'a>, super::Links) {
+        let mut links: Vec<(&'a [u8], u32, &'a Rrset)> = Vec::new();
         let mut expanded = super::Links::default();
         let mut rrset = first;
         loop {
-            let Some(RData::CNAME(target)) = rrset.rdatas.first() else {
+            let target = self.data.first_rdata(rrset);
+            let Some(key) = NameKey::from_wire(target) else {
                 return (links, ChainEnd::Outside, expanded);
             };
-            let target = target.0.clone();
-            let key = NameKey::from_name(&target);
             if key == *start
                 || links
                     .iter()
-                    .any(|(owner, _, _)| NameKey::from_name(owner) == key)
+                    .any(|(owner, _, _)| owner.eq_ignore_ascii_case(key.as_bytes()))
             {
                 return (links, ChainEnd::TooLong, expanded);
             }
@@ -824,7 +703,7 @@ impl<'a> Compiler<'a> {
                 }
                 Found::Dname(_) | Found::Outside => return (links, ChainEnd::Outside, expanded),
             };
-            match self.nodes[node as usize].rrset(RecordType::CNAME) {
+            match self.data.node(node).rrset(RecordType::CNAME) {
                 Some(next) if links.len() < MAX_CHAIN => {
                     links.push((target, node, next));
                     rrset = next;
@@ -850,99 +729,92 @@ impl<'a> Compiler<'a> {
         answer: &[Part<'_>],
         tail: Tail<'_>,
     ) -> Result<Answer, ZoneError> {
-        let mut builder = AnswerBuilder::new(frame);
+        let mut builder = self.builder.borrow_mut();
+        let builder = &mut *builder;
+        builder.reset(frame);
         for (owner, rrset, sigs) in answer {
-            self.push(&mut builder, Section::Answer, *owner, rrset, *sigs, false)?;
+            self.push(builder, Section::Answer, *owner, rrset, *sigs, false)?;
         }
-        let mut seen: Vec<(NameKey, RecordType)> = Vec::new();
+        let mut seen = Seen::default();
         let (rcode, authoritative) = match tail {
             Tail::Additional(links) => {
-                self.push_links(&mut builder, links)?;
-                self.splice(&mut builder);
+                self.push_links(builder, links)?;
+                self.splice(builder);
                 for (_, rrset, _) in answer {
-                    for target in rrset.rdatas.iter().filter_map(additional_target) {
-                        self.push_addresses(&mut builder, target, false, &mut seen)?;
+                    let rtype = u16::from(rrset.rtype);
+                    for rdata in self.data.rdatas(rrset) {
+                        if let Some(target) = additional_target(rtype, rdata) {
+                            self.push_addresses(builder, target, false, &mut seen)?;
+                        }
                     }
                 }
                 (rcode::NOERROR, true)
             }
             Tail::Negative(rcode, links) => {
-                let apex = &self.nodes[self.tree.index[self.tree.apex.as_bytes()] as usize];
+                let apex = self.data.node(self.tree.index[self.tree.apex.as_bytes()]);
                 let sigs = self.signed.and_then(|_| apex.sigs(RecordType::SOA));
                 builder
                     .push_signed_rrset(
                         Section::Authority,
                         Owner::Name(self.origin),
-                        (self.negative_ttl, &self.soa.rdatas),
+                        self.data.set_with_ttl(self.soa, self.negative_ttl),
                         // NSD and BIND give the SOA's RRSIG the negative TTL too.
-                        sigs.map(|s| (self.negative_ttl, s.rdatas.as_slice())),
+                        sigs.map(|s| self.data.set_with_ttl(s, self.negative_ttl)),
                         false,
                     )
-                    .map_err(|e| ZoneError::at(&self.soa.locations[0], e.to_string()))?;
-                self.push_links(&mut builder, links)?;
-                self.splice(&mut builder);
+                    .map_err(|e| {
+                        ZoneError::at(&self.data.first_location(self.soa), e.to_string())
+                    })?;
+                self.push_links(builder, links)?;
+                self.splice(builder);
                 (rcode, true)
             }
-            Tail::Referral(cut) => {
-                let cut = &self.nodes[cut as usize];
+            Tail::Referral(at) => {
+                let cut = self.data.node(at);
                 // A node is a delegation because it has NS records.
-                let ns_rdatas = match cut.rrset(RecordType::NS) {
-                    Some(ns) => {
-                        self.push(
-                            &mut builder,
-                            Section::Authority,
-                            Owner::Name(&cut.name),
-                            ns,
-                            None,
-                            false,
-                        )?;
-                        ns.rdatas.as_slice()
-                    }
-                    None => &[],
-                };
+                let ns = cut.rrset(RecordType::NS);
+                if let Some(ns) = ns {
+                    self.push(
+                        builder,
+                        Section::Authority,
+                        Owner::Name(cut.name()),
+                        ns,
+                        None,
+                        false,
+                    )?;
+                }
                 if let Some(signed) = self.signed {
                     // RFC 4035 section 3.1.4: the DS RRset, or the proof
                     // that there is none.
                     match cut.rrset(RecordType::DS) {
                         Some(ds) => {
-                            let part = self.part(Owner::Name(&cut.name), cut, ds);
-                            self.push(
-                                &mut builder,
-                                Section::Authority,
-                                part.0,
-                                part.1,
-                                part.2,
-                                false,
-                            )?;
+                            let part = self.part(Owner::Name(cut.name()), cut, ds);
+                            self.push(builder, Section::Authority, part.0, part.1, part.2, false)?;
                         }
                         None => {
-                            let cut_key = cut.key();
-                            let at = self.tree.index[cut_key.as_bytes()];
                             let links = signed.links(
                                 Found::Delegated {
                                     cut: at,
                                     exact: true,
                                 },
-                                &cut_key,
+                                &cut.key(),
                                 false,
                             );
-                            self.push_links(&mut builder, links.nodes())?;
+                            self.push_links(builder, links.nodes())?;
                         }
                     }
                 }
-                self.splice(&mut builder);
-                for rdata in ns_rdatas {
-                    if let RData::NS(target) = rdata {
-                        // Glue for a name server inside the delegated zone is
-                        // needed to reach it at all (RFC 9471).
-                        let required = cut.name.zone_of(&target.0);
-                        self.push_addresses(&mut builder, &target.0, required, &mut seen)?;
-                    }
+                self.splice(builder);
+                for target in ns.into_iter().flat_map(|ns| self.data.rdatas(ns)) {
+                    // Glue for a name server inside the delegated zone is
+                    // needed to reach it at all (RFC 9471).
+                    let required = is_at_or_below(target, cut.name());
+                    self.push_addresses(builder, target, required, &mut seen)?;
                 }
                 (rcode::NOERROR, !answer.is_empty())
             }
             Tail::Nothing => {
-                self.splice(&mut builder);
+                self.splice(builder);
                 (rcode::NOERROR, true)
             }
         };
@@ -959,10 +831,10 @@ impl<'a> Compiler<'a> {
     /// The NSEC or NSEC3 RRsets, signed, of these nodes.
     fn push_links(&self, builder: &mut AnswerBuilder, links: &[u32]) -> Result<(), ZoneError> {
         for &link in links {
-            let node = &self.nodes[link as usize];
+            let node = self.data.node(link);
             for rtype in [RecordType::NSEC, RecordType::NSEC3] {
                 if let Some(rrset) = node.rrset(rtype) {
-                    let part = self.part(Owner::Name(&node.name), node, rrset);
+                    let part = self.part(Owner::Name(node.name()), node, rrset);
                     self.push(builder, Section::Authority, part.0, part.1, part.2, false)?;
                 }
             }
@@ -983,11 +855,11 @@ impl<'a> Compiler<'a> {
             .push_signed_rrset(
                 section,
                 owner,
-                (rrset.ttl, &rrset.rdatas),
-                sigs.map(|s| (s.ttl, s.rdatas.as_slice())),
+                self.data.set(rrset),
+                sigs.map(|s| self.data.set(s)),
                 required,
             )
-            .map_err(|e| ZoneError::at(&rrset.locations[0], e.to_string()))
+            .map_err(|e| ZoneError::at(&self.data.first_location(rrset), e.to_string()))
     }
 
     /// Adds the A and AAAA RRsets of `target` to the additional section if
@@ -995,24 +867,25 @@ impl<'a> Compiler<'a> {
     fn push_addresses(
         &self,
         builder: &mut AnswerBuilder,
-        target: &Name,
+        target: &[u8],
         required: bool,
-        seen: &mut Vec<(NameKey, RecordType)>,
+        seen: &mut Seen,
     ) -> Result<(), ZoneError> {
-        let key = NameKey::from_name(target);
-        let Some(&node) = self.tree.index.get(key.as_bytes()) else {
+        let Some(key) = NameKey::from_wire(target) else {
             return Ok(());
         };
-        let node = &self.nodes[node as usize];
+        let Some(&at) = self.tree.index.get(key.as_bytes()) else {
+            return Ok(());
+        };
+        let node = self.data.node(at);
         for rtype in [RecordType::A, RecordType::AAAA] {
             let Some(rrset) = node.rrset(rtype) else {
                 continue;
             };
-            if seen.iter().any(|(k, t)| *k == key && *t == rtype) {
+            if !seen.first_time(at, rtype) {
                 continue;
             }
-            seen.push((key.clone(), rtype));
-            let part = self.part(Owner::Name(&node.name), node, rrset);
+            let part = self.part(Owner::Name(node.name()), node, rrset);
             self.push(
                 builder,
                 Section::Additional,
@@ -1026,21 +899,37 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// The name whose addresses belong in the additional section for this
-/// RDATA (RFC 1035 section 3.3, RFC 2782).
-fn additional_target(rdata: &RData) -> Option<&Name> {
-    match rdata {
-        RData::NS(ns) => Some(&ns.0),
-        RData::MX(mx) => Some(&mx.exchange),
-        RData::SRV(srv) => Some(&srv.target),
-        _ => None,
+/// The address RRsets already in an answer's additional section.
+#[derive(Default)]
+struct Seen(Vec<(u32, RecordType)>);
+
+impl Seen {
+    fn first_time(&mut self, node: u32, rtype: RecordType) -> bool {
+        if self.0.contains(&(node, rtype)) {
+            return false;
+        }
+        self.0.push((node, rtype));
+        true
     }
+}
+
+/// The name whose addresses belong in the additional section for this
+/// RDATA of type `rtype` (RFC 1035 section 3.3, RFC 2782): NS, MX, SRV.
+fn additional_target(rtype: u16, rdata: &[u8]) -> Option<&[u8]> {
+    let at = match rtype {
+        2 => 0,
+        15 => 2,
+        33 => 6,
+        _ => return None,
+    };
+    let name = rdata.get(at..)?;
+    Some(&name[..name_len(name)?])
 }
 
 /// The chain of denial the signer wrote: NSEC3 if the zone has NSEC3
 /// records (with the parameters NSEC3PARAM names, else the first NSEC3's),
 /// else NSEC.
-fn denial_chain(nodes: &[NodeData], tree: &Tree, apex: u32) -> Chain {
+fn denial_chain(data: &ZoneData, tree: &Tree, apex: u32) -> Chain {
     let authoritative = |i: usize| {
         matches!(
             tree.kinds[i],
@@ -1052,24 +941,22 @@ fn denial_chain(nodes: &[NodeData], tree: &Tree, apex: u32) -> Chain {
         let salt_len = *wire.get(4)? as usize;
         Some((iterations, wire.get(5..5 + salt_len)?.into()))
     };
-    let first_nsec3 = nodes
-        .iter()
-        .find_map(|n| n.rrset(RecordType::NSEC3).and_then(|r| r.rdatas.first()));
-    let params = nodes[apex as usize]
+    let first_nsec3 = data
+        .nodes()
+        .find_map(|n| n.rrset(RecordType::NSEC3).map(|r| data.first_rdata(r)));
+    let params = data
+        .node(apex)
         .rrset(RecordType::NSEC3PARAM)
-        .and_then(|r| r.rdatas.first())
+        .map(|r| data.first_rdata(r))
         .or(first_nsec3)
-        .and_then(|r| nsec3_params(raw(r)));
+        .and_then(nsec3_params);
     if let (Some((iterations, salt)), Some(_)) = (params, first_nsec3) {
         let mut hashes = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
+        for (i, node) in data.nodes().enumerate() {
             let Some(nsec3) = node.rrset(RecordType::NSEC3) else {
                 continue;
             };
-            let same_chain = nsec3
-                .rdatas
-                .first()
-                .and_then(|r| nsec3_params(raw(r)))
+            let same_chain = nsec3_params(data.first_rdata(nsec3))
                 .is_some_and(|(it, s)| it == iterations && s == salt);
             let key = node.key();
             let label = &key.as_bytes()[1..=key.as_bytes()[0] as usize];
@@ -1084,8 +971,8 @@ fn denial_chain(nodes: &[NodeData], tree: &Tree, apex: u32) -> Chain {
             hashes,
         });
     }
-    let mut owners: Vec<(Box<[u8]>, u32)> = nodes
-        .iter()
+    let mut owners: Vec<(Box<[u8]>, u32)> = data
+        .nodes()
         .enumerate()
         .filter(|(i, n)| authoritative(*i) && n.rrset(RecordType::NSEC).is_some())
         .map(|(i, n)| (Box::from(n.key().as_bytes()), i as u32))
@@ -1098,7 +985,7 @@ fn denial_chain(nodes: &[NodeData], tree: &Tree, apex: u32) -> Chain {
 }
 
 /// Each node's links (see [`NodeProof`]).
-fn node_proofs(nodes: &[NodeData], tree: &Tree, chain: &Chain) -> Vec<NodeProof> {
+fn node_proofs(data: &ZoneData, tree: &Tree, chain: &Chain) -> Vec<NodeProof> {
     let none = NodeProof {
         piece: NONE,
         nodata: [NONE; 2],
@@ -1106,8 +993,7 @@ fn node_proofs(nodes: &[NodeData], tree: &Tree, chain: &Chain) -> Vec<NodeProof>
     };
     let opt = |n: Option<u32>| n.unwrap_or(NONE);
     let apex_labels = tree.apex.label_count();
-    nodes
-        .iter()
+    data.nodes()
         .enumerate()
         .map(|(i, node)| {
             if !matches!(
@@ -1163,7 +1049,7 @@ fn node_proofs(nodes: &[NodeData], tree: &Tree, chain: &Chain) -> Vec<NodeProof>
 /// Each NSEC or NSEC3 RRset with its RRSIGs, encoded on its own; sets
 /// `piece` in the proofs of their owners.
 fn encode_pieces(
-    nodes: &[NodeData],
+    data: &ZoneData,
     chain: &Chain,
     proofs: &mut [NodeProof],
 ) -> Result<Vec<Piece>, ZoneError> {
@@ -1174,19 +1060,19 @@ fn encode_pieces(
     };
     let mut pieces = Vec::with_capacity(owners.len());
     for owner in owners {
-        let node = &nodes[owner as usize];
+        let node = data.node(owner);
         let Some(rrset) = node
             .rrset(RecordType::NSEC)
             .or(node.rrset(RecordType::NSEC3))
         else {
             continue;
         };
-        let mut sets: Vec<(u32, &[RData])> = vec![(rrset.ttl, &rrset.rdatas)];
+        let mut sets: Vec<RdataSet<'_>> = vec![data.set(rrset)];
         if let Some(sigs) = node.sigs(rrset.rtype) {
-            sets.push((sigs.ttl, &sigs.rdatas));
+            sets.push(data.set(sigs));
         }
-        let piece = AnswerBuilder::piece(&node.name, &sets)
-            .map_err(|e| ZoneError::at(&rrset.locations[0], e.to_string()))?;
+        let piece = AnswerBuilder::piece(node.name(), &sets)
+            .map_err(|e| ZoneError::at(&data.first_location(rrset), e.to_string()))?;
         proofs[owner as usize].piece = pieces.len() as u32;
         pieces.push(piece);
     }

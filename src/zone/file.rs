@@ -117,6 +117,27 @@ pub struct SourceRecord {
     pub location: Location,
 }
 
+/// One record as the reader makes it: owner and RDATA in wire form, names
+/// uncompressed and in the case written, the RDATA at most 65535 octets.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRecord<'a> {
+    pub owner: &'a [u8],
+    pub rtype: u16,
+    pub ttl: u32,
+    pub rdata: &'a [u8],
+}
+
+impl RawRecord<'_> {
+    /// The record as hickory-proto's type, for callers that want one.
+    fn to_record(self) -> Result<Record, String> {
+        let name = name_of(self.owner).ok_or("the owner name cannot be used")?;
+        let data = rdata_of(self.rtype, self.rdata)?;
+        let mut record = Record::from_rdata(name, self.ttl, data);
+        record.dns_class = DNSClass::IN;
+        Ok(record)
+    }
+}
+
 /// The records of a file, and what was found short of an error.
 pub type Read = (Vec<SourceRecord>, Findings);
 
@@ -129,14 +150,20 @@ pub fn read_master_file(
     fallback_dir: Option<&Path>,
 ) -> Result<Read, ZoneError> {
     let mut records = Vec::new();
-    let findings = read_master_file_into(path, origin, fallback_dir, &mut |record, _| {
-        records.push(record)
-    })?;
+    let findings =
+        read_master_file_into(path, origin, fallback_dir, &mut |record, location, _| {
+            records.push(SourceRecord {
+                record: record.to_record()?,
+                location: location.clone(),
+            });
+            Ok(())
+        })?;
     Ok((records, findings))
 }
 
-/// What takes each record as it is read, with the findings so far.
-pub type Sink<'s> = dyn FnMut(SourceRecord, &mut Findings) + 's;
+/// What takes each record as it is read, with its location and the
+/// findings so far; an error it returns is reported at the record.
+pub type Sink<'s> = dyn FnMut(RawRecord<'_>, &Location, &mut Findings) -> Result<(), String> + 's;
 
 /// Like [`read_master_file`], handing each record to `sink` as it is read
 /// rather than keeping them all: a zone of millions of records is grouped
@@ -156,7 +183,13 @@ pub fn read_master_file_into(
 /// names it in errors and anchors relative `$INCLUDE`s.
 pub fn read_master_text(text: &str, source: &Path, origin: &Name) -> Result<Read, ZoneError> {
     let mut records = Vec::new();
-    let mut sink = |record, _: &mut Findings| records.push(record);
+    let mut sink = |record: RawRecord<'_>, location: &Location, _: &mut Findings| {
+        records.push(SourceRecord {
+            record: record.to_record()?,
+            location: location.clone(),
+        });
+        Ok(())
+    };
     let mut reader = Reader::new(None, &mut sink);
     reader.read_text(text.as_bytes(), source, wire_of(origin), None, 0);
     let findings = reader.finish()?;
@@ -272,14 +305,15 @@ impl<'a> Reader<'a> {
                 }
                 continue;
             }
-            match self.record(&entry.tokens, entry.blank_owner, &context, &location) {
-                Ok((owner, record)) => {
-                    context.owner = Some(owner);
-                    (self.sink)(SourceRecord { record, location }, &mut self.findings);
-                }
-                Err(message) => {
-                    self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)))
-                }
+            let taken = self
+                .record(&entry.tokens, entry.blank_owner, &context, &location)
+                .and_then(|record| {
+                    (self.sink)(record.raw(), &location, &mut self.findings)?;
+                    context.owner = Some(record.owner);
+                    Ok(())
+                });
+            if let Err(message) = taken {
+                self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)))
             }
         }
     }
@@ -408,19 +442,14 @@ impl<'a> Reader<'a> {
                 }
                 None => return Err("$GENERATE makes an empty record".into()),
             };
-            let (_, record) = self
-                .record(&tokens, false, context, location)
+            self.record(&tokens, false, context, location)
+                .and_then(|record| (self.sink)(record.raw(), location, &mut self.findings))
                 .map_err(|e| {
                     format!(
                         "$GENERATE makes \"{}\": {e}",
                         String::from_utf8_lossy(&line)
                     )
                 })?;
-            let record = SourceRecord {
-                record,
-                location: location.clone(),
-            };
-            (self.sink)(record, &mut self.findings);
             value = match value.checked_add(step) {
                 Some(next) => next,
                 None => break,
@@ -430,14 +459,14 @@ impl<'a> Reader<'a> {
     }
 
     /// One record: `[owner] [ttl] [class] type rdata`, TTL and class in
-    /// either order. Returns its owner (wire form) and the record.
+    /// either order.
     fn record(
         &mut self,
         tokens: &[Token<'_>],
         blank_owner: bool,
         context: &Context,
         location: &Location,
-    ) -> Result<(Vec<u8>, Record), String> {
+    ) -> Result<ReadRecord, String> {
         let mut rest = tokens;
         let owner = if blank_owner {
             context
@@ -483,6 +512,9 @@ impl<'a> Reader<'a> {
             ));
         }
         let rdata::Encoded { wire, warning } = rdata::encode(rtype, rest, &context.origin)?;
+        if wire.len() > usize::from(u16::MAX) {
+            return Err("RDATA over 65535 octets".into());
+        }
         if let Some(warning) = warning {
             self.findings
                 .refused_by(Peer::Bind, Some(location), warning);
@@ -494,11 +526,12 @@ impl<'a> Reader<'a> {
             }
             None => self.inherited_ttl(rtype, &wire, location),
         };
-        let name = name_of(&owner).ok_or("the owner name cannot be used")?;
-        let data = rdata_of(rtype, &wire)?;
-        let mut record = Record::from_rdata(name, ttl, data);
-        record.dns_class = DNSClass::IN;
-        Ok((owner, record))
+        Ok(ReadRecord {
+            owner,
+            rtype,
+            ttl,
+            rdata: wire,
+        })
     }
 
     /// The TTL of a record written without one, by BIND's rules.
@@ -524,6 +557,25 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A record the reader made, owning its parts.
+struct ReadRecord {
+    owner: Vec<u8>,
+    rtype: u16,
+    ttl: u32,
+    rdata: Vec<u8>,
+}
+
+impl ReadRecord {
+    fn raw(&self) -> RawRecord<'_> {
+        RawRecord {
+            owner: &self.owner,
+            rtype: self.rtype,
+            ttl: self.ttl,
+            rdata: &self.rdata,
+        }
+    }
+}
+
 /// A name in wire form.
 fn wire_of(name: &Name) -> Vec<u8> {
     let mut wire = Vec::with_capacity(name.len() + 2);
@@ -536,8 +588,8 @@ fn name_of(wire: &[u8]) -> Option<Name> {
     Name::read(&mut BinDecoder::new(wire)).ok()
 }
 
-/// Record data as the zone compiler needs it: decoded for the types whose
-/// fields it uses (addresses, the names it compresses or follows), the
+/// Record data as hickory-proto holds it: decoded for the types whose
+/// fields callers use (addresses, the names of delegations and mail), the
 /// wire bytes as they are for every other type, so nothing is changed on
 /// its way through.
 fn rdata_of(rtype: u16, wire: &[u8]) -> Result<RData, String> {

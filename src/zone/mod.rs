@@ -7,6 +7,7 @@
 //! applies RFC 1034 section 4.3.2 with RFC 4592 wildcards.
 
 mod build;
+mod data;
 mod denial;
 mod file;
 mod findings;
@@ -323,10 +324,12 @@ impl Zone {
         // bounds the names (before $INCLUDE and $GENERATE, which grow it).
         let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let expected = usize::try_from(file_len / 20).unwrap_or(0).min(1 << 24);
-        let mut grouper = build::Grouper::new(origin, expected);
+        let mut origin_wire = Vec::with_capacity(256);
+        crate::wire::name::name_to_wire(origin, &mut origin_wire);
+        let mut grouper = data::Grouper::new(&origin_wire, expected);
         let mut findings =
-            file::read_master_file_into(path, origin, None, &mut |record, findings| {
-                grouper.add(record, findings)
+            file::read_master_file_into(path, origin, None, &mut |record, location, findings| {
+                grouper.add(record, location, findings)
             })?;
         let zone = build::build(origin, path, grouper, &mut findings)?;
         Ok((zone, findings.settle(path)?))

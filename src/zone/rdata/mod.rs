@@ -73,6 +73,26 @@ fn wire_fits(rtype: u16, wire: &[u8]) -> Result<(), String> {
             .map(drop)
             .ok_or_else(|| "not one uncompressed name".to_string())
     };
+    // Fixed fields around names, for the types whose names the zone
+    // compiler reads: `before` octets, the names, then `after` octets.
+    let names_between = |before: usize, names: usize, after: usize| {
+        let mut at = before;
+        for _ in 0..names {
+            at += wire
+                .get(at..)
+                .and_then(crate::wire::name::name_len)
+                .ok_or("not the uncompressed names the type holds")?;
+        }
+        if wire.len() == at + after {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} octets, not the {} the type's fields take",
+                wire.len(),
+                at + after
+            ))
+        }
+    };
     let at_least = |n: usize| {
         if wire.len() >= n {
             Ok(())
@@ -84,6 +104,9 @@ fn wire_fits(rtype: u16, wire: &[u8]) -> Result<(), String> {
         1 if wire.len() != 4 => Err(format!("{} octets, not 4", wire.len())),
         28 if wire.len() != 16 => Err(format!("{} octets, not 16", wire.len())),
         2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 39 => exact_name(wire),
+        6 => names_between(0, 2, 20),
+        15 => names_between(2, 1, 0),
+        33 => names_between(6, 1, 0),
         16 | 99 => {
             let mut at = 0;
             while at < wire.len() {
