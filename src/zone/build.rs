@@ -81,13 +81,15 @@ pub(super) fn build(
     let mut tree = link_tree(&data, index, apex, findings);
     // RFC 5155 section 7.2.8: an NSEC3 owner name is no name of the zone;
     // a query for it is answered as for any name that does not exist.
-    tree.index.retain(|_, node| {
-        let rrsets = data.node(*node).rrsets();
-        !rrsets.iter().all(|r| {
-            r.rtype == RecordType::NSEC3
-                || (r.rtype == RecordType::RRSIG && r.covered == u16::from(RecordType::NSEC3))
-        }) || rrsets.is_empty()
-    });
+    if data.nodes().any(|n| n.rrset(RecordType::NSEC3).is_some()) {
+        tree.index.retain(|_, node| {
+            let rrsets = data.node(*node).rrsets();
+            !rrsets.iter().all(|r| {
+                r.rtype == RecordType::NSEC3
+                    || (r.rtype == RecordType::RRSIG && r.covered == u16::from(RecordType::NSEC3))
+            }) || rrsets.is_empty()
+        });
+    }
 
     let soa_set = data
         .node(apex_node)
@@ -263,6 +265,9 @@ fn check_node(
 /// existing name (RFC 4592 section 2.2.2): such names answer NODATA, not
 /// NXDOMAIN.
 fn add_empty_non_terminals(data: &mut ZoneData, index: &mut NodeIndex, apex: &NameKey) {
+    // Names of a zone come mostly grouped under a few parents; a parent
+    // just found to exist needs no second lookup.
+    let mut known_parent: Vec<u8> = Vec::with_capacity(256);
     let mut i = 0;
     while i < data.len() {
         let key = data.node(i as u32).key();
@@ -271,7 +276,12 @@ fn add_empty_non_terminals(data: &mut ZoneData, index: &mut NodeIndex, apex: &Na
             continue;
         }
         let parent_key = key.suffix(1);
+        if *known_parent == *parent_key {
+            continue;
+        }
         if index.contains_key(parent_key) {
+            known_parent.clear();
+            known_parent.extend_from_slice(parent_key);
             continue;
         }
         let first_label = key.wire_len() - parent_key.len();
@@ -295,6 +305,9 @@ fn link_tree(data: &ZoneData, index: NodeIndex, apex: NameKey, findings: &mut Fi
     };
     let (any_cut, any_dname) = (owns(RecordType::NS, 0), owns(RecordType::DNAME, 1));
     for (i, node) in data.nodes().enumerate() {
+        if !any_cut && !any_dname && !node.name().starts_with(b"\x01*") {
+            continue;
+        }
         let key = node.key();
         let below_apex = key.label_count() - apex.label_count();
         let cut_levels = if any_cut { below_apex } else { 0 };
@@ -497,10 +510,12 @@ impl<'a> Compiler<'a> {
         // A wildcard's answers serve every name it synthesises, so they are
         // framed on its parent, the part those names share.
         let key = node.key();
+        let parent;
         let frame = if key.is_wildcard() {
-            NameKey::from_wire(key.suffix(1)).unwrap_or_else(|| self.tree.apex.clone())
+            parent = NameKey::from_wire(key.suffix(1)).unwrap_or_else(|| self.tree.apex.clone());
+            &parent
         } else {
-            key.clone()
+            &key
         };
         let Some(cname) = node.rrset(RecordType::CNAME) else {
             let rrsets = node.rrsets();
@@ -510,10 +525,10 @@ impl<'a> Compiler<'a> {
                     if at > 0 && rrsets[at - 1].rtype == RecordType::RRSIG {
                         continue;
                     }
-                    self.rrsig_answer(&frame, node)?
+                    self.rrsig_answer(frame, node)?
                 } else {
                     let part = self.part(Owner::Qname, node, rrset);
-                    self.compose(&frame, &[part], Tail::Additional(&[]))?
+                    self.compose(frame, &[part], Tail::Additional(&[]))?
                 };
                 by_type.push((u16::from(rrset.rtype), answer));
             }
@@ -528,7 +543,7 @@ impl<'a> Compiler<'a> {
         let first = self.part(Owner::Qname, node, cname);
         let mut by_type = vec![(
             u16::from(RecordType::CNAME),
-            self.compose(&frame, &[first], Tail::Nothing)?,
+            self.compose(frame, &[first], Tail::Nothing)?,
         )];
         // The CNAME's own DNSSEC records answer for themselves.
         for rrset in node
@@ -541,7 +556,7 @@ impl<'a> Compiler<'a> {
                     .iter()
                     .any(|(t, _)| *t == u16::from(RecordType::RRSIG))
                 {
-                    let answer = self.rrsig_answer(&frame, node)?;
+                    let answer = self.rrsig_answer(frame, node)?;
                     by_type.push((u16::from(RecordType::RRSIG), answer));
                 }
                 continue;
@@ -549,7 +564,7 @@ impl<'a> Compiler<'a> {
             let part = self.part(Owner::Qname, node, rrset);
             by_type.push((
                 u16::from(rrset.rtype),
-                self.compose(&frame, &[part], Tail::Nothing)?,
+                self.compose(frame, &[part], Tail::Nothing)?,
             ));
         }
         let (links, end, expanded) = self.follow_chain(&key, cname);
@@ -570,13 +585,13 @@ impl<'a> Compiler<'a> {
                     }
                     let mut full = chain.clone();
                     full.push(self.part(Owner::Name(owner), end_node, rrset));
-                    let answer = self.compose(&frame, &full, Tail::Additional(expanded.nodes()))?;
+                    let answer = self.compose(frame, &full, Tail::Additional(expanded.nodes()))?;
                     by_type.push((u16::from(rrset.rtype), answer));
                 }
                 let owner_key = NameKey::from_wire(owner).unwrap_or_else(NameKey::root);
                 let links = self.proof_links(Found::Exact(end), &owner_key);
                 self.compose(
-                    &frame,
+                    frame,
                     &chain,
                     Tail::Negative(rcode::NOERROR, links.nodes()),
                 )?
@@ -585,13 +600,13 @@ impl<'a> Compiler<'a> {
             ChainEnd::NxDomain { ref key, found } => {
                 let links = self.proof_links(found, key);
                 self.compose(
-                    &frame,
+                    frame,
                     &chain,
                     Tail::Negative(rcode::NXDOMAIN, links.nodes()),
                 )?
             }
-            ChainEnd::Delegated { cut } => self.compose(&frame, &chain, Tail::Referral(cut))?,
-            ChainEnd::Outside => self.compose(&frame, &chain, Tail::Nothing)?,
+            ChainEnd::Delegated { cut } => self.compose(frame, &chain, Tail::Referral(cut))?,
+            ChainEnd::Outside => self.compose(frame, &chain, Tail::Nothing)?,
             ChainEnd::TooLong => {
                 if self.signed.is_none() {
                     findings.warn(
@@ -602,7 +617,7 @@ impl<'a> Compiler<'a> {
                         ),
                     );
                 }
-                self.compose(&frame, &chain, Tail::Nothing)?
+                self.compose(frame, &chain, Tail::Nothing)?
             }
         };
         by_type.sort_by_key(|(t, _)| *t);

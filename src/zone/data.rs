@@ -20,7 +20,7 @@ use super::file::{Location, RawRecord};
 use super::findings::{Findings, Peer};
 use crate::wire::NameKey;
 use crate::wire::answer::RdataSet;
-use crate::wire::name::{is_at_or_below, name_len, wire_to_text};
+use crate::wire::name::{MAX_NAME_LEN, is_at_or_below, name_len, wire_to_text};
 
 /// Lowercase wire name to node.
 pub(super) type NodeIndex = HashMap<Box<[u8]>, u32, RandomState>;
@@ -55,6 +55,9 @@ pub(super) struct Grouper {
     /// Each node's name in `bytes`.
     names: Vec<u32>,
     index: NodeIndex,
+    /// The last record's node and owner name in `bytes`: records of one
+    /// name mostly come together, and then need no lookup.
+    last: Option<(u32, std::ops::Range<usize>)>,
     files: Vec<Arc<Path>>,
     pub(super) first: Option<Location>,
 }
@@ -63,13 +66,17 @@ impl Grouper {
     /// `expected` records: room is reserved up front, as growing a vector
     /// of a million entries by doubling copies it and touches twice the
     /// memory. Memory reserved and never written costs nothing resident.
+    /// The index is sized for half as many names, as most zones have more
+    /// than one record a name: growing a map of a million names rehashes
+    /// every one of them at each doubling.
     pub(super) fn new(origin: &[u8], expected: usize) -> Self {
         Self {
             origin: origin.to_vec(),
             bytes: Vec::with_capacity(expected.saturating_mul(24)),
             entries: Vec::with_capacity(expected),
             names: Vec::with_capacity(expected),
-            index: NodeIndex::default(),
+            index: NodeIndex::with_capacity_and_hasher(expected / 2, Default::default()),
+            last: None,
             files: Vec::new(),
             first: None,
         }
@@ -97,15 +104,29 @@ impl Grouper {
             return Ok(());
         }
         let too_large = || "the zone is too large: more than 4 GiB of names and RDATA".to_string();
-        let key = NameKey::from_wire(record.owner).ok_or("the owner name cannot be used")?;
-        let node = match self.index.get(key.as_bytes()) {
-            Some(&node) => node,
-            None => {
-                let node = u32::try_from(self.names.len()).map_err(|_| too_large())?;
-                let at = u32::try_from(self.bytes.len()).map_err(|_| too_large())?;
-                self.bytes.extend_from_slice(record.owner);
-                self.names.push(at);
-                self.index.insert(key.as_bytes().into(), node);
+        let node = match &self.last {
+            Some((node, name)) if self.bytes[name.clone()] == *record.owner => *node,
+            _ => {
+                let mut lower = [0u8; MAX_NAME_LEN];
+                let lower = lower
+                    .get_mut(..record.owner.len())
+                    .ok_or("the owner name is longer than 255 octets")?;
+                for (dst, src) in lower.iter_mut().zip(record.owner) {
+                    *dst = src.to_ascii_lowercase();
+                }
+                let node = match self.index.get(&*lower) {
+                    Some(&node) => node,
+                    None => {
+                        let node = u32::try_from(self.names.len()).map_err(|_| too_large())?;
+                        let at = u32::try_from(self.bytes.len()).map_err(|_| too_large())?;
+                        self.bytes.extend_from_slice(record.owner);
+                        self.names.push(at);
+                        self.index.insert((*lower).into(), node);
+                        node
+                    }
+                };
+                let at = self.names[node as usize] as usize;
+                self.last = Some((node, at..at + record.owner.len()));
                 node
             }
         };
