@@ -206,6 +206,10 @@ struct Reader<'a> {
     default_ttl: Option<u32>,
     /// The last TTL written on a record (RFC 1035 section 5.1).
     last_ttl: Option<u32>,
+    /// Buffers for the next record's owner and RDATA, reused so that a
+    /// record read costs no allocation.
+    spare_owner: Vec<u8>,
+    spare_rdata: Vec<u8>,
 }
 
 /// What an entry of a record inherits: the origin and the previous owner,
@@ -224,6 +228,8 @@ impl<'a> Reader<'a> {
             fallback_dir,
             default_ttl: None,
             last_ttl: None,
+            spare_owner: Vec::new(),
+            spare_rdata: Vec::new(),
         }
     }
 
@@ -299,23 +305,45 @@ impl<'a> Reader<'a> {
                     .refused_by(Peer::Bind, Some(&location), warning.clone());
             }
             let first = entry.tokens[0];
-            if !entry.blank_owner && !first.quoted && first.text.first() == Some(&b'$') {
-                if let Err(message) = self.directive(&entry, &location, &mut context, depth) {
-                    self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)));
-                }
-                continue;
-            }
-            let taken = self
-                .record(&entry.tokens, entry.blank_owner, &context, &location)
-                .and_then(|record| {
-                    (self.sink)(record.raw(), &location, &mut self.findings)?;
-                    context.owner = Some(record.owner);
-                    Ok(())
-                });
+            let taken = if !entry.blank_owner && !first.quoted && first.text.first() == Some(&b'$')
+            {
+                self.directive(&entry, &location, &mut context, depth)
+            } else {
+                self.take_record(&entry, &location, &mut context)
+            };
             if let Err(message) = taken {
-                self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)))
+                self.error(&location, format!("{message}, in \"{}\"", excerpt(&entry)));
             }
+            lexer.recycle(entry.tokens);
         }
+    }
+
+    /// Reads the record of `entry` and hands it to the sink.
+    fn take_record(
+        &mut self,
+        entry: &Entry<'_>,
+        location: &Location,
+        context: &mut Context,
+    ) -> Result<(), String> {
+        let record = self.record(&entry.tokens, entry.blank_owner, context, location)?;
+        let owner = match &record.owner {
+            Some(owner) => owner.as_slice(),
+            None => context.owner.as_deref().unwrap_or_default(),
+        };
+        let raw = RawRecord {
+            owner,
+            rtype: record.rtype,
+            ttl: record.ttl,
+            rdata: &record.rdata,
+        };
+        let taken = (self.sink)(raw, location, &mut self.findings);
+        if let Some(owner) = record.owner
+            && let Some(old) = context.owner.replace(owner)
+        {
+            self.spare_owner = old;
+        }
+        self.spare_rdata = record.rdata;
+        taken
     }
 
     fn directive(
@@ -443,7 +471,15 @@ impl<'a> Reader<'a> {
                 None => return Err("$GENERATE makes an empty record".into()),
             };
             self.record(&tokens, false, context, location)
-                .and_then(|record| (self.sink)(record.raw(), location, &mut self.findings))
+                .and_then(|record| {
+                    let raw = RawRecord {
+                        owner: record.owner.as_deref().unwrap_or_default(),
+                        rtype: record.rtype,
+                        ttl: record.ttl,
+                        rdata: &record.rdata,
+                    };
+                    (self.sink)(raw, location, &mut self.findings)
+                })
                 .map_err(|e| {
                     format!(
                         "$GENERATE makes \"{}\": {e}",
@@ -469,15 +505,20 @@ impl<'a> Reader<'a> {
     ) -> Result<ReadRecord, String> {
         let mut rest = tokens;
         let owner = if blank_owner {
-            context
-                .owner
-                .clone()
-                .ok_or("the record has no owner name and there is no previous one to repeat")?
+            if context.owner.is_none() {
+                return Err(
+                    "the record has no owner name and there is no previous one to repeat".into(),
+                );
+            }
+            None
         } else {
             let (token, after) = rest.split_first().ok_or("an empty record")?;
             rest = after;
-            rdata::name(token, &context.origin)
-                .map_err(|e| format!("bad owner name {}: {e}", token.show()))?
+            let mut owner = std::mem::take(&mut self.spare_owner);
+            owner.clear();
+            rdata::name_into(token, &context.origin, &mut owner)
+                .map_err(|e| format!("bad owner name {}: {e}", token.show()))?;
+            Some(owner)
         };
         let mut ttl: Option<u32> = None;
         let mut class: Option<u16> = None;
@@ -511,7 +552,8 @@ impl<'a> Reader<'a> {
                 types::class_mnemonic(c)
             ));
         }
-        let rdata::Encoded { wire, warning } = rdata::encode(rtype, rest, &context.origin)?;
+        let buffer = std::mem::take(&mut self.spare_rdata);
+        let rdata::Encoded { wire, warning } = rdata::encode(rtype, rest, &context.origin, buffer)?;
         if wire.len() > usize::from(u16::MAX) {
             return Err("RDATA over 65535 octets".into());
         }
@@ -559,21 +601,11 @@ impl<'a> Reader<'a> {
 
 /// A record the reader made, owning its parts.
 struct ReadRecord {
-    owner: Vec<u8>,
+    /// `None` when the owner is the previous record's.
+    owner: Option<Vec<u8>>,
     rtype: u16,
     ttl: u32,
     rdata: Vec<u8>,
-}
-
-impl ReadRecord {
-    fn raw(&self) -> RawRecord<'_> {
-        RawRecord {
-            owner: &self.owner,
-            rtype: self.rtype,
-            ttl: self.ttl,
-            rdata: &self.rdata,
-        }
-    }
 }
 
 /// A name in wire form.

@@ -60,6 +60,8 @@ pub struct Lexer<'a> {
     last_end: usize,
     /// Set when a quoted string of the current entry ran over a newline.
     quote_over_lines: bool,
+    /// A token list handed back by [`Lexer::recycle`], for the next entry.
+    spare: Vec<Token<'a>>,
 }
 
 impl<'a> Lexer<'a> {
@@ -70,7 +72,15 @@ impl<'a> Lexer<'a> {
             line: 1,
             last_end: usize::MAX,
             quote_over_lines: false,
+            spare: Vec::new(),
         }
+    }
+
+    /// Hands back an entry's tokens once read, so the next entry reuses
+    /// their room instead of allocating.
+    pub fn recycle(&mut self, mut tokens: Vec<Token<'a>>) {
+        tokens.clear();
+        self.spare = tokens;
     }
 
     fn peek(&self) -> Option<u8> {
@@ -83,7 +93,8 @@ impl<'a> Lexer<'a> {
         loop {
             let line = self.line;
             let blank_owner = matches!(self.peek(), Some(b' ' | b'\t'));
-            let mut tokens = Vec::new();
+            let mut tokens = std::mem::take(&mut self.spare);
+            tokens.clear();
             let mut depth = 0usize;
             let mut error: Option<LexError> = None;
             let mut warning = None;
@@ -147,6 +158,7 @@ impl<'a> Lexer<'a> {
                     warning,
                 }));
             }
+            self.spare = tokens;
             if self.at >= self.text.len() {
                 return None;
             }

@@ -16,12 +16,15 @@ pub struct Fields<'t, 'a> {
 }
 
 impl<'t, 'a> Fields<'t, 'a> {
-    pub fn new(tokens: &'t [Token<'a>], origin: &'t [u8]) -> Self {
+    /// Fields read into `out`, which is cleared first (a buffer the caller
+    /// reuses from record to record).
+    pub fn new(tokens: &'t [Token<'a>], origin: &'t [u8], mut out: Vec<u8>) -> Self {
+        out.clear();
         Self {
             tokens,
             at: 0,
             origin,
-            out: Vec::with_capacity(32),
+            out,
         }
     }
 
@@ -95,10 +98,8 @@ impl<'t, 'a> Fields<'t, 'a> {
     /// A domain name, completed with the origin if relative.
     pub fn name(&mut self, what: &str) -> Result<(), String> {
         let token = self.next(what)?;
-        let wire =
-            name(&token, self.origin).map_err(|e| format!("bad {what} {}: {e}", token.show()))?;
-        self.out.extend_from_slice(&wire);
-        Ok(())
+        name_into(&token, self.origin, &mut self.out)
+            .map_err(|e| format!("bad {what} {}: {e}", token.show()))
     }
 
     pub fn ipv4(&mut self, what: &str) -> Result<(), String> {
@@ -281,65 +282,84 @@ pub fn ttl(text: &[u8]) -> Option<u32> {
 /// A domain name in wire form; `@` is the origin, and a name without a
 /// final dot is completed with it.
 pub fn name(token: &Token<'_>, origin: &[u8]) -> Result<Vec<u8>, String> {
+    let mut wire = Vec::with_capacity(token.text.len() + origin.len() + 1);
+    name_into(token, origin, &mut wire)?;
+    Ok(wire)
+}
+
+/// Like [`name`], appending the name to `out`; on an error, what was
+/// appended is left for the caller to drop.
+pub fn name_into(token: &Token<'_>, origin: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let text = token.text;
     if token.quoted {
         return Err("a name cannot be quoted".into());
     }
+    let start = out.len();
     if text == b"@" {
-        return Ok(origin.to_vec());
+        out.extend_from_slice(origin);
+        return Ok(());
     }
     if text == b"." {
-        return Ok(vec![0]);
+        out.push(0);
+        return Ok(());
     }
-    let mut wire = Vec::with_capacity(text.len() + origin.len() + 1);
-    let mut label: Vec<u8> = Vec::with_capacity(63);
+    // Each label is written after a placeholder for its length, set once
+    // the label ends.
+    let mut label_at = out.len();
+    out.push(0);
     let mut absolute = false;
     let mut i = 0;
     while i < text.len() {
         match text[i] {
             b'.' => {
-                if label.is_empty() {
-                    return Err("empty label".into());
-                }
-                push_label(&mut wire, &label)?;
-                label.clear();
+                end_label(out, label_at)?;
                 i += 1;
                 if i == text.len() {
                     absolute = true;
+                } else {
+                    label_at = out.len();
+                    out.push(0);
                 }
             }
             b'\\' => {
                 let (byte, used) = escape(&text[i..])?;
-                label.push(byte);
+                out.push(byte);
                 i += used;
             }
             byte => {
-                label.push(byte);
+                out.push(byte);
                 i += 1;
             }
         }
     }
-    if !label.is_empty() {
-        push_label(&mut wire, &label)?;
-    }
-    if absolute {
-        wire.push(0);
+    if !absolute {
+        if out.len() > label_at + 1 {
+            end_label(out, label_at)?;
+        } else {
+            // `text` was empty: no label was started.
+            out.truncate(label_at);
+        }
+        out.extend_from_slice(origin);
     } else {
-        wire.extend_from_slice(origin);
+        out.push(0);
     }
-    if wire.len() > 255 {
-        return Err(format!("longer than 255 octets ({})", wire.len()));
+    let len = out.len() - start;
+    if len > 255 {
+        return Err(format!("longer than 255 octets ({len})"));
     }
-    Ok(wire)
+    Ok(())
 }
 
-fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), String> {
-    let len = u8::try_from(label.len())
+/// Sets the length of the label whose length octet is at `at`.
+fn end_label(out: &mut [u8], at: usize) -> Result<(), String> {
+    let len = out.len() - at - 1;
+    if len == 0 {
+        return Err("empty label".into());
+    }
+    out[at] = u8::try_from(len)
         .ok()
         .filter(|&l| l <= 63)
-        .ok_or_else(|| format!("a label of {} octets, over 63", label.len()))?;
-    wire.push(len);
-    wire.extend_from_slice(label);
+        .ok_or_else(|| format!("a label of {len} octets, over 63"))?;
     Ok(())
 }
 
@@ -478,7 +498,7 @@ mod tests {
             token("NSEC"),
             token("TYPE1234"),
         ];
-        let mut fields = Fields::new(&tokens, ORIGIN);
+        let mut fields = Fields::new(&tokens, ORIGIN, Vec::new());
         fields.bitmap_rest().unwrap();
         // Window 0: A (1), MX (15), RRSIG (46), NSEC (47); window 4: 1234 = 4*256+210.
         let mut want = vec![0, 6, 0x40, 0x01, 0, 0, 0, 0x03];

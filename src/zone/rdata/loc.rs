@@ -146,7 +146,7 @@ mod tests {
                 glued: false,
             })
             .collect();
-        let mut f = Fields::new(&tokens, b"\x00");
+        let mut f = Fields::new(&tokens, b"\x00", Vec::new());
         loc(&mut f)?;
         f.done()?;
         Ok(f.out)

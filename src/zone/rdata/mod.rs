@@ -12,7 +12,7 @@ mod svcb;
 pub mod types;
 
 use fields::{Fields, hex, join};
-pub use fields::{name, ttl};
+pub use fields::{name, name_into, ttl};
 
 use super::token::Token;
 
@@ -23,8 +23,14 @@ pub struct Encoded {
 }
 
 /// The RDATA of a record of type `rtype` from its tokens; relative names
-/// are completed with `origin` (wire form).
-pub fn encode(rtype: u16, tokens: &[Token<'_>], origin: &[u8]) -> Result<Encoded, String> {
+/// are completed with `origin` (wire form). `out` is a buffer to write it
+/// in, which the caller may reuse from record to record.
+pub fn encode(
+    rtype: u16,
+    tokens: &[Token<'_>],
+    origin: &[u8],
+    out: Vec<u8>,
+) -> Result<Encoded, String> {
     if tokens
         .first()
         .is_some_and(|t| !t.quoted && t.text == b"\\#")
@@ -37,7 +43,7 @@ pub fn encode(rtype: u16, tokens: &[Token<'_>], origin: &[u8]) -> Result<Encoded
             types::mnemonic(rtype)
         ));
     }
-    let mut f = Fields::new(tokens, origin);
+    let mut f = Fields::new(tokens, origin, out);
     known(rtype, &mut f)?;
     f.done()?;
     Ok(Encoded {

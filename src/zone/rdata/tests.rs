@@ -205,7 +205,7 @@ fn wire(rtype: &str, text: &str) -> Result<Vec<u8>, String> {
     let code = types::code(rtype.as_bytes()).expect("a known type");
     let mut lexer = Lexer::new(text.as_bytes());
     let entry = lexer.next().expect("an entry").expect("lexes");
-    encode(code, &entry.tokens, ORIGIN).map(|e| e.wire)
+    encode(code, &entry.tokens, ORIGIN, Vec::new()).map(|e| e.wire)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -255,7 +255,7 @@ fn generic_syntax_for_any_type() {
     let lenient = {
         let mut lexer = Lexer::new(b"\\# 5 c0000201");
         let entry = lexer.next().unwrap().unwrap();
-        encode(1, &entry.tokens, ORIGIN).unwrap()
+        encode(1, &entry.tokens, ORIGIN, Vec::new()).unwrap()
     };
     assert_eq!(lenient.wire, [192, 0, 2, 1]);
     assert!(lenient.warning.unwrap().contains("says 5 octets"));
