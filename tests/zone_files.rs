@@ -373,3 +373,38 @@ async fn reload_serves_new_data_and_keeps_the_old_zone_when_the_new_one_is_broke
     );
     server.server.shutdown().await;
 }
+
+#[test]
+fn a_zone_compiled_on_two_threads_answers_every_name_and_keeps_its_warnings() {
+    // Enough names for the compiler to split the work; the CNAME loop
+    // falls in the second half, the chain's end in the first.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEAD}$GENERATE 0-59999 h$ TXT \"host $\"\nlast CNAME h7\nloop1 CNAME loop2\nloop2 CNAME loop1\n"
+    );
+    let path = write(dir.path(), "big.zone", &text);
+    let (zone, warnings) = Zone::load(&origin(), &path).unwrap();
+    assert_eq!(zone.stats().records, 60_000 + 3 + 3);
+    let key = |s: &str| hearsay::wire::NameKey::from_name(&Name::from_ascii(s).unwrap());
+    let answer_to = |name: &str, rtype: RecordType| {
+        zone.lookup(&key(name), u16::from(rtype), false)
+            .unwrap()
+            .answer
+            .clone()
+    };
+    for n in [0, 29_999, 30_000, 59_999] {
+        let answer = answer_to(&format!("h{n}.example.test."), RecordType::TXT);
+        assert_eq!(answer.counts(), [1, 0, 0]);
+        let text = format!("host {n}");
+        assert!(answer.bytes().ends_with(text.as_bytes()), "h{n}");
+    }
+    let chain = answer_to("last.example.test.", RecordType::TXT);
+    assert_eq!(chain.counts()[0], 2, "CNAME then the TXT of h7");
+    assert!(chain.bytes().ends_with(b"host 7"));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("loop1") && w.contains("loops")),
+        "{warnings:?}"
+    );
+}

@@ -27,6 +27,10 @@ use crate::wire::answer::RdataSet;
 use crate::wire::name::{is_at_or_below, name_len, name_to_wire};
 use crate::wire::{Answer, AnswerBuilder, NameKey, Owner, Piece, Section, rcode};
 
+/// Zones with this many names or more compile their answers on two
+/// threads; for fewer, starting a thread costs more than it saves.
+const PARALLEL_NODES: u32 = 50_000;
+
 /// Longest CNAME chain followed inside a zone; longer ones (or loops) are
 /// answered as far as this and reported when the zone loads.
 const MAX_CHAIN: usize = 8;
@@ -459,11 +463,48 @@ impl<'a> Compiler<'a> {
     ) -> Result<(Answer, Answer, Vec<NodeAnswers>), ZoneError> {
         let nxdomain = self.negative(rcode::NXDOMAIN)?;
         let nodata = self.negative(rcode::NOERROR)?;
-        let mut answers = Vec::with_capacity(self.data.len());
-        for i in 0..self.data.len() {
-            answers.push(self.node_answers(i as u32, findings)?);
+        let nodes = self.data.len() as u32;
+        if nodes < PARALLEL_NODES {
+            let answers = self.node_range(0..nodes, findings)?;
+            return Ok((nxdomain, nodata, answers));
         }
+        // Each node's answers depend only on the zone, so the second half
+        // is compiled on another core, with its own builder and findings.
+        let mid = nodes / 2;
+        let second_half = Compiler {
+            builder: RefCell::default(),
+            ..*self
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(move || {
+                let mut findings = Findings::default();
+                second_half
+                    .node_range(mid..nodes, &mut findings)
+                    .map(|answers| (answers, findings))
+            });
+            let first = self.node_range(0..mid, findings);
+            let second = second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (first, second)
+        });
+        let mut answers = first?;
+        let (second, second_findings) = second?;
+        answers.extend(second);
+        findings.append(second_findings);
         Ok((nxdomain, nodata, answers))
+    }
+
+    fn node_range(
+        &self,
+        nodes: std::ops::Range<u32>,
+        findings: &mut Findings,
+    ) -> Result<Vec<NodeAnswers>, ZoneError> {
+        let mut answers = Vec::with_capacity(nodes.len());
+        for i in nodes {
+            answers.push(self.node_answers(i, findings)?);
+        }
+        Ok(answers)
     }
 
     fn negative(&self, rcode: u16) -> Result<Answer, ZoneError> {

@@ -57,6 +57,11 @@ impl Findings {
         self.push(location, message.into(), Some(peer));
     }
 
+    /// Adds what `later` found, after what this found.
+    pub fn append(&mut self, mut later: Findings) {
+        self.found.append(&mut later.found);
+    }
+
     fn push(&mut self, location: Option<&Location>, message: String, refused_by: Option<Peer>) {
         self.found.push(Finding {
             location: location.cloned(),
