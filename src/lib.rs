@@ -13,6 +13,7 @@ pub mod cache;
 pub mod config;
 pub mod control;
 pub mod counters;
+pub mod dnssec;
 pub mod metrics;
 pub mod persist;
 pub mod querylog;

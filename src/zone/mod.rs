@@ -27,7 +27,10 @@ use crate::wire::{Answer, NameKey, Piece, rcode, rtype};
 
 use denial::Chain;
 
-pub use file::{Location, SourceRecord, ZoneError, read_master_file, read_master_text};
+pub use file::{
+    Location, RawRecord, SourceRecord, ZoneError, read_master_file, read_master_file_into,
+    read_master_text,
+};
 pub use set::{ZoneOutcome, ZoneSet, ZoneSource};
 
 /// Where a name falls in a zone's tree.

@@ -1,0 +1,329 @@
+//! Signatures made by other signers check here: a zone with names in
+//! mixed case in its RDATA, a wildcard and unsorted RRsets is signed by
+//! BIND's dnssec-signzone with each algorithm a validator must support
+//! (RSA/SHA-256 with a 1024-bit ZSK, RSA/SHA-512, ECDSA P-256 and P-384,
+//! Ed25519) and by ldns-signzone; every RRSIG in the signed file must check
+//! with the zone's DNSKEY, the KSK must match the DS the signer wrote, and
+//! changed data must fail.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use hearsay::dnssec::records::DigestCheck;
+use hearsay::dnssec::{Dnskey, Ds, Failure, Rrsig, verify_rrset};
+use hearsay::zone::read_master_file_into;
+use hickory_proto::rr::Name;
+
+const ZONE: &str = "$ORIGIN example.test.
+$TTL 3600
+@ SOA NS1.Example.TEST. HostMaster 1 7200 3600 1209600 300
+  NS NS1
+  NS ns2.Example.Org.
+  MX 10 Mail.Example.TEST.
+  A 192.0.2.9
+  A 192.0.2.1
+  A 192.0.2.5
+NS1 A 192.0.2.53
+mail A 192.0.2.25
+www CNAME Web.Example.TEST.
+web AAAA 2001:db8::80
+_sip._tcp SRV 0 5 5060 SIP.Example.TEST.
+sip A 192.0.2.60
+naptr NAPTR 100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:info@example.test!\" Replace.Example.TEST.
+rp RP Admin.Example.TEST. Info.Example.TEST.
+*.wild TXT \"wild\" \"card\"
+Upper TXT \"The Owner Is Written In Capitals\"
+dkim._domainkey TXT ( \"v=DKIM1; k=rsa; \"
+                      \"p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\" )
+";
+
+fn tools_missing() -> Option<String> {
+    [
+        "dnssec-keygen",
+        "dnssec-signzone",
+        "ldns-keygen",
+        "ldns-signzone",
+    ]
+    .into_iter()
+    .find(|tool| {
+        !std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+            .unwrap_or(false)
+    })
+    .map(|tool| format!("{tool} is not installed (apt-get install bind9-utils ldnsutils)"))
+}
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An RRset as read: its owner as written, and its RDATAs.
+type Rrset = (Vec<u8>, Vec<Vec<u8>>);
+
+/// Records of the signed zone, wire form, by owner (lowercase) and type.
+#[derive(Default)]
+struct Signed {
+    sets: HashMap<(Vec<u8>, u16), Rrset>,
+}
+
+impl Signed {
+    fn read(path: &Path) -> Signed {
+        let mut signed = Signed::default();
+        let origin = Name::from_ascii("example.test.").unwrap();
+        read_master_file_into(path, &origin, None, &mut |record, _, _| {
+            let key = (record.owner.to_ascii_lowercase(), record.rtype);
+            let entry = signed
+                .sets
+                .entry(key)
+                .or_insert_with(|| (record.owner.to_vec(), Vec::new()));
+            entry.1.push(record.rdata.to_vec());
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("hearsay cannot read the signed zone: {e}"));
+        signed
+    }
+
+    fn rdatas(&self, owner: &[u8], rtype: u16) -> Vec<&[u8]> {
+        self.sets
+            .get(&(owner.to_ascii_lowercase(), rtype))
+            .map(|(_, r)| r.iter().map(Vec::as_slice).collect())
+            .unwrap_or_default()
+    }
+}
+
+const APEX: &[u8] = b"\x07example\x04test\x00";
+
+/// Checks every RRSIG of the zone; returns how many checked, and fails
+/// on any that does not.
+fn check_every_signature(signed: &Signed, algorithm: u8) -> usize {
+    let keys = signed.rdatas(APEX, 48);
+    assert!(!keys.is_empty(), "no DNSKEY at the apex");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let mut scratch = Vec::new();
+    let mut checked = 0;
+    for ((_, rtype), (owner, rrsigs)) in &signed.sets {
+        if *rtype != 46 {
+            continue;
+        }
+        for rrsig in rrsigs {
+            let fields = Rrsig::parse(rrsig).expect("an RRSIG that parses");
+            assert_eq!(fields.algorithm, algorithm);
+            let rdatas = signed.rdatas(owner, fields.type_covered);
+            assert!(!rdatas.is_empty(), "an RRSIG over nothing");
+            let results: Vec<Result<(), Failure>> = keys
+                .iter()
+                .map(|key| {
+                    verify_rrset(
+                        rrsig,
+                        owner,
+                        fields.type_covered,
+                        &rdatas,
+                        APEX,
+                        key,
+                        now,
+                        &mut scratch,
+                    )
+                })
+                .collect();
+            assert!(
+                results.contains(&Ok(())),
+                "the RRSIG over {} type {} does not check: {results:?}",
+                hearsay::wire::name::wire_to_text(owner),
+                fields.type_covered
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// Changed data, or a signature checked a week after it expired, fails.
+fn check_failures(signed: &Signed) {
+    let keys = signed.rdatas(APEX, 48);
+    let rrsig = signed
+        .rdatas(APEX, 46)
+        .into_iter()
+        .find(|r| Rrsig::parse(r).is_some_and(|s| s.type_covered == 1))
+        .expect("the apex A RRset is signed");
+    let mut addresses: Vec<Vec<u8>> = signed.rdatas(APEX, 1).iter().map(|r| r.to_vec()).collect();
+    let fields = Rrsig::parse(rrsig).unwrap();
+    let key = keys
+        .iter()
+        .find(|k| Dnskey::parse(k).unwrap().key_tag() == fields.key_tag)
+        .unwrap();
+    let mut scratch = Vec::new();
+    let mut check = |rdatas: &[Vec<u8>], now: u32| {
+        let rdatas: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
+        verify_rrset(rrsig, APEX, 1, &rdatas, APEX, key, now, &mut scratch)
+    };
+    let now = fields.inception.wrapping_add(3600);
+    assert_eq!(check(&addresses, now), Ok(()));
+    assert_eq!(
+        check(&addresses, fields.expiration.wrapping_add(8 * 86400)),
+        Err(Failure::SignatureExpired)
+    );
+    addresses[0][3] ^= 1;
+    assert_eq!(check(&addresses, now), Err(Failure::BadSignature));
+    addresses.pop();
+    addresses[0][3] ^= 1;
+    assert_eq!(
+        check(&addresses, now),
+        Err(Failure::BadSignature),
+        "a record left out"
+    );
+}
+
+/// The DS the signer wrote for its KSK matches that key here.
+fn check_ds(dir: &Path, signed: &Signed) {
+    let dsset = std::fs::read_to_string(dir.join("dsset-example.test.")).unwrap();
+    let origin = Name::from_ascii("example.test.").unwrap();
+    let dsset_path = dir.join("dsset.zone");
+    std::fs::write(&dsset_path, &dsset).unwrap();
+    let mut ds_rdatas = Vec::new();
+    read_master_file_into(&dsset_path, &origin, None, &mut |record, _, _| {
+        if record.rtype == 43 {
+            ds_rdatas.push(record.rdata.to_vec());
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(!ds_rdatas.is_empty(), "no DS in {dsset}");
+    let keys = signed.rdatas(APEX, 48);
+    for ds in &ds_rdatas {
+        let ds = Ds::parse(ds).unwrap();
+        let verdicts: Vec<DigestCheck> = keys
+            .iter()
+            .map(|k| ds.matches(b"\x07EXAMPLE\x04test\x00", &Dnskey::parse(k).unwrap()))
+            .collect();
+        assert!(
+            verdicts.contains(&DigestCheck::Match),
+            "{ds:?}: {verdicts:?}"
+        );
+    }
+}
+
+fn sign_with_bind(dir: &Path, algorithm: &str, zsk_bits: Option<&str>) -> Signed {
+    std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
+    run(
+        dir,
+        "dnssec-keygen",
+        &[
+            "-q",
+            "-K",
+            ".",
+            "-a",
+            algorithm,
+            "-f",
+            "KSK",
+            "example.test",
+        ],
+    );
+    let mut zsk = vec!["-q", "-K", ".", "-a", algorithm];
+    if let Some(bits) = zsk_bits {
+        zsk.extend(["-b", bits]);
+    }
+    zsk.push("example.test");
+    run(dir, "dnssec-keygen", &zsk);
+    run(
+        dir,
+        "dnssec-signzone",
+        &[
+            "-q",
+            "-S",
+            "-K",
+            ".",
+            "-o",
+            "example.test",
+            "-f",
+            "signed.zone",
+            "example.test.zone",
+        ],
+    );
+    Signed::read(&dir.join("signed.zone"))
+}
+
+fn require_tools() -> bool {
+    if let Some(why) = tools_missing() {
+        if std::env::var_os("HEARSAY_REQUIRE_LAB").is_some() {
+            panic!("HEARSAY_REQUIRE_LAB is set but signing cannot run: {why}");
+        }
+        eprintln!("skipping: {why}");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn signatures_by_dnssec_signzone_check_for_every_required_algorithm() {
+    if !require_tools() {
+        return;
+    }
+    for (name, number, zsk_bits) in [
+        ("RSASHA256", 8, Some("1024")),
+        ("RSASHA512", 10, None),
+        ("ECDSAP256SHA256", 13, None),
+        ("ECDSAP384SHA384", 14, None),
+        ("ED25519", 15, None),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let signed = sign_with_bind(dir.path(), name, zsk_bits);
+        let checked = check_every_signature(&signed, number);
+        // Every RRset (13 names) and its NSEC, and the DNSKEY RRset.
+        assert!(checked >= 25, "{name}: only {checked} signatures");
+        eprintln!("{name}: {checked} signatures check");
+        check_failures(&signed);
+        check_ds(dir.path(), &signed);
+    }
+}
+
+#[test]
+fn signatures_by_ldns_signzone_check() {
+    if !require_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
+    let ksk = run(
+        dir,
+        "ldns-keygen",
+        &["-a", "ECDSAP256SHA256", "-k", "example.test"],
+    );
+    let zsk = run(
+        dir,
+        "ldns-keygen",
+        &["-a", "ECDSAP256SHA256", "example.test"],
+    );
+    run(
+        dir,
+        "ldns-signzone",
+        &[
+            "-n",
+            "-s",
+            "beef",
+            "-t",
+            "1",
+            "example.test.zone",
+            &ksk,
+            &zsk,
+        ],
+    );
+    let signed = Signed::read(&dir.join("example.test.zone.signed"));
+    let checked = check_every_signature(&signed, 13);
+    assert!(checked >= 25, "only {checked} signatures");
+    check_failures(&signed);
+}
