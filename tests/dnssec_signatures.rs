@@ -3,15 +3,17 @@
 //! BIND's dnssec-signzone with each algorithm a validator must support
 //! (RSA/SHA-256 with a 1024-bit ZSK, RSA/SHA-512, ECDSA P-256 and P-384,
 //! Ed25519) and by ldns-signzone; every RRSIG in the signed file must check
-//! with the zone's DNSKEY, the KSK must match the DS the signer wrote, and
-//! changed data must fail.
+//! with the zone's DNSKEY, the KSK must match the DS the signer wrote, the
+//! chain from that DS must prove every RRset, and changed data must fail.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
 use hearsay::dnssec::records::DigestCheck;
-use hearsay::dnssec::{Dnskey, Ds, Failure, Rrsig, verify_rrset};
+use hearsay::dnssec::{
+    Budget, Dnskey, Ds, Failure, KeyVerdict, Rrsig, prove_keys, prove_rrset, verify_rrset,
+};
 use hearsay::zone::read_master_file_into;
 use hickory_proto::rr::Name;
 
@@ -187,23 +189,30 @@ fn check_failures(signed: &Signed) {
     );
 }
 
-/// The DS the signer wrote for its KSK matches that key here.
-fn check_ds(dir: &Path, signed: &Signed) {
-    let dsset = std::fs::read_to_string(dir.join("dsset-example.test.")).unwrap();
+/// The DS RDATA the signer wrote for its KSK (dsset-example.test.).
+fn read_ds(dir: &Path) -> Vec<Vec<u8>> {
     let origin = Name::from_ascii("example.test.").unwrap();
-    let dsset_path = dir.join("dsset.zone");
-    std::fs::write(&dsset_path, &dsset).unwrap();
     let mut ds_rdatas = Vec::new();
-    read_master_file_into(&dsset_path, &origin, None, &mut |record, _, _| {
-        if record.rtype == 43 {
-            ds_rdatas.push(record.rdata.to_vec());
-        }
-        Ok(())
-    })
+    read_master_file_into(
+        &dir.join("dsset-example.test."),
+        &origin,
+        None,
+        &mut |record, _, _| {
+            if record.rtype == 43 {
+                ds_rdatas.push(record.rdata.to_vec());
+            }
+            Ok(())
+        },
+    )
     .unwrap();
-    assert!(!ds_rdatas.is_empty(), "no DS in {dsset}");
+    assert!(!ds_rdatas.is_empty(), "no DS in the dsset file");
+    ds_rdatas
+}
+
+/// The DS the signer wrote for its KSK matches that key here.
+fn check_ds(ds_rdatas: &[Vec<u8>], signed: &Signed) {
     let keys = signed.rdatas(APEX, 48);
-    for ds in &ds_rdatas {
+    for ds in ds_rdatas {
         let ds = Ds::parse(ds).unwrap();
         let verdicts: Vec<DigestCheck> = keys
             .iter()
@@ -214,6 +223,79 @@ fn check_ds(dir: &Path, signed: &Signed) {
             "{ds:?}: {verdicts:?}"
         );
     }
+}
+
+/// The chain from the DS: the DNSKEY RRset is proven by it, and then every
+/// RRset of the zone by those keys, within one question's budget each.
+/// A DS for another key leaves the keys bogus.
+fn check_chain(ds_rdatas: &[Vec<u8>], signed: &Signed) -> usize {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let ds: Vec<&[u8]> = ds_rdatas.iter().map(Vec::as_slice).collect();
+    let keys = signed.rdatas(APEX, 48);
+    let sigs_over = |owner: &[u8], rtype: u16| -> Vec<&[u8]> {
+        signed
+            .rdatas(owner, 46)
+            .into_iter()
+            .filter(|r| Rrsig::parse(r).is_some_and(|s| s.type_covered == rtype))
+            .collect()
+    };
+    let mut scratch = Vec::new();
+    let mut budget = Budget::default();
+    let verdict = prove_keys(
+        APEX,
+        &keys,
+        &sigs_over(APEX, 48),
+        &ds,
+        &[],
+        now,
+        &mut budget,
+        &mut scratch,
+    )
+    .unwrap();
+    let KeyVerdict::Secure(zone_keys, _) = verdict else {
+        panic!("the DNSKEY RRset is not proven by its DS: {verdict:?}");
+    };
+    let mut proven = 0;
+    for ((_, rtype), (owner, rdatas)) in &signed.sets {
+        if *rtype == 46 {
+            continue;
+        }
+        let rdatas: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
+        let mut budget = Budget::default();
+        let verdict = prove_rrset(
+            &zone_keys,
+            owner,
+            *rtype,
+            &rdatas,
+            &sigs_over(owner, *rtype),
+            now,
+            &mut budget,
+            &mut scratch,
+        );
+        assert!(
+            matches!(verdict, Ok(Ok(_))),
+            "{} type {rtype}: {verdict:?}",
+            hearsay::wire::name::wire_to_text(owner)
+        );
+        proven += 1;
+    }
+    let mut other = ds_rdatas[0].clone();
+    other[0] ^= 0x55;
+    let verdict = prove_keys(
+        APEX,
+        &keys,
+        &sigs_over(APEX, 48),
+        &[&other],
+        &[],
+        now,
+        &mut Budget::default(),
+        &mut scratch,
+    );
+    assert_eq!(verdict, Ok(KeyVerdict::Bogus(Failure::DnskeyMissing)));
+    proven
 }
 
 fn sign_with_bind(dir: &Path, algorithm: &str, zsk_bits: Option<&str>) -> Signed {
@@ -286,7 +368,10 @@ fn signatures_by_dnssec_signzone_check_for_every_required_algorithm() {
         assert!(checked >= 25, "{name}: only {checked} signatures");
         eprintln!("{name}: {checked} signatures check");
         check_failures(&signed);
-        check_ds(dir.path(), &signed);
+        let ds = read_ds(dir.path());
+        check_ds(&ds, &signed);
+        let proven = check_chain(&ds, &signed);
+        eprintln!("{name}: {proven} RRsets proven from the DS");
     }
 }
 

@@ -29,6 +29,11 @@ pub enum Failure {
     SignatureNotYetValid,
     /// The signature does not match the data.
     BadSignature,
+    /// No key of the zone's DNSKEY set matches the DS RRset (or the trust
+    /// anchor), or none matches an RRSIG.
+    DnskeyMissing,
+    /// The RRset comes without the RRSIGs a secure zone must give it.
+    RrsigsMissing,
 }
 
 /// The algorithms checked here (RFC 8624 section 3.1: MUST for validation).
