@@ -412,3 +412,109 @@ fn signatures_by_ldns_signzone_check() {
     assert!(checked >= 25, "only {checked} signatures");
     check_failures(&signed);
 }
+
+#[test]
+fn nsec_proofs_from_dnssec_signzone_deny_what_is_absent_and_nothing_else() {
+    use hearsay::dnssec::denial::{Denial, Nsec, prove_nodata, prove_nxdomain};
+    if !require_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("example.test.zone"),
+        format!("{ZONE}sub NS ns1.elsewhere.test.\n"),
+    )
+    .unwrap();
+    let key = ["-q", "-K", ".", "-a", "ECDSAP256SHA256"];
+    run(
+        dir.path(),
+        "dnssec-keygen",
+        &[&key[..], &["-f", "KSK", "example.test"]].concat(),
+    );
+    run(
+        dir.path(),
+        "dnssec-keygen",
+        &[&key[..], &["example.test"]].concat(),
+    );
+    run(
+        dir.path(),
+        "dnssec-signzone",
+        &[
+            "-q",
+            "-S",
+            "-K",
+            ".",
+            "-o",
+            "example.test",
+            "-f",
+            "signed.zone",
+            "example.test.zone",
+        ],
+    );
+    let signed = Signed::read(&dir.path().join("signed.zone"));
+    let records: Vec<(Vec<u8>, Vec<u8>)> = signed
+        .sets
+        .iter()
+        .filter(|((_, rtype), _)| *rtype == 47)
+        .flat_map(|(_, (owner, rdatas))| rdatas.iter().map(|r| (owner.clone(), r.clone())))
+        .collect();
+    let all: Vec<Nsec<'_>> = records
+        .iter()
+        .map(|(owner, rdata)| Nsec::parse(owner, rdata).unwrap())
+        .collect();
+    let wire = |name: &str| {
+        let mut out = Vec::new();
+        hearsay::wire::name::name_to_wire(&Name::from_ascii(name).unwrap(), &mut out);
+        out
+    };
+    let (a, txt, mx, ds) = (1, 16, 15, 43);
+
+    // Names that do not exist, and some that do.
+    assert_eq!(prove_nxdomain(&wire("nope.example.test."), &all), Ok(()));
+    assert_eq!(prove_nxdomain(&wire("a.nope.example.test."), &all), Ok(()));
+    assert_eq!(prove_nxdomain(&wire("ZZZ.Example.Test."), &all), Ok(()));
+    for exists in ["mail.example.test.", "example.test.", "_tcp.example.test."] {
+        assert!(prove_nxdomain(&wire(exists), &all).is_err(), "{exists}");
+    }
+    // Below the wildcard the name would be synthesised, not denied.
+    assert!(prove_nxdomain(&wire("x.wild.example.test."), &all).is_err());
+    // Below a delegation the parent's NSEC proves nothing.
+    assert!(prove_nxdomain(&wire("x.sub.example.test."), &all).is_err());
+    // One NSEC alone does not prove a name and the wildcard absent.
+    let nope = wire("nope.example.test.");
+    let only_cover: Vec<Nsec<'_>> = all.iter().copied().filter(|n| n.covers(&nope)).collect();
+    assert_eq!(only_cover.len(), 1);
+    assert!(!only_cover[0].covers(b"\x01*\x07example\x04test\x00"));
+    assert!(prove_nxdomain(&nope, &only_cover).is_err());
+
+    // Types that are not there.
+    assert_eq!(
+        prove_nodata(&wire("mail.example.test."), txt, &all),
+        Ok(Denial::NoData)
+    );
+    assert!(prove_nodata(&wire("mail.example.test."), a, &all).is_err());
+    assert!(
+        prove_nodata(&wire("www.example.test."), a, &all).is_err(),
+        "a CNAME is there"
+    );
+    assert_eq!(
+        prove_nodata(&wire("_tcp.example.test."), txt, &all),
+        Ok(Denial::NoData)
+    );
+    assert_eq!(
+        prove_nodata(&wire("x.wild.example.test."), mx, &all),
+        Ok(Denial::NoData)
+    );
+    assert!(prove_nodata(&wire("x.wild.example.test."), txt, &all).is_err());
+    assert!(
+        prove_nodata(&wire("nope.example.test."), a, &all).is_err(),
+        "NXDOMAIN, not NODATA"
+    );
+    // The delegation: no DS, so the child is insecure; its other types are
+    // the child's to deny.
+    assert_eq!(
+        prove_nodata(&wire("sub.example.test."), ds, &all),
+        Ok(Denial::InsecureDelegation)
+    );
+    assert!(prove_nodata(&wire("sub.example.test."), a, &all).is_err());
+}

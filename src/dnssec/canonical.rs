@@ -1,9 +1,12 @@
 //! What an RRSIG signs (RFC 4034 section 3.1.8.1): the RRSIG's RDATA
 //! before the signature, then every record of the RRset in canonical form
-//! (section 6.2) and canonical order (section 6.3).
+//! (section 6.2) and canonical order (section 6.3); and the canonical
+//! order of names (section 6.1), which NSEC chains follow.
+
+use std::cmp::Ordering;
 
 use super::records::Rrsig;
-use crate::wire::name::name_len;
+use crate::wire::name::{MAX_LABELS, name_len};
 
 /// Why a signature cannot cover an RRset, whatever the key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,9 +134,83 @@ pub fn canonical_rdata(rtype: u16, rdata: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Start offsets of each label of a wire name, the root excluded.
+fn label_starts(name: &[u8], starts: &mut [u8; MAX_LABELS]) -> usize {
+    let (mut at, mut n) = (0usize, 0usize);
+    while let Some(&len) = name.get(at) {
+        if len == 0 || n == MAX_LABELS {
+            break;
+        }
+        starts[n] = at as u8;
+        n += 1;
+        at += 1 + len as usize;
+    }
+    n
+}
+
+/// RFC 4034 section 6.1: names compared label by label from the root,
+/// each label as lowercase octets, a shorter label first when it is a
+/// prefix. Both names are lowercase wire form.
+pub fn canonical_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut sa, mut sb) = ([0u8; MAX_LABELS], [0u8; MAX_LABELS]);
+    let (na, nb) = (label_starts(a, &mut sa), label_starts(b, &mut sb));
+    fn label(name: &[u8], at: u8) -> &[u8] {
+        let at = at as usize;
+        let len = name[at] as usize;
+        &name[at + 1..(at + 1 + len).min(name.len())]
+    }
+    for i in 1..=na.min(nb) {
+        let order = label(a, sa[na - i]).cmp(label(b, sb[nb - i]));
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    na.cmp(&nb)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lowercase wire form of a dotted name; `\\DDD` is one octet.
+    fn wire(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in s.trim_end_matches('.').split('.') {
+            let bytes: Vec<u8> = match label.strip_prefix('\\') {
+                Some(code) => vec![code.parse().unwrap()],
+                None => label.to_ascii_lowercase().into_bytes(),
+            };
+            out.push(bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn canonical_order_is_rfc_4034s_example() {
+        // RFC 4034 section 6.1, in order.
+        let names = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "z.a.example.",
+            "zabc.a.example.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
+        for pair in names.windows(2) {
+            assert_eq!(
+                canonical_cmp(&wire(pair[0]), &wire(pair[1])),
+                Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
 
     #[test]
     fn labels_leave_out_the_root_and_a_wildcard() {

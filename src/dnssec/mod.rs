@@ -13,6 +13,7 @@
 pub mod anchors;
 pub mod budget;
 pub mod canonical;
+pub mod denial;
 pub mod keyset;
 pub mod records;
 pub mod verify;

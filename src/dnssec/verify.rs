@@ -34,6 +34,8 @@ pub enum Failure {
     DnskeyMissing,
     /// The RRset comes without the RRSIGs a secure zone must give it.
     RrsigsMissing,
+    /// A negative answer without the NSEC records that prove it.
+    NsecMissing,
 }
 
 /// The algorithms checked here (RFC 8624 section 3.1: MUST for validation).
