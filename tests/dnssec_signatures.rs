@@ -518,3 +518,156 @@ fn nsec_proofs_from_dnssec_signzone_deny_what_is_absent_and_nothing_else() {
     );
     assert!(prove_nodata(&wire("sub.example.test."), a, &all).is_err());
 }
+
+/// The NSEC3 records of a signed zone file.
+fn nsec3_records(signed: &Signed) -> Vec<(Vec<u8>, Vec<u8>)> {
+    signed
+        .sets
+        .iter()
+        .filter(|((_, rtype), _)| *rtype == 50)
+        .flat_map(|(_, (owner, rdatas))| rdatas.iter().map(|r| (owner.clone(), r.clone())))
+        .collect()
+}
+
+fn wire_of(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    hearsay::wire::name::name_to_wire(&Name::from_ascii(name).unwrap(), &mut out);
+    out
+}
+
+#[test]
+fn nsec3_proofs_from_both_signers_deny_what_is_absent_and_nothing_else() {
+    use hearsay::dnssec::denial::Denial;
+    use hearsay::dnssec::nsec3::{Nsec3, Nsec3Proof, prove_nodata, prove_nxdomain};
+    if !require_tools() {
+        return;
+    }
+    let (a, txt, mx, ds) = (1, 16, 15, 43);
+    let text = format!("{ZONE}sub NS ns1.elsewhere.test.\n");
+
+    // dnssec-signzone: NSEC3 with a salt and 5 iterations, no opt-out.
+    let dir = tempfile::tempdir().unwrap();
+    let bind = dir.path();
+    std::fs::write(bind.join("example.test.zone"), &text).unwrap();
+    let key = ["-q", "-K", ".", "-a", "ECDSAP256SHA256"];
+    run(
+        bind,
+        "dnssec-keygen",
+        &[&key[..], &["-f", "KSK", "example.test"]].concat(),
+    );
+    run(
+        bind,
+        "dnssec-keygen",
+        &[&key[..], &["example.test"]].concat(),
+    );
+    run(
+        bind,
+        "dnssec-signzone",
+        &[
+            "-q",
+            "-S",
+            "-K",
+            ".",
+            "-o",
+            "example.test",
+            "-f",
+            "signed.zone",
+            "-3",
+            "aabbccdd",
+            "-H",
+            "5",
+            "example.test.zone",
+        ],
+    );
+    // ldns-signzone: NSEC3 opt-out, so the unsigned delegation has none.
+    let dir2 = tempfile::tempdir().unwrap();
+    let ldns = dir2.path();
+    std::fs::write(ldns.join("example.test.zone"), &text).unwrap();
+    let ksk = run(
+        ldns,
+        "ldns-keygen",
+        &["-a", "ED25519", "-k", "example.test"],
+    );
+    let zsk = run(ldns, "ldns-keygen", &["-a", "ED25519", "example.test"]);
+    run(
+        ldns,
+        "ldns-signzone",
+        &[
+            "-n",
+            "-p",
+            "-s",
+            "beef",
+            "-t",
+            "2",
+            "example.test.zone",
+            &ksk,
+            &zsk,
+        ],
+    );
+
+    for (signer, path, opt_out) in [
+        ("dnssec-signzone", bind.join("signed.zone"), false),
+        (
+            "ldns-signzone -p",
+            ldns.join("example.test.zone.signed"),
+            true,
+        ),
+    ] {
+        let records = nsec3_records(&Signed::read(&path));
+        let all: Vec<Nsec3<'_>> = records
+            .iter()
+            .map(|(owner, rdata)| Nsec3::parse(owner, rdata).unwrap())
+            .collect();
+        assert!(all.len() > 10, "{signer}: {} NSEC3 records", all.len());
+        let mut budget = Budget::default();
+        let mut nx = |name: &str| prove_nxdomain(&wire_of(name), &all, &mut budget).unwrap();
+        for missing in [
+            "nope.example.test.",
+            "a.nope.example.test.",
+            "ZZZ.Example.TEST.",
+        ] {
+            let verdict = nx(missing);
+            // Under an opt-out span a missing name is only insecurely so.
+            if opt_out {
+                assert!(
+                    matches!(verdict, Ok(Nsec3Proof::NxDomain | Nsec3Proof::Insecure)),
+                    "{signer} {missing}: {verdict:?}"
+                );
+            } else {
+                assert_eq!(verdict, Ok(Nsec3Proof::NxDomain), "{signer} {missing}");
+            }
+        }
+        for exists in [
+            "mail.example.test.",
+            "example.test.",
+            "_tcp.example.test.",
+            "x.wild.example.test.",
+        ] {
+            assert!(nx(exists).is_err(), "{signer}: {exists} proven missing");
+        }
+        let mut budget = Budget::default();
+        let mut nodata = |name: &str, rtype: u16| {
+            prove_nodata(&wire_of(name), rtype, &all, &mut budget).unwrap()
+        };
+        let no = Ok(Nsec3Proof::Denied(Denial::NoData));
+        assert_eq!(nodata("mail.example.test.", txt), no, "{signer}");
+        assert_eq!(
+            nodata("_tcp.example.test.", txt),
+            no,
+            "{signer}: empty non-terminal"
+        );
+        assert_eq!(nodata("x.wild.example.test.", mx), no, "{signer}: wildcard");
+        assert!(nodata("mail.example.test.", a).is_err(), "{signer}");
+        assert!(nodata("www.example.test.", a).is_err(), "{signer}: a CNAME");
+        assert!(nodata("x.wild.example.test.", txt).is_err(), "{signer}");
+        assert_eq!(
+            nodata("sub.example.test.", ds),
+            Ok(Nsec3Proof::Denied(Denial::InsecureDelegation)),
+            "{signer}: DS at the unsigned delegation"
+        );
+        assert!(
+            nodata("sub.example.test.", a).is_err(),
+            "{signer}: the child's data"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! Proofs that a name or a type does not exist, from NSEC records whose
 //! signatures were checked (RFC 4035 section 5.4, RFC 6840 sections 4.1
-//! and 4.3). NSEC3 proofs (RFC 5155 section 8) are not here yet.
+//! and 4.3). NSEC3 proofs are in `nsec3`.
 
 use std::cmp::Ordering;
 
@@ -42,22 +42,8 @@ impl<'a> Nsec<'a> {
         })
     }
 
-    /// Whether the type bitmap (RFC 4034 section 4.1.2) lists `rtype`.
     pub fn has_type(&self, rtype: u16) -> bool {
-        let [window, low] = rtype.to_be_bytes();
-        let mut rest = self.bitmap;
-        while let [number, len, more @ ..] = rest {
-            let len = usize::from(*len);
-            let Some(bits) = more.get(..len) else {
-                return false;
-            };
-            if *number == window {
-                let byte = usize::from(low / 8);
-                return bits.get(byte).is_some_and(|b| b & (0x80 >> (low % 8)) != 0);
-            }
-            rest = &more[len..];
-        }
-        false
+        bitmap_has(self.bitmap, rtype)
     }
 
     fn matches(&self, name: &[u8]) -> bool {
@@ -88,6 +74,25 @@ impl<'a> Nsec<'a> {
         let below = is_at_or_below(name, self.owner) && !self.matches(name);
         !(below && ((self.has_type(NS) && !self.has_type(SOA)) || self.has_type(DNAME)))
     }
+}
+
+/// Whether a type bitmap (RFC 4034 section 4.1.2, RFC 5155 section 3.2.1)
+/// lists `rtype`.
+pub(super) fn bitmap_has(bitmap: &[u8], rtype: u16) -> bool {
+    let [window, low] = rtype.to_be_bytes();
+    let mut rest = bitmap;
+    while let [number, len, more @ ..] = rest {
+        let len = usize::from(*len);
+        let Some(bits) = more.get(..len) else {
+            return false;
+        };
+        if *number == window {
+            let byte = usize::from(low / 8);
+            return bits.get(byte).is_some_and(|b| b & (0x80 >> (low % 8)) != 0);
+        }
+        rest = &more[len..];
+    }
+    false
 }
 
 /// The NSEC among `nsecs` covering `name`, fit to deny names there.

@@ -15,6 +15,7 @@ pub mod budget;
 pub mod canonical;
 pub mod denial;
 pub mod keyset;
+pub mod nsec3;
 pub mod records;
 pub mod verify;
 

@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 
 pub(super) use crate::dnssec::canonical::canonical_cmp;
+pub(super) use crate::dnssec::nsec3::{base32hex, nsec3_hash};
 
 /// The zone's chain of denial: which node owns which link.
 pub(super) enum Chain {
@@ -79,83 +80,5 @@ impl Chain {
 impl Nsec3Chain {
     fn hash(&self, name: &[u8]) -> [u8; 20] {
         nsec3_hash(name, &self.salt, self.iterations)
-    }
-}
-
-/// RFC 5155 section 5: SHA-1 of the lowercase wire name and the salt,
-/// repeated `iterations` more times.
-pub(super) fn nsec3_hash(name: &[u8], salt: &[u8], iterations: u16) -> [u8; 20] {
-    use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY};
-    let mut digest = [0u8; 20];
-    let mut ctx = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
-    ctx.update(name);
-    ctx.update(salt);
-    digest.copy_from_slice(ctx.finish().as_ref());
-    for _ in 0..iterations {
-        let mut ctx = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
-        ctx.update(&digest);
-        ctx.update(salt);
-        digest.copy_from_slice(ctx.finish().as_ref());
-    }
-    digest
-}
-
-/// Decodes base32hex without padding (RFC 4648 section 7), either case:
-/// an NSEC3 owner's first label.
-pub(super) fn base32hex(text: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let (mut bits, mut acc) = (0u32, 0u64);
-    for &c in text {
-        let v = match c.to_ascii_uppercase() {
-            b'0'..=b'9' => c - b'0',
-            c @ b'A'..=b'V' => c - b'A' + 10,
-            _ => return None,
-        };
-        acc = (acc << 5) | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Lowercase wire form of a dotted name; `\DDD` is one octet.
-    fn wire(s: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for label in s.trim_end_matches('.').split('.') {
-            let bytes: Vec<u8> = match label.strip_prefix('\\') {
-                Some(code) => vec![code.parse().unwrap()],
-                None => label.to_ascii_lowercase().into_bytes(),
-            };
-            out.push(bytes.len() as u8);
-            out.extend(bytes);
-        }
-        out.push(0);
-        out
-    }
-
-    #[test]
-    fn nsec3_hash_matches_rfc_5155_appendix_a() {
-        // RFC 5155 appendix A: salt aabbccdd, 12 iterations.
-        let salt = [0xaa, 0xbb, 0xcc, 0xdd];
-        let cases = [
-            ("example.", "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom"),
-            ("a.example.", "35mthgpgcu1qg68fab165klnsnk3dpvl"),
-            ("*.w.example.", "r53bq7cc2uvmubfu5ocmm6pers9tk9en"),
-        ];
-        for (name, hash) in cases {
-            let expected = base32hex(hash.as_bytes()).unwrap();
-            assert_eq!(
-                nsec3_hash(&wire(name), &salt, 12).to_vec(),
-                expected,
-                "{name}"
-            );
-        }
     }
 }
