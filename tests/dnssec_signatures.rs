@@ -8,8 +8,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
+mod common;
+
+use common::signing::{sign_with_bind, sign_with_ldns, tools_missing};
 use hearsay::dnssec::records::DigestCheck;
 use hearsay::dnssec::{
     Budget, Dnskey, Ds, Failure, KeyVerdict, Rrsig, prove_keys, prove_rrset, verify_rrset,
@@ -39,36 +41,6 @@ Upper TXT \"The Owner Is Written In Capitals\"
 dkim._domainkey TXT ( \"v=DKIM1; k=rsa; \"
                       \"p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\" )
 ";
-
-fn tools_missing() -> Option<String> {
-    [
-        "dnssec-keygen",
-        "dnssec-signzone",
-        "ldns-keygen",
-        "ldns-signzone",
-    ]
-    .into_iter()
-    .find(|tool| {
-        !std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-            .unwrap_or(false)
-    })
-    .map(|tool| format!("{tool} is not installed (apt-get install bind9-utils ldnsutils)"))
-}
-
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// An RRset as read: its owner as written, and its RDATAs.
 type Rrset = (Vec<u8>, Vec<Vec<u8>>);
@@ -298,48 +270,13 @@ fn check_chain(ds_rdatas: &[Vec<u8>], signed: &Signed) -> usize {
     proven
 }
 
-fn sign_with_bind(dir: &Path, algorithm: &str, zsk_bits: Option<&str>) -> Signed {
-    std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
-    run(
-        dir,
-        "dnssec-keygen",
-        &[
-            "-q",
-            "-K",
-            ".",
-            "-a",
-            algorithm,
-            "-f",
-            "KSK",
-            "example.test",
-        ],
-    );
-    let mut zsk = vec!["-q", "-K", ".", "-a", algorithm];
-    if let Some(bits) = zsk_bits {
-        zsk.extend(["-b", bits]);
-    }
-    zsk.push("example.test");
-    run(dir, "dnssec-keygen", &zsk);
-    run(
-        dir,
-        "dnssec-signzone",
-        &[
-            "-q",
-            "-S",
-            "-K",
-            ".",
-            "-o",
-            "example.test",
-            "-f",
-            "signed.zone",
-            "example.test.zone",
-        ],
-    );
-    Signed::read(&dir.join("signed.zone"))
-}
-
 fn require_tools() -> bool {
-    if let Some(why) = tools_missing() {
+    if let Some(why) = tools_missing(&[
+        "dnssec-keygen",
+        "dnssec-signzone",
+        "ldns-keygen",
+        "ldns-signzone",
+    ]) {
         if std::env::var_os("HEARSAY_REQUIRE_LAB").is_some() {
             panic!("HEARSAY_REQUIRE_LAB is set but signing cannot run: {why}");
         }
@@ -362,7 +299,7 @@ fn signatures_by_dnssec_signzone_check_for_every_required_algorithm() {
         ("ED25519", 15, None),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let signed = sign_with_bind(dir.path(), name, zsk_bits);
+        let signed = Signed::read(&sign_with_bind(dir.path(), ZONE, name, zsk_bits, &[]).file);
         let checked = check_every_signature(&signed, number);
         // Every RRset (13 names) and its NSEC, and the DNSKEY RRset.
         assert!(checked >= 25, "{name}: only {checked} signatures");
@@ -381,33 +318,9 @@ fn signatures_by_ldns_signzone_check() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
-    let ksk = run(
-        dir,
-        "ldns-keygen",
-        &["-a", "ECDSAP256SHA256", "-k", "example.test"],
-    );
-    let zsk = run(
-        dir,
-        "ldns-keygen",
-        &["-a", "ECDSAP256SHA256", "example.test"],
-    );
-    run(
-        dir,
-        "ldns-signzone",
-        &[
-            "-n",
-            "-s",
-            "beef",
-            "-t",
-            "1",
-            "example.test.zone",
-            &ksk,
-            &zsk,
-        ],
-    );
-    let signed = Signed::read(&dir.join("example.test.zone.signed"));
+    let options = ["-n", "-s", "beef", "-t", "1"];
+    let signed = sign_with_ldns(dir.path(), ZONE, "ECDSAP256SHA256", &options);
+    let signed = Signed::read(&signed.file);
     let checked = check_every_signature(&signed, 13);
     assert!(checked >= 25, "only {checked} signatures");
     check_failures(&signed);
@@ -420,38 +333,9 @@ fn nsec_proofs_from_dnssec_signzone_deny_what_is_absent_and_nothing_else() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("example.test.zone"),
-        format!("{ZONE}sub NS ns1.elsewhere.test.\n"),
-    )
-    .unwrap();
-    let key = ["-q", "-K", ".", "-a", "ECDSAP256SHA256"];
-    run(
-        dir.path(),
-        "dnssec-keygen",
-        &[&key[..], &["-f", "KSK", "example.test"]].concat(),
-    );
-    run(
-        dir.path(),
-        "dnssec-keygen",
-        &[&key[..], &["example.test"]].concat(),
-    );
-    run(
-        dir.path(),
-        "dnssec-signzone",
-        &[
-            "-q",
-            "-S",
-            "-K",
-            ".",
-            "-o",
-            "example.test",
-            "-f",
-            "signed.zone",
-            "example.test.zone",
-        ],
-    );
-    let signed = Signed::read(&dir.path().join("signed.zone"));
+    let text = format!("{ZONE}sub NS ns1.elsewhere.test.\n");
+    let signed = sign_with_bind(dir.path(), &text, "ECDSAP256SHA256", None, &[]);
+    let signed = Signed::read(&signed.file);
     let records: Vec<(Vec<u8>, Vec<u8>)> = signed
         .sets
         .iter()
@@ -547,71 +431,22 @@ fn nsec3_proofs_from_both_signers_deny_what_is_absent_and_nothing_else() {
 
     // dnssec-signzone: NSEC3 with a salt and 5 iterations, no opt-out.
     let dir = tempfile::tempdir().unwrap();
-    let bind = dir.path();
-    std::fs::write(bind.join("example.test.zone"), &text).unwrap();
-    let key = ["-q", "-K", ".", "-a", "ECDSAP256SHA256"];
-    run(
-        bind,
-        "dnssec-keygen",
-        &[&key[..], &["-f", "KSK", "example.test"]].concat(),
-    );
-    run(
-        bind,
-        "dnssec-keygen",
-        &[&key[..], &["example.test"]].concat(),
-    );
-    run(
-        bind,
-        "dnssec-signzone",
-        &[
-            "-q",
-            "-S",
-            "-K",
-            ".",
-            "-o",
-            "example.test",
-            "-f",
-            "signed.zone",
-            "-3",
-            "aabbccdd",
-            "-H",
-            "5",
-            "example.test.zone",
-        ],
-    );
+    let bind = sign_with_bind(
+        dir.path(),
+        &text,
+        "ECDSAP256SHA256",
+        None,
+        &["-3", "aabbccdd", "-H", "5"],
+    )
+    .file;
     // ldns-signzone: NSEC3 opt-out, so the unsigned delegation has none.
     let dir2 = tempfile::tempdir().unwrap();
-    let ldns = dir2.path();
-    std::fs::write(ldns.join("example.test.zone"), &text).unwrap();
-    let ksk = run(
-        ldns,
-        "ldns-keygen",
-        &["-a", "ED25519", "-k", "example.test"],
-    );
-    let zsk = run(ldns, "ldns-keygen", &["-a", "ED25519", "example.test"]);
-    run(
-        ldns,
-        "ldns-signzone",
-        &[
-            "-n",
-            "-p",
-            "-s",
-            "beef",
-            "-t",
-            "2",
-            "example.test.zone",
-            &ksk,
-            &zsk,
-        ],
-    );
+    let options = ["-n", "-p", "-s", "beef", "-t", "2"];
+    let ldns = sign_with_ldns(dir2.path(), &text, "ED25519", &options).file;
 
     for (signer, path, opt_out) in [
-        ("dnssec-signzone", bind.join("signed.zone"), false),
-        (
-            "ldns-signzone -p",
-            ldns.join("example.test.zone.signed"),
-            true,
-        ),
+        ("dnssec-signzone", bind, false),
+        ("ldns-signzone -p", ldns, true),
     ] {
         let records = nsec3_records(&Signed::read(&path));
         let all: Vec<Nsec3<'_>> = records

@@ -13,9 +13,9 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 
 use common::lab::{Host, Lab};
+use common::signing::{sign_with_bind, sign_with_ldns, tools_missing};
 use common::*;
 use hickory_proto::op::{Edns, Message};
 use hickory_proto::rr::{Name, RecordType};
@@ -108,39 +108,6 @@ const VALIDATED: &[(&str, RecordType)] = &[
     ("insec.example.test.", RecordType::DS),
 ];
 
-fn tools_missing() -> Option<String> {
-    [
-        "dnssec-keygen",
-        "dnssec-signzone",
-        "ldns-keygen",
-        "ldns-signzone",
-        "delv",
-    ]
-    .into_iter()
-    .find(|tool| {
-        !std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-            .unwrap_or(false)
-    })
-    .map(|tool| {
-        format!("{tool} is not installed (apt-get install bind9-utils bind9-dnsutils ldnsutils)")
-    })
-}
-
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// How a test zone is signed.
 #[derive(Clone, Copy, Debug)]
 enum Signing {
@@ -154,58 +121,20 @@ enum Signing {
 
 /// Signs `ZONE`; returns the signed text and the KSK's DNSKEY line.
 fn sign(dir: &Path, how: Signing) -> (String, String) {
-    std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
-    let (signed, ksk) = match how {
-        Signing::Nsec | Signing::Nsec3 => {
-            let alg = ["-q", "-K", ".", "-a", "ECDSAP256SHA256"];
-            let ksk = run(
-                dir,
-                "dnssec-keygen",
-                &[&alg[..], &["-f", "KSK", "example.test"]].concat(),
-            );
-            run(
-                dir,
-                "dnssec-keygen",
-                &[&alg[..], &["example.test"]].concat(),
-            );
-            let mut args = vec![
-                "-q",
-                "-S",
-                "-K",
-                ".",
-                "-o",
-                "example.test",
-                "-f",
-                "signed.zone",
-            ];
-            if let Signing::Nsec3 = how {
-                args.extend(["-3", "aabbccdd", "-H", "5"]);
-            }
-            args.push("example.test.zone");
-            run(dir, "dnssec-signzone", &args);
-            ("signed.zone".to_string(), ksk)
-        }
+    let signed = match how {
+        Signing::Nsec => sign_with_bind(dir, ZONE, "ECDSAP256SHA256", None, &[]),
+        Signing::Nsec3 => sign_with_bind(
+            dir,
+            ZONE,
+            "ECDSAP256SHA256",
+            None,
+            &["-3", "aabbccdd", "-H", "5"],
+        ),
         Signing::Nsec3OptOut => {
-            let ksk = run(dir, "ldns-keygen", &["-a", "ED25519", "-k", "example.test"]);
-            let zsk = run(dir, "ldns-keygen", &["-a", "ED25519", "example.test"]);
-            run(
-                dir,
-                "ldns-signzone",
-                &[
-                    "-n",
-                    "-p",
-                    "-s",
-                    "beef",
-                    "-t",
-                    "2",
-                    "example.test.zone",
-                    &ksk,
-                    &zsk,
-                ],
-            );
-            ("example.test.zone.signed".to_string(), ksk)
+            sign_with_ldns(dir, ZONE, "ED25519", &["-n", "-p", "-s", "beef", "-t", "2"])
         }
     };
+    let (signed, ksk) = (signed.file, signed.ksk);
     let text = std::fs::read_to_string(dir.join(signed)).unwrap();
     let key = std::fs::read_to_string(dir.join(format!("{ksk}.key"))).unwrap();
     let dnskey = key
@@ -310,7 +239,13 @@ async fn verdict_text(
 
 async fn compare(how: Signing) {
     require_lab!();
-    if let Some(why) = tools_missing() {
+    if let Some(why) = tools_missing(&[
+        "dnssec-keygen",
+        "dnssec-signzone",
+        "ldns-keygen",
+        "ldns-signzone",
+        "delv",
+    ]) {
         if std::env::var_os("HEARSAY_REQUIRE_LAB").is_some() {
             panic!("HEARSAY_REQUIRE_LAB is set but signing cannot run: {why}");
         }

@@ -7,12 +7,7 @@ use std::cmp::Ordering;
 use super::canonical::canonical_cmp;
 use super::verify::Failure;
 use crate::wire::name::{is_at_or_below, name_len};
-
-const NS: u16 = 2;
-const SOA: u16 = 6;
-const CNAME: u16 = 5;
-const DS: u16 = 43;
-const DNAME: u16 = 39;
+use crate::wire::rtype::{CNAME, DNAME, DS, NS, SOA};
 
 /// An NSEC record: its owner, the next owner in the zone, and the types
 /// at its owner.

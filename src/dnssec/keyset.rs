@@ -7,8 +7,7 @@
 use super::budget::{Budget, Exhausted, KEYS_PER_TAG, RRSIGS_PER_RRSET};
 use super::records::{DigestCheck, Dnskey, Ds, Rrsig};
 use super::verify::{Failure, is_supported, verify_rrset};
-
-const DNSKEY: u16 = 48;
+use crate::wire::rtype::DNSKEY;
 
 /// The keys that sign a zone, once its DNSKEY RRset is proven.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,15 +8,10 @@ use super::budget::{Budget, Exhausted};
 use super::denial::{Denial, bitmap_has};
 use super::verify::Failure;
 use crate::wire::name::is_at_or_below;
+use crate::wire::rtype::{CNAME, DNAME, DS, NS, SOA};
 
 /// More iterations than this make a chain's proofs insecure.
 pub const MAX_ITERATIONS: u16 = 150;
-
-const NS: u16 = 2;
-const SOA: u16 = 6;
-const CNAME: u16 = 5;
-const DS: u16 = 43;
-const DNAME: u16 = 39;
 
 /// An NSEC3 record.
 #[derive(Clone, Debug)]
@@ -167,9 +162,29 @@ fn chain_of<'n>(nsec3s: &[Nsec3<'n>]) -> Vec<Nsec3<'n>> {
     }
 }
 
-/// Whether the chain can be judged at all (SHA-1, few enough iterations).
-fn judgeable(first: &Nsec3<'_>) -> bool {
-    first.algorithm == 1 && first.iterations <= MAX_ITERATIONS
+/// Runs `prove` over the chain of `nsec3s` (the links sharing the first
+/// one's parameters) if it can be judged at all: SHA-1, and few enough
+/// iterations. A chain that cannot be judged is insecure.
+fn with_chain(
+    nsec3s: &[Nsec3<'_>],
+    budget: &mut Budget,
+    prove: impl FnOnce(
+        &[Nsec3<'_>],
+        &mut Hasher<'_, '_>,
+    ) -> Result<Result<Nsec3Proof, Failure>, Exhausted>,
+) -> Result<Result<Nsec3Proof, Failure>, Exhausted> {
+    let links = chain_of(nsec3s);
+    let Some(first) = links.first() else {
+        return Ok(Err(Failure::NsecMissing));
+    };
+    if first.algorithm != 1 || first.iterations > MAX_ITERATIONS {
+        return Ok(Ok(Nsec3Proof::Insecure));
+    }
+    let mut hasher = Hasher {
+        chain: first,
+        budget,
+    };
+    prove(&links, &mut hasher)
 }
 
 /// Proves `qname` does not exist (RFC 5155 section 8.4): the closest
@@ -179,18 +194,17 @@ pub fn prove_nxdomain(
     nsec3s: &[Nsec3<'_>],
     budget: &mut Budget,
 ) -> Result<Result<Nsec3Proof, Failure>, Exhausted> {
-    let links = chain_of(nsec3s);
-    let Some(first) = links.first() else {
-        return Ok(Err(Failure::NsecMissing));
-    };
-    if !judgeable(first) {
-        return Ok(Ok(Nsec3Proof::Insecure));
-    }
-    let mut hasher = Hasher {
-        chain: first,
-        budget,
-    };
-    let Some((ce, _, cover)) = closest_encloser(qname, &links, &mut hasher)? else {
+    with_chain(nsec3s, budget, |links, hasher| {
+        nxdomain(qname, links, hasher)
+    })
+}
+
+fn nxdomain(
+    qname: &[u8],
+    links: &[Nsec3<'_>],
+    hasher: &mut Hasher<'_, '_>,
+) -> Result<Result<Nsec3Proof, Failure>, Exhausted> {
+    let Some((ce, _, cover)) = closest_encloser(qname, links, hasher)? else {
         return Ok(Err(Failure::NsecMissing));
     };
     if ce.len() == qname.len() {
@@ -218,17 +232,17 @@ pub fn prove_nodata(
     nsec3s: &[Nsec3<'_>],
     budget: &mut Budget,
 ) -> Result<Result<Nsec3Proof, Failure>, Exhausted> {
-    let links = chain_of(nsec3s);
-    let Some(first) = links.first() else {
-        return Ok(Err(Failure::NsecMissing));
-    };
-    if !judgeable(first) {
-        return Ok(Ok(Nsec3Proof::Insecure));
-    }
-    let mut hasher = Hasher {
-        chain: first,
-        budget,
-    };
+    with_chain(nsec3s, budget, |links, hasher| {
+        nodata(qname, qtype, links, hasher)
+    })
+}
+
+fn nodata(
+    qname: &[u8],
+    qtype: u16,
+    links: &[Nsec3<'_>],
+    hasher: &mut Hasher<'_, '_>,
+) -> Result<Result<Nsec3Proof, Failure>, Exhausted> {
     let hash = hasher.hash(qname)?;
     if let Some(matching) = links.iter().find(|l| l.hash == hash) {
         if matching.has_type(qtype) || matching.has_type(CNAME) {
@@ -242,7 +256,7 @@ pub fn prove_nodata(
             (false, _) => Ok(Nsec3Proof::Denied(Denial::NoData)),
         });
     }
-    let Some((ce, _, cover)) = closest_encloser(qname, &links, &mut hasher)? else {
+    let Some((ce, _, cover)) = closest_encloser(qname, links, hasher)? else {
         return Ok(Err(Failure::NsecMissing));
     };
     // RFC 5155 section 8.6: no DS below an opt-out span.

@@ -5,6 +5,7 @@ use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use super::canonical::{self, Mismatch};
 use super::records::{Dnskey, Rrsig};
 use crate::wire::name::is_at_or_below;
+use crate::wire::rtype::DNSKEY;
 
 /// Why an RRSIG does not validate an RRset; each maps to an Extended DNS
 /// Error (RFC 8914) when it decides an answer.
@@ -95,7 +96,6 @@ pub fn verify_rrset(
     verify_signature(key.algorithm, key.public_key, scratch, rrsig.signature)
 }
 
-const DNSKEY: u16 = 48;
 const IN: u16 = 1;
 
 /// RFC 4034 section 3.1.5: the signature is valid from inception to

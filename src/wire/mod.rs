@@ -53,8 +53,10 @@ pub mod rtype {
     pub const AAAA: u16 = 28;
     pub const SRV: u16 = 33;
     pub const OPT: u16 = 41;
+    pub const DNAME: u16 = 39;
     pub const DS: u16 = 43;
     pub const RRSIG: u16 = 46;
+    pub const DNSKEY: u16 = 48;
     pub const TKEY: u16 = 249;
     pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;

@@ -4,6 +4,7 @@
 
 pub mod fake;
 pub mod lab;
+pub mod signing;
 
 use std::net::SocketAddr;
 use std::path::Path;
