@@ -103,7 +103,11 @@ fn closest_encloser<'q>(qname: &'q [u8], nsec: &Nsec<'_>) -> &'q [u8] {
     let shared = |other: &[u8]| {
         let mut at = 0;
         loop {
-            if is_at_or_below(other, &qname[at..]) {
+            // A name cut short ends the walk where it breaks.
+            let Some(rest) = qname.get(at..) else {
+                return qname.len();
+            };
+            if is_at_or_below(other, rest) {
                 return at;
             }
             match qname.get(at) {
@@ -113,7 +117,7 @@ fn closest_encloser<'q>(qname: &'q [u8], nsec: &Nsec<'_>) -> &'q [u8] {
         }
     };
     let at = shared(nsec.owner).min(shared(nsec.next));
-    &qname[at..]
+    qname.get(at..).unwrap_or_default()
 }
 
 /// `*` and `name`.
@@ -189,6 +193,15 @@ mod tests {
             (28, false),
         ] {
             assert_eq!(nsec.has_type(rtype), has, "{rtype}");
+        }
+    }
+
+    #[test]
+    fn names_cut_short_prove_nothing_and_do_not_panic() {
+        let nsec = Nsec::parse(b"\x01a\x04test\x00", b"\x01z\x04test\x00\x00\x01\x40").unwrap();
+        for qname in [&b"\x05ab\x04test\x00"[..], b"\x3Fa", b""] {
+            assert!(prove_nxdomain(qname, &[nsec]).is_err());
+            assert!(prove_nodata(qname, 1, &[nsec]).is_err());
         }
     }
 

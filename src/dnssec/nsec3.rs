@@ -119,12 +119,12 @@ fn closest_encloser<'n, 'q>(
     // Ancestors from the name up to the zone apex.
     let mut starts = Vec::new();
     let mut at = 0;
-    while is_at_or_below(&qname[at..], zone) {
+    while let Some(rest) = qname.get(at..)
+        && is_at_or_below(rest, zone)
+    {
         starts.push(at);
-        match qname.get(at) {
-            Some(&len) if len > 0 && !qname[at..].eq_ignore_ascii_case(zone) => {
-                at += 1 + usize::from(len)
-            }
+        match rest.first() {
+            Some(&len) if len > 0 && !rest.eq_ignore_ascii_case(zone) => at += 1 + usize::from(len),
             _ => break,
         }
     }
@@ -342,6 +342,30 @@ mod tests {
                 expected,
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn names_cut_short_prove_nothing_and_do_not_panic() {
+        let owner = [
+            &b"\x200p9mhaveqvm6t7vbl5lop2u3t2rp3tom"[..],
+            &wire("example."),
+        ]
+        .concat();
+        let mut rdata = vec![1, 0, 0, 0, 0, 20];
+        rdata.extend([0xFF; 20]);
+        let link = Nsec3::parse(&owner, &rdata).unwrap();
+        for qname in [&b"\x05ab\x07example\x00"[..], b"\x3Fa", b""] {
+            let mut budget = Budget::default();
+            let links = [link.clone()];
+            assert!(matches!(
+                prove_nxdomain(qname, &links, &mut budget),
+                Ok(Err(_))
+            ));
+            assert!(matches!(
+                prove_nodata(qname, 1, &links, &mut budget),
+                Ok(Err(_))
+            ));
         }
     }
 
