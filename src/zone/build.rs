@@ -57,9 +57,7 @@ pub(super) fn build(
             format!("the file holds no records: no SOA record at the zone apex {origin}"),
         ),
     };
-    let t0 = std::time::Instant::now();
     let (mut data, mut index) = grouped.finish(findings);
-    eprintln!("TIMING  group {:?}", t0.elapsed());
     let apex = NameKey::from_name(origin);
     let Some(&apex_node) = index.get(apex.as_bytes()) else {
         return Err(no_soa());
@@ -83,9 +81,7 @@ pub(super) fn build(
     if let Some(error) = ZoneError::gather(errors) {
         return Err(error);
     }
-    eprintln!("TIMING  checks {:?}", t0.elapsed());
     add_empty_non_terminals(&mut data, &mut index, &apex);
-    eprintln!("TIMING  ents {:?}", t0.elapsed());
     let mut tree = link_tree(&data, index, apex, findings);
     // RFC 5155 section 7.2.8: an NSEC3 owner name is no name of the zone;
     // a query for it is answered as for any name that does not exist.
@@ -99,7 +95,6 @@ pub(super) fn build(
         });
     }
 
-    eprintln!("TIMING  tree {:?}", t0.elapsed());
     let soa_set = data
         .node(apex_node)
         .rrset(RecordType::SOA)
@@ -132,7 +127,6 @@ pub(super) fn build(
     };
     let (nxdomain, nodata, answers) = compiler.all_answers(findings)?;
 
-    eprintln!("TIMING  answers {:?}", t0.elapsed());
     // A zone with signatures is served signed to DO=1 queries.
     let signed = if data.nodes().any(|n| n.rrset(RecordType::RRSIG).is_some()) {
         let chain = denial_chain(&data, &tree, apex_node);

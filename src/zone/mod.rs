@@ -327,7 +327,6 @@ impl Zone {
         // bounds the names (before $INCLUDE and $GENERATE, which grow it).
         let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let expected = usize::try_from(file_len / 20).unwrap_or(0).min(1 << 24);
-        let t0 = std::time::Instant::now();
         let mut origin_wire = Vec::with_capacity(256);
         crate::wire::name::name_to_wire(origin, &mut origin_wire);
         let mut grouper = data::Grouper::new(&origin_wire, expected);
@@ -335,9 +334,7 @@ impl Zone {
             file::read_master_file_into(path, origin, None, &mut |record, location, findings| {
                 grouper.add(record, location, findings)
             })?;
-        eprintln!("TIMING read {:?}", t0.elapsed());
         let zone = build::build(origin, path, grouper, &mut findings)?;
-        eprintln!("TIMING build {:?}", t0.elapsed());
         Ok((zone, findings.settle(path)?))
     }
 
