@@ -230,7 +230,7 @@ impl Grouper {
                 name: name_at,
                 name_len: name.len() as u8,
                 rrsets: first_rrset,
-                count: (data.rrsets.len() as u32 - first_rrset) as u16,
+                count: data.rrsets.len() as u32 - first_rrset,
             });
         }
         (data, index)
@@ -243,7 +243,9 @@ pub(super) struct NodeData {
     name: u32,
     name_len: u8,
     rrsets: u32,
-    count: u16,
+    /// A name may own more RRsets than 16 bits count: an RRSIG set per
+    /// covered type beside each type.
+    count: u32,
 }
 
 /// One RRset: its type, TTL, and where its RDATA and lines are.
@@ -447,7 +449,7 @@ impl<'a> Node<'a> {
 
     pub(super) fn rrsets(&self) -> &'a [Rrset] {
         let first = self.node.rrsets as usize;
-        &self.data.rrsets[first..first + usize::from(self.node.count)]
+        &self.data.rrsets[first..first + self.node.count as usize]
     }
 
     pub(super) fn rrset(&self, rtype: RecordType) -> Option<&'a Rrset> {

@@ -326,16 +326,7 @@ impl<'a> Reader<'a> {
         context: &mut Context,
     ) -> Result<(), String> {
         let record = self.record(&entry.tokens, entry.blank_owner, context, location)?;
-        let owner = match &record.owner {
-            Some(owner) => owner.as_slice(),
-            None => context.owner.as_deref().unwrap_or_default(),
-        };
-        let raw = RawRecord {
-            owner,
-            rtype: record.rtype,
-            ttl: record.ttl,
-            rdata: &record.rdata,
-        };
+        let raw = record.raw(context.owner.as_deref());
         let taken = (self.sink)(raw, location, &mut self.findings);
         if let Some(owner) = record.owner
             && let Some(old) = context.owner.replace(owner)
@@ -471,15 +462,7 @@ impl<'a> Reader<'a> {
                 None => return Err("$GENERATE makes an empty record".into()),
             };
             self.record(&tokens, false, context, location)
-                .and_then(|record| {
-                    let raw = RawRecord {
-                        owner: record.owner.as_deref().unwrap_or_default(),
-                        rtype: record.rtype,
-                        ttl: record.ttl,
-                        rdata: &record.rdata,
-                    };
-                    (self.sink)(raw, location, &mut self.findings)
-                })
+                .and_then(|record| (self.sink)(record.raw(None), location, &mut self.findings))
                 .map_err(|e| {
                     format!(
                         "$GENERATE makes \"{}\": {e}",
@@ -606,6 +589,19 @@ struct ReadRecord {
     rtype: u16,
     ttl: u32,
     rdata: Vec<u8>,
+}
+
+impl ReadRecord {
+    /// The record as the sink takes it; `previous` is the owner a blank
+    /// owner repeats.
+    fn raw<'r>(&'r self, previous: Option<&'r [u8]>) -> RawRecord<'r> {
+        RawRecord {
+            owner: self.owner.as_deref().or(previous).unwrap_or_default(),
+            rtype: self.rtype,
+            ttl: self.ttl,
+            rdata: &self.rdata,
+        }
+    }
 }
 
 /// A name in wire form.
