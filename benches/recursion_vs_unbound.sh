@@ -169,6 +169,8 @@ max_size = "4 GiB"
 prefetch = false
 [resolver]
 mode = "recursive"
+# The lab is unsigned, and Unbound here does not validate.
+dnssec = false
 root_hints = "root.hints"
 timeout = "5s"
 CONF

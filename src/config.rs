@@ -13,6 +13,7 @@ use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, de};
 
+use crate::dnssec::TrustAnchor;
 use crate::zone::ZoneSource;
 
 /// The port we listen on when the config names none.
@@ -252,6 +253,15 @@ pub struct ResolverConfig {
     pub qname_minimisation: bool,
     /// Randomise the case of names in queries and check the echo (0x20).
     pub case_randomisation: bool,
+    /// Validate answers with DNSSEC (RFC 4035), as Unbound's
+    /// `validator iterator` does.
+    pub dnssec: bool,
+    /// DS or DNSKEY records of one zone, in zone-file format, to start
+    /// chains of trust from instead of the built-in root anchors.
+    pub trust_anchor_file: Option<PathBuf>,
+    /// The anchor that file holds, read when the configuration loads.
+    #[serde(skip)]
+    pub trust_anchor: Option<TrustAnchor>,
 }
 
 impl Default for ResolverConfig {
@@ -265,6 +275,9 @@ impl Default for ResolverConfig {
             authority_port: 53,
             qname_minimisation: true,
             case_randomisation: true,
+            dnssec: true,
+            trust_anchor_file: None,
+            trust_anchor: None,
         }
     }
 }
@@ -463,6 +476,18 @@ impl Config {
             .filter(|h| h.is_relative())
         {
             *hints = dir.join(&*hints);
+        }
+        if let Some(file) = &mut config.resolver.trust_anchor_file {
+            if file.is_relative() {
+                *file = dir.join(&*file);
+            }
+            let anchor = TrustAnchor::from_file(file).map_err(|message| ConfigError::Invalid {
+                file: path.to_path_buf(),
+                line: None,
+                key: "resolver.trust_anchor_file".into(),
+                message,
+            })?;
+            config.resolver.trust_anchor = Some(anchor);
         }
         config.source = Some(path.to_path_buf());
         let relative = |p: &mut PathBuf| {
@@ -871,6 +896,35 @@ mod tests {
         assert_eq!(config.server.listen_addrs().len(), 2);
         assert_eq!(config.server.udp_payload_size, 1232);
         assert!(config.zones.is_empty());
+    }
+
+    #[test]
+    fn a_trust_anchor_file_is_read_with_the_config_and_errors_name_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("h.toml");
+        std::fs::write(&config, "[resolver]\ntrust_anchor_file = \"root.anchor\"\n").unwrap();
+        let anchor = dir.path().join("root.anchor");
+        std::fs::write(
+            &anchor,
+            ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n",
+        )
+        .unwrap();
+        let loaded = Config::load(&config).unwrap();
+        assert!(loaded.resolver.dnssec, "on by default");
+        let read = loaded.resolver.trust_anchor.unwrap();
+        assert_eq!((read.zone.as_slice(), read.ds.len()), (&b"\0"[..], 1));
+
+        std::fs::write(&anchor, "; the root\n. IN A 192.0.2.1\n").unwrap();
+        let error = Config::load(&config).unwrap_err().to_string();
+        assert!(
+            error.contains("h.toml: resolver.trust_anchor_file:")
+                && error.contains("root.anchor:2")
+                && error.contains("DS or DNSKEY records only"),
+            "{error}"
+        );
+        std::fs::remove_file(&anchor).unwrap();
+        let error = Config::load(&config).unwrap_err().to_string();
+        assert!(error.contains("resolver.trust_anchor_file"), "{error}");
     }
 
     #[test]

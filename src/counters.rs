@@ -324,6 +324,10 @@ pub struct Counters {
     bailiwick_dropped: AtomicU64,
     sibling: [AtomicU64; 9],
     cache_misses: AtomicU64,
+    /// Answers validated: secure, insecure, bogus; and those that could
+    /// not be (budget spent, DS or DNSKEY unanswered).
+    validated: [AtomicU64; 3],
+    validation_failed: AtomicU64,
     latency: Histogram,
     upstream_rtt: Histogram,
 }
@@ -369,6 +373,24 @@ impl Counters {
     /// A hit near expiry started a refresh.
     pub fn prefetch(&self) {
         self.prefetches.fetch_add(1, Relaxed);
+    }
+
+    /// An answer validated: secure, insecure or bogus.
+    pub fn validation(&self, security: crate::dnssec::Security) {
+        use crate::dnssec::Security;
+        let slot = match security {
+            Security::Secure => 0,
+            Security::Insecure => 1,
+            Security::Bogus(_) => 2,
+            Security::Indeterminate => return,
+        };
+        self.validated[slot].fetch_add(1, Relaxed);
+    }
+
+    /// An answer that could not be validated: its budget was spent, or a
+    /// DS or DNSKEY query went unanswered.
+    pub fn validation_failed(&self) {
+        self.validation_failed.fetch_add(1, Relaxed);
     }
 
     /// A resolution ended with no usable answer.
@@ -449,6 +471,8 @@ impl Counters {
             bailiwick_dropped: load(&self.bailiwick_dropped),
             sibling: self.sibling.each_ref().map(load),
             cache_misses: load(&self.cache_misses),
+            validated: self.validated.each_ref().map(load),
+            validation_failed: load(&self.validation_failed),
             latency: self.latency.snapshot(),
             upstream_rtt: self.upstream_rtt.snapshot(),
         }
@@ -476,6 +500,9 @@ pub struct Snapshot {
     pub bailiwick_dropped: u64,
     sibling: [u64; 9],
     pub cache_misses: u64,
+    /// Answers validated secure, insecure and bogus.
+    pub validated: [u64; 3],
+    pub validation_failed: u64,
     pub latency: HistogramSnapshot,
     pub upstream_rtt: HistogramSnapshot,
 }

@@ -381,6 +381,20 @@ impl Collector for Scrape {
             "Resolutions that gave no answer.",
             c.resolutions_failed,
         )?;
+        for (i, status) in ["secure", "insecure", "bogus"].iter().enumerate() {
+            counter(
+                &mut e,
+                &format!("validated_{status}"),
+                "Answers DNSSEC validation found so.",
+                c.validated[i],
+            )?;
+        }
+        counter(
+            &mut e,
+            "validation_failed",
+            "Answers that could not be validated (budget spent, keys unanswered): SERVFAIL.",
+            c.validation_failed,
+        )?;
         counter(
             &mut e,
             "overload_dropped",

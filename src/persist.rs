@@ -29,6 +29,7 @@ use hickory_proto::rr::{Name, RecordType};
 use ring::digest::{SHA256, digest};
 
 use crate::cache::{Cache, CacheEntry, Chain, EntryKind, Origin};
+use crate::dnssec::Security;
 use crate::resolve::{read_answer, store_reading};
 use crate::wire::name::{NameKey, wire_to_text};
 use crate::wire::response::ReplyOptions;
@@ -182,7 +183,13 @@ pub fn load(cache: &Cache, path: &Path) -> Result<Loaded, String> {
         .iter()
         .map(|(owner, qtype, message)| {
             let reading = read_answer(message, owner.as_bytes(), *qtype);
-            store_reading(cache, &reading, *qtype, Origin::Restored)
+            // AD was written for data validation found secure; anything
+            // else is validated again before a validating server serves it.
+            let security = match reading.authentic {
+                true => Security::Secure,
+                false => Security::Indeterminate,
+            };
+            store_reading(cache, &reading, *qtype, Origin::Restored, security)
         })
         .sum();
     Ok(Loaded { stored, expired })
@@ -205,9 +212,11 @@ pub fn entry_message(
     chain_message(owner, rtype.unwrap_or(rtype::A), &chain, now_ms)
 }
 
-/// The response the cache would give to (`qname`, `qtype`) from `chain`.
+/// The response the cache would give to (`qname`, `qtype`) from `chain`,
+/// with AD if validation found it secure.
 pub fn chain_message(qname: &[u8], qtype: u16, chain: &Chain, now_ms: u64) -> Option<Vec<u8>> {
-    let mut packet = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    // RD and AD: the question asks whether the data is authentic.
+    let mut packet = vec![0, 0, 1, 0x20, 0, 1, 0, 0, 0, 0, 0, 0];
     packet.extend_from_slice(qname);
     packet.extend_from_slice(&qtype.to_be_bytes());
     packet.extend_from_slice(&1u16.to_be_bytes());

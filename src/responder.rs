@@ -191,27 +191,31 @@ impl Responder {
         };
 
         let now = recursion.cache.now_ms();
+        let validates = recursion.resolver.validates();
         let stale = match recursion.cache.lookup(&query.key, query.qtype, now) {
+            // Looked up to find servers, never validated: asked again.
+            Lookup::Hit { chain, .. } if validates && !chain.validated() => None,
             Lookup::Hit { chain, refresh } => {
                 if refresh {
                     recursion
                         .resolver
                         .refresh(query.key.as_bytes(), query.qtype);
                 }
-                if chain.write(out, &query, now, false, opts) {
+                let (rcode, truncated) = chain.answer(out, &query, now, false, opts);
+                if truncated {
                     self.counters.truncated();
                 }
                 self.sent(
                     client,
                     transport,
                     Some(&query),
-                    chain.rcode(),
+                    rcode,
                     Some(Source::Cache),
                     received_at,
                 );
                 return Action::Reply;
             }
-            Lookup::Stale(chain) => Some(chain),
+            Lookup::Stale(chain) => Some(chain).filter(|c| !validates || c.validated()),
             Lookup::Miss => None,
         };
         self.counters.cache_miss();
@@ -254,17 +258,13 @@ impl Responder {
                 } else {
                     Source::Upstream
                 };
-                (
-                    chain.rcode(),
-                    chain.write(out, query, now, false, pending.opts),
-                    Some(source),
-                )
+                let (rcode, truncated) = chain.answer(out, query, now, false, pending.opts);
+                (rcode, truncated, Some(source))
             }
-            (Outcome::Failed, Some(stale)) => (
-                stale.rcode(),
-                stale.write(out, query, now, true, pending.opts),
-                Some(Source::Stale),
-            ),
+            (Outcome::Failed, Some(stale)) => {
+                let (rcode, truncated) = stale.answer(out, query, now, true, pending.opts);
+                (rcode, truncated, Some(Source::Stale))
+            }
             (Outcome::Failed, None) => {
                 write_status(out, query, rcode::SERVFAIL, pending.opts);
                 (rcode::SERVFAIL, false, None)

@@ -439,7 +439,7 @@ fn nsec3_proofs_from_both_signers_deny_what_is_absent_and_nothing_else() {
         &["-3", "aabbccdd", "-H", "5"],
     )
     .file;
-    // ldns-signzone: NSEC3 opt-out, so the unsigned delegation has none.
+    // ldns-signzone: NSEC3 opt-out.
     let dir2 = tempfile::tempdir().unwrap();
     let options = ["-n", "-p", "-s", "beef", "-t", "2"];
     let ldns = sign_with_ldns(dir2.path(), &text, "ED25519", &options).file;
@@ -495,6 +495,9 @@ fn nsec3_proofs_from_both_signers_deny_what_is_absent_and_nothing_else() {
         assert!(nodata("mail.example.test.", a).is_err(), "{signer}");
         assert!(nodata("www.example.test.", a).is_err(), "{signer}: a CNAME");
         assert!(nodata("x.wild.example.test.", txt).is_err(), "{signer}");
+        // Both signers give the delegation an NSEC3 of its own, which
+        // proves the DS absent; a DS under an opt-out span with none is
+        // only insecurely absent (tests/validation.rs).
         assert_eq!(
             nodata("sub.example.test.", ds),
             Ok(Nsec3Proof::Denied(Denial::InsecureDelegation)),

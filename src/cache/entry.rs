@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
+use crate::dnssec::Security;
 use crate::wire::name::{NameKey, name_to_wire};
 
 /// Largest encoded entry.
@@ -88,6 +89,8 @@ pub struct CacheEntry {
     owner_inline: bool,
     /// For a CNAME made from a DNAME: that DNAME, which answers go with.
     via: Option<Arc<CacheEntry>>,
+    /// What validation made of it.
+    security: Security,
 }
 
 /// An RRset whose encoding would not fit in a DNS message.
@@ -157,7 +160,16 @@ impl CacheEntry {
             refreshing: AtomicBool::new(false),
             owner_inline: false,
             via: None,
+            security: Security::Indeterminate,
         }
+    }
+
+    pub(super) fn set_security(&mut self, security: Security) {
+        self.security = security;
+    }
+
+    pub fn security(&self) -> Security {
+        self.security
     }
 
     pub fn kind(&self) -> EntryKind {

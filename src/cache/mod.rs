@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState;
 use moka::Expiry;
 
+use crate::dnssec::Security;
 use crate::wire::name::{MAX_NAME_LEN, NameKey, is_at_or_below};
 use crate::wire::{rcode, rtype};
 
@@ -29,6 +30,11 @@ const NXDOMAIN_TYPE: u16 = 0;
 /// hash table slot, frequency sketch share, the Arc and the key's box);
 /// measured by `tests/cache.rs` against the process's resident memory.
 const MAP_OVERHEAD: usize = 480;
+
+/// Longest a bogus answer is kept, so one bad zone costs a validation a
+/// minute, not one per query, and a fixed zone is soon believed (Unbound's
+/// `val-bogus-ttl`).
+pub const BOGUS_TTL: u32 = 60;
 
 /// How the cache treats what it stores.
 #[derive(Clone, Debug)]
@@ -252,7 +258,7 @@ impl Cache {
         now_ms: u64,
         origin: Origin,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
-        self.store_rrset_via(rrset, now_ms, origin, None)
+        self.store_rrset_via(rrset, now_ms, origin, None, Security::Indeterminate)
     }
 
     /// As `store_rrset`, for a CNAME made from the DNAME `via`: answers
@@ -263,11 +269,17 @@ impl Cache {
         now_ms: u64,
         origin: Origin,
         via: Option<Arc<CacheEntry>>,
+        security: Security,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
-        let ttl = rrset
-            .ttl
-            .clamp(self.settings.min_ttl, self.settings.max_ttl);
-        let entry = Arc::new(CacheEntry::rrset(rrset, ttl, now_ms, origin, via)?);
+        let ttl = self.validated_ttl(
+            rrset
+                .ttl
+                .clamp(self.settings.min_ttl, self.settings.max_ttl),
+            security,
+        );
+        let mut entry = CacheEntry::rrset(rrset, ttl, now_ms, origin, via)?;
+        entry.set_security(security);
+        let entry = Arc::new(entry);
         let owner = NameKey::from_name(&rrset.name);
         self.put(owner.as_bytes(), u16::from(rrset.rtype), entry.clone());
         Ok(entry)
@@ -281,25 +293,33 @@ impl Cache {
         answer: NegativeAnswer<'_>,
         now_ms: u64,
         origin: Origin,
+        security: Security,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
-        let ttl = answer
-            .soa
-            .ttl
-            .min(answer.minimum)
-            .min(self.settings.max_negative_ttl);
-        let entry = Arc::new(CacheEntry::negative(
-            answer.kind,
-            answer.soa,
-            ttl,
-            now_ms,
-            origin,
-        )?);
+        let ttl = self.validated_ttl(
+            answer
+                .soa
+                .ttl
+                .min(answer.minimum)
+                .min(self.settings.max_negative_ttl),
+            security,
+        );
+        let mut entry = CacheEntry::negative(answer.kind, answer.soa, ttl, now_ms, origin)?;
+        entry.set_security(security);
+        let entry = Arc::new(entry);
         let key_type = match answer.kind {
             EntryKind::NxDomain => NXDOMAIN_TYPE,
             _ => answer.qtype,
         };
         self.put(answer.name, key_type, entry.clone());
         Ok(entry)
+    }
+
+    /// A TTL as validation bounds it: bogus data is kept briefly.
+    fn validated_ttl(&self, ttl: u32, security: Security) -> u32 {
+        match security {
+            Security::Bogus(_) => ttl.min(BOGUS_TTL),
+            _ => ttl,
+        }
     }
 
     /// Entries held (after pending maintenance).

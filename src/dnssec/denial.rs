@@ -174,6 +174,24 @@ pub fn prove_nodata(qname: &[u8], qtype: u16, nsecs: &[Nsec<'_>]) -> Result<Deni
     }
 }
 
+/// Proves that an answer synthesised from the wildcard whose closest
+/// encloser is `encloser` had no closer match (RFC 4035 section 5.3.4):
+/// an NSEC covers `qname`, and the closest encloser it implies is the
+/// wildcard's.
+pub fn prove_wildcard_answer(
+    qname: &[u8],
+    encloser: &[u8],
+    nsecs: &[Nsec<'_>],
+) -> Result<(), Failure> {
+    let cover = covering(nsecs, qname).ok_or(Failure::NsecMissing)?;
+    if is_at_or_below(cover.next, qname)
+        || !closest_encloser(qname, cover).eq_ignore_ascii_case(encloser)
+    {
+        return Err(Failure::NsecMissing);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,10 +17,12 @@ pub mod denial;
 pub mod keyset;
 pub mod nsec3;
 pub mod records;
+pub mod security;
 pub mod verify;
 
 pub use anchors::TrustAnchor;
 pub use budget::{Budget, Exhausted};
 pub use keyset::{KeyVerdict, Secure, ZoneKeys, prove_keys, prove_rrset};
 pub use records::{Dnskey, Ds, Rrsig, key_tag};
+pub use security::Security;
 pub use verify::{Failure, verify_rrset};

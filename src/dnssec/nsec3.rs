@@ -259,9 +259,10 @@ fn nodata(
     let Some((ce, _, cover)) = closest_encloser(qname, links, hasher)? else {
         return Ok(Err(Failure::NsecMissing));
     };
-    // RFC 5155 section 8.6: no DS below an opt-out span.
+    // RFC 5155 sections 8.6 and 9.2: no DS below an opt-out span, which
+    // proves the delegation unsigned but not the answer secure.
     if qtype == DS && cover.opt_out() {
-        return Ok(Ok(Nsec3Proof::Denied(Denial::InsecureDelegation)));
+        return Ok(Ok(Nsec3Proof::Insecure));
     }
     let wildcard = hasher.hash(&[b"\x01*", ce].concat())?;
     Ok(match links.iter().find(|l| l.hash == wildcard) {
@@ -269,6 +270,42 @@ fn nodata(
             Ok(Nsec3Proof::Denied(Denial::NoData))
         }
         _ => Err(Failure::NsecMissing),
+    })
+}
+
+/// Proves that an answer synthesised from the wildcard whose closest
+/// encloser is `encloser` had no closer match (RFC 5155 section 8.8): an
+/// NSEC3 covers the next closer name.
+pub fn prove_wildcard_answer(
+    qname: &[u8],
+    encloser: &[u8],
+    nsec3s: &[Nsec3<'_>],
+    budget: &mut Budget,
+) -> Result<Result<Nsec3Proof, Failure>, Exhausted> {
+    with_chain(nsec3s, budget, |links, hasher| {
+        // The next closer name: the encloser and one label more.
+        let mut at = 0;
+        let closer = loop {
+            let Some(rest) = qname.get(at..) else {
+                return Ok(Err(Failure::NsecMissing));
+            };
+            let next = match rest.first() {
+                Some(&len) if len > 0 => at + 1 + usize::from(len),
+                _ => return Ok(Err(Failure::NsecMissing)),
+            };
+            if qname
+                .get(next..)
+                .is_some_and(|up| up.eq_ignore_ascii_case(encloser))
+            {
+                break rest;
+            }
+            at = next;
+        };
+        let hash = hasher.hash(closer)?;
+        Ok(match links.iter().any(|l| l.covers(&hash)) {
+            true => Ok(Nsec3Proof::NxDomain),
+            false => Err(Failure::NsecMissing),
+        })
     })
 }
 

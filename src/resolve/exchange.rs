@@ -38,6 +38,11 @@ pub struct Exchange {
     /// echo it exactly (draft-vixie-dnsext-dns0x20): more bits an off-path
     /// forger must guess.
     pub randomise_case: bool,
+    /// Ask for DNSSEC records (the DO bit, RFC 3225), to validate them.
+    pub dnssec_ok: bool,
+    /// Ask with CD (RFC 4035 section 3.2.2): an upstream resolver hands
+    /// over data it found bogus, so the reason is judged here.
+    pub checking_disabled: bool,
 }
 
 /// The question name as sent, written into `buf`: the lowercase name, or
@@ -94,7 +99,7 @@ pub async fn exchange(
             },
             randomised: randomise,
         };
-        let packet = build_query(id, asked.question, edns, recursion_desired);
+        let packet = build_query(id, asked.question, edns, recursion_desired, how);
         counters.upstream(UpstreamEvent::Sent);
         // Without EDNS a server may send 512 bytes (RFC 1035 section 4.2.1).
         let limit = edns.unwrap_or(512).max(512);
@@ -104,7 +109,7 @@ pub async fn exchange(
         {
             counters.upstream(UpstreamEvent::TcpRetry);
             let id: u16 = rand::random();
-            let packet = build_query(id, asked.question, edns, recursion_desired);
+            let packet = build_query(id, asked.question, edns, recursion_desired, how);
             received = over_tcp(server, &packet, id, asked, deadline, counters).await?;
         }
         let response = match received {
@@ -175,11 +180,21 @@ fn lowercase_names(mut message: Message) -> Message {
     message
 }
 
-/// Encodes a query: header, question, and OPT when `edns` is set.
-fn build_query(id: u16, question: Question<'_>, edns: Option<u16>, rd: bool) -> Vec<u8> {
+/// Encodes a query: header, question, and OPT when `edns` is set (with
+/// DO as `how` asks; without EDNS there is no DO, and no DNSSEC).
+fn build_query(
+    id: u16,
+    question: Question<'_>,
+    edns: Option<u16>,
+    rd: bool,
+    how: &Exchange,
+) -> Vec<u8> {
     let mut packet = Vec::with_capacity(12 + question.name.len() + 4 + 11);
     packet.extend_from_slice(&id.to_be_bytes());
-    let flag_bits = if rd { flags::RD } else { 0 };
+    let mut flag_bits = if rd { flags::RD } else { 0 };
+    if how.checking_disabled {
+        flag_bits |= flags::CD;
+    }
     packet.extend_from_slice(&flag_bits.to_be_bytes());
     packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, edns.is_some() as u8]);
     packet.extend_from_slice(question.name);
@@ -189,7 +204,10 @@ fn build_query(id: u16, question: Question<'_>, edns: Option<u16>, rd: bool) -> 
         packet.push(0);
         packet.extend_from_slice(&rtype::OPT.to_be_bytes());
         packet.extend_from_slice(&size.to_be_bytes());
-        packet.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let do_bit: u16 = if how.dnssec_ok { 0x8000 } else { 0 };
+        packet.extend_from_slice(&[0, 0]);
+        packet.extend_from_slice(&do_bit.to_be_bytes());
+        packet.extend_from_slice(&[0, 0]);
     }
     packet
 }

@@ -60,6 +60,8 @@ pub struct Budget {
     pub sibling: Option<std::net::SocketAddr>,
     /// Where the steps go when an operator traces the question.
     pub trace: Option<Arc<Trace>>,
+    /// Signature checks and NSEC3 hashes left for validation.
+    pub dnssec: crate::dnssec::Budget,
 }
 
 impl Default for Budget {
@@ -70,6 +72,7 @@ impl Default for Budget {
             referrals: MAX_REFERRALS,
             sibling: None,
             trace: None,
+            dnssec: crate::dnssec::Budget::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod rendezvous;
 mod response;
 mod shared;
 mod trace;
+mod validate;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +33,7 @@ use tracing::{info, warn};
 
 use crate::cache::{Cache, CacheEntry, Chain, EntryKind, MAX_PIECES, NegativeAnswer, Origin};
 use crate::counters::{Counters, IterationEvent, SiblingEvent};
+use crate::dnssec::{Security, TrustAnchor};
 use crate::siblings::Siblings;
 use crate::wire::name::wire_to_text;
 use crate::wire::{NameKey, rcode};
@@ -47,6 +49,7 @@ pub use iterate::{
 use rendezvous::{Rendezvous, Turn};
 pub use response::{End, Reading, read_answer};
 pub use trace::Trace;
+pub use validate::Validator;
 
 /// The result of resolving one question.
 #[derive(Debug)]
@@ -84,6 +87,8 @@ pub struct Resolver {
     counters: Arc<Counters>,
     /// The cluster to ask before resolving, if any.
     siblings: Option<Arc<Siblings>>,
+    /// Set when answers are validated (DNSSEC).
+    validator: Option<Validator>,
 }
 
 /// What the resolver needs to know besides its mode.
@@ -108,6 +113,26 @@ impl Resolver {
             timeout: settings.timeout,
             counters,
             siblings: None,
+            validator: None,
+        }
+    }
+
+    /// Validates answers with DNSSEC from `anchor` down.
+    pub fn with_validation(mut self, anchor: TrustAnchor) -> Self {
+        self.validator = Some(Validator::new(anchor));
+        self
+    }
+
+    /// Whether answers are validated: then data not validated is not
+    /// served from the cache to a client without being asked again.
+    pub fn validates(&self) -> bool {
+        self.validator.is_some()
+    }
+
+    /// Forgets what validation learned of zones' keys.
+    pub fn forget_keys(&self) {
+        if let Some(validator) = &self.validator {
+            validator.forget();
         }
     }
 
@@ -222,7 +247,8 @@ impl Resolver {
                     // A flight that ended between this client's cache
                     // lookup and now left its answer in the cache.
                     let cached = NameKey::from_wire(name)
-                        .and_then(|key| self.cache.peek(&key, qtype, self.cache.now_ms()));
+                        .and_then(|key| self.cache.peek(&key, qtype, self.cache.now_ms()))
+                        .filter(|chain| !self.validates() || chain.validated());
                     let outcome = match cached {
                         Some(chain) => Arc::new(Outcome::Answered(chain)),
                         None => Arc::new(self.lead(name, qtype, owner).await),
@@ -340,6 +366,7 @@ impl Resolver {
             if !chain.is_empty()
                 && let Some(key) = &key
                 && let Some(cached) = self.cache.peek(key, qtype, self.cache.now_ms())
+                && !(self.validates() && cached.security() == Security::Indeterminate)
             {
                 for entry in cached.entries() {
                     if !chain.push(entry.clone()) {
@@ -352,6 +379,7 @@ impl Resolver {
             // Nothing exists below a name that does not exist (RFC 8020).
             if let Some(key) = &key
                 && let Some(nxdomain) = self.cache.nxdomain_above(key, self.cache.now_ms())
+                && !(self.validates() && nxdomain.security() == Security::Indeterminate)
             {
                 self.counters.iteration(IterationEvent::BelowNxdomain);
                 budget.note(depth, || {
@@ -378,14 +406,24 @@ impl Resolver {
             let Some((reading, origin)) = reading else {
                 return Outcome::Failed;
             };
+            let Some(judged) = self
+                .judge(&reading, qtype, origin, deadline, budget, path)
+                .await
+            else {
+                return Outcome::Failed;
+            };
             let now = self.cache.now_ms();
             let mut dname: Option<Arc<CacheEntry>> = None;
-            for rrset in &reading.rrsets {
+            for (i, rrset) in reading.rrsets.iter().enumerate() {
                 let via = match rrset.rtype {
                     hickory_proto::rr::RecordType::CNAME => dname.take(),
                     _ => None,
                 };
-                let Ok(entry) = self.cache.store_rrset_via(rrset, now, origin, via) else {
+                let security = judged.rrsets.get(i).copied().unwrap_or(judged.denial);
+                let Ok(entry) = self
+                    .cache
+                    .store_rrset_via(rrset, now, origin, via, security)
+                else {
                     return Outcome::Failed;
                 };
                 budget.note(depth, || {
@@ -417,7 +455,10 @@ impl Resolver {
                 End::NoData => EntryKind::NoData,
             };
             // Without an SOA a negative answer is passed on but not cached
-            // (RFC 2308 section 5).
+            // (RFC 2308 section 5); its validation goes with it.
+            if reading.soa.is_none() {
+                chain.set_uncached_security(judged.denial);
+            }
             if let Some((soa, minimum)) = &reading.soa {
                 let answer = NegativeAnswer {
                     kind,
@@ -426,7 +467,10 @@ impl Resolver {
                     soa,
                     minimum: *minimum,
                 };
-                let Ok(entry) = self.cache.store_negative(answer, now, origin) else {
+                let Ok(entry) = self
+                    .cache
+                    .store_negative(answer, now, origin, judged.denial)
+                else {
                     return Outcome::Failed;
                 };
                 budget.note(depth, || {
@@ -449,6 +493,68 @@ impl Resolver {
             return Outcome::Answered(chain);
         }
         Outcome::Failed
+    }
+
+    /// What validation makes of a reading, RRset by RRset and its denial;
+    /// `None` when it cannot be judged (SERVFAIL). A sibling's answer
+    /// says itself whether the owner validated it (AD, over the signed
+    /// channel). Names looked up to find servers are not validated, as
+    /// Unbound does not validate its target queries; they are kept as
+    /// indeterminate, and a client asking them has them resolved again.
+    async fn judge(
+        &self,
+        reading: &Reading,
+        qtype: u16,
+        origin: Origin,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Option<validate::Judged> {
+        let unchecked = |security| validate::Judged {
+            rrsets: vec![security; reading.rrsets.len()],
+            denial: security,
+        };
+        let Some(validator) = &self.validator else {
+            return Some(unchecked(Security::Indeterminate));
+        };
+        if origin == Origin::Sibling {
+            // The owner validates as this member does, and shares no
+            // bogus data: without AD, its answer is insecure.
+            return Some(unchecked(match reading.authentic {
+                true => Security::Secure,
+                false => Security::Insecure,
+            }));
+        }
+        if path.len() > 1 {
+            return Some(unchecked(Security::Indeterminate));
+        }
+        let depth = path.len().saturating_sub(1);
+        match validator
+            .judge(self, reading, qtype, deadline, budget, path)
+            .await
+        {
+            Ok(judged) => {
+                let whole = judged
+                    .rrsets
+                    .iter()
+                    .fold(judged.denial, |all, s| all.and(*s));
+                self.counters.validation(whole);
+                budget.note(depth, || {
+                    format!("validated {}: {whole:?}", wire_to_text(&reading.last))
+                });
+                Some(judged)
+            }
+            Err(why) => {
+                self.counters.validation_failed();
+                budget.note(depth, || {
+                    format!(
+                        "could not validate {}: {why:?}",
+                        wire_to_text(&reading.last)
+                    )
+                });
+                None
+            }
+        }
     }
 
     /// One answer for (`name`, `qtype`) from the sibling that owns it; if
@@ -598,7 +704,13 @@ impl Resolver {
     /// Stores what a reading holds, outside a resolution of its question:
     /// the recursor's answer to a minimised question.
     pub(crate) fn keep(&self, reading: &Reading, qtype: u16) {
-        store_reading(&self.cache, reading, qtype, self.origin());
+        store_reading(
+            &self.cache,
+            reading,
+            qtype,
+            self.origin(),
+            Security::Indeterminate,
+        );
     }
 
     /// Calls `found` with each address the cache holds, fresh, for a name.
@@ -622,12 +734,22 @@ impl Resolver {
 /// Stores what a reading holds (its RRsets, or its negative answer with
 /// the SOA) outside a resolution, as when a cache file is read. Returns
 /// how many entries were stored.
-pub fn store_reading(cache: &Cache, reading: &Reading, qtype: u16, origin: Origin) -> usize {
+pub fn store_reading(
+    cache: &Cache,
+    reading: &Reading,
+    qtype: u16,
+    origin: Origin,
+    security: Security,
+) -> usize {
     let now = cache.now_ms();
     let mut stored = reading
         .rrsets
         .iter()
-        .filter(|rrset| cache.store_rrset(rrset, now, origin).is_ok())
+        .filter(|rrset| {
+            cache
+                .store_rrset_via(rrset, now, origin, None, security)
+                .is_ok()
+        })
         .count();
     let kind = match reading.end {
         End::NxDomain => EntryKind::NxDomain,
@@ -646,6 +768,7 @@ pub fn store_reading(cache: &Cache, reading: &Reading, qtype: u16, origin: Origi
                 },
                 now,
                 origin,
+                security,
             )
             .is_ok()
     {

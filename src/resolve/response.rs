@@ -17,6 +17,7 @@ use foldhash::fast::RandomState;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use super::judge::{dname_of, dname_target};
 use crate::cache::{MAX_PIECES, Rrset};
@@ -48,6 +49,72 @@ pub struct Reading {
     pub last: Box<[u8]>,
     /// For a negative end: the SOA and its MINIMUM field.
     pub soa: Option<(Rrset, u32)>,
+    /// For each of `rrsets`, the RDATA (wire form) of the RRSIGs that
+    /// cover it; none for a CNAME made from a DNAME.
+    pub rrsigs: Vec<Vec<Box<[u8]>>>,
+    /// The authority section's NSEC and NSEC3 records and RRSIGs: the
+    /// proof of a negative answer or of a wildcard expansion.
+    pub proof: Vec<ProofRecord>,
+    /// The AD bit of the response: what a sibling says of its answer.
+    pub authentic: bool,
+}
+
+/// A record kept as proof for validation: owner (lowercase wire form),
+/// type and RDATA (wire form, names uncompressed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofRecord {
+    pub owner: Box<[u8]>,
+    pub rtype: u16,
+    pub rdata: Box<[u8]>,
+}
+
+/// Most proof records kept from one response: a proof needs a handful,
+/// and a hostile server chooses how many it sends.
+const MAX_PROOF_RECORDS: usize = 32;
+
+/// RRSIGs kept for one RRset; more are never tried (`dnssec::budget`).
+const MAX_RRSIGS: usize = 8;
+
+/// `data` in wire form, names uncompressed, as it was signed.
+pub fn rdata_wire(data: &RData) -> Option<Box<[u8]>> {
+    let mut wire = Vec::new();
+    let mut encoder = BinEncoder::new(&mut wire);
+    encoder.set_name_encoding(NameEncoding::Uncompressed);
+    data.emit(&mut encoder).ok()?;
+    Some(wire.into())
+}
+
+/// The RDATA of each RRSIG in `records` at `owner` that covers `rtype`.
+fn rrsigs_over(records: &[Record], owner: &Name, rtype: RecordType) -> Vec<Box<[u8]>> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::RRSIG && r.name == *owner)
+        .filter_map(|r| rdata_wire(&r.data))
+        .filter(|rdata| rdata.get(..2) == Some(&u16::from(rtype).to_be_bytes()[..]))
+        .take(MAX_RRSIGS)
+        .collect()
+}
+
+/// The authority section's NSEC, NSEC3 and RRSIG records.
+fn proof_of(message: &Message) -> Vec<ProofRecord> {
+    message
+        .authorities
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.record_type(),
+                RecordType::NSEC | RecordType::NSEC3 | RecordType::RRSIG
+            )
+        })
+        .filter_map(|r| {
+            Some(ProofRecord {
+                owner: NameKey::from_name(&r.name).as_bytes().into(),
+                rtype: u16::from(r.record_type()),
+                rdata: rdata_wire(&r.data)?,
+            })
+        })
+        .take(MAX_PROOF_RECORDS)
+        .collect()
 }
 
 /// Reads the answer to (`qname`, `qtype`) out of `message`, which has
@@ -60,7 +127,7 @@ pub fn read_answer(message: &Message, qname: &[u8], qtype: u16) -> Reading {
     let end = loop {
         let data: Vec<&Rrset> = sets
             .iter()
-            .filter(|(k, r)| **k == *last && (qtype == rtype::ANY || u16::from(r.rtype) == qtype))
+            .filter(|(k, r)| **k == *last && answers_type(r.rtype, qtype))
             .map(|(_, r)| r)
             .collect();
         if !data.is_empty() {
@@ -104,11 +171,37 @@ pub fn read_answer(message: &Message, qname: &[u8], qtype: u16) -> Reading {
         End::NxDomain | End::NoData => soa(message),
         _ => None,
     };
+    // A CNAME right after the DNAME it was made from is ours, unsigned.
+    let rrsigs = rrsets
+        .iter()
+        .enumerate()
+        .map(|(i, rrset)| {
+            let made = rrset.rtype == RecordType::CNAME
+                && i > 0
+                && rrsets[i - 1].rtype == RecordType::DNAME;
+            match made {
+                true => Vec::new(),
+                false => rrsigs_over(&message.answers, &rrset.name, rrset.rtype),
+            }
+        })
+        .collect();
     Reading {
         rrsets,
         end,
         last,
         soa,
+        rrsigs,
+        proof: proof_of(message),
+        authentic: message.metadata.authentic_data,
+    }
+}
+
+/// Whether an RRset of `rtype` answers a question of `qtype`: RRSIGs go
+/// with the RRset they cover, even for ANY.
+fn answers_type(rtype: RecordType, qtype: u16) -> bool {
+    match qtype {
+        rtype::ANY => rtype != RecordType::RRSIG,
+        _ => u16::from(rtype) == qtype,
     }
 }
 

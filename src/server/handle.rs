@@ -220,7 +220,9 @@ impl Handle {
     }
 
     /// Removes cached records (and, for a zone, the zone cuts learned at
-    /// or below it). Returns how many entries went.
+    /// or below it, and what validation knew of every zone's keys, so a
+    /// zone fixed after a bad key roll is believed at once). Returns how
+    /// many entries went.
     pub fn flush(&self, what: Flush<'_>) -> Result<usize, String> {
         let cache = self.cache()?;
         Ok(match what {
@@ -229,12 +231,14 @@ impl Handle {
                 let suffix = parse_name(suffix)?;
                 if let Some(resolver) = &self.resolver {
                     resolver.forget_delegations_below(suffix.as_bytes());
+                    resolver.forget_keys();
                 }
                 cache.flush_below(suffix.as_bytes())
             }
             Flush::All => {
                 if let Some(resolver) = &self.resolver {
                     resolver.forget_delegations_below(&[0]);
+                    resolver.forget_keys();
                 }
                 cache.flush_all()
             }

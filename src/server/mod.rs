@@ -22,6 +22,7 @@ use crate::access::RecursionAcl;
 use crate::cache::{Cache, CacheSettings};
 use crate::config::{Config, ResolverMode};
 use crate::counters::{Counters, Snapshot};
+use crate::dnssec::TrustAnchor;
 use crate::querylog::QueryLog;
 use crate::resolve::{
     Exchange, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings, built_in_hints,
@@ -412,9 +413,14 @@ fn recursion(
         timeout: config.resolver.timeout,
         max_flights: config.resolver.max_pending,
     };
+    let dnssec = config.resolver.dnssec;
     let exchange = Exchange {
         edns_size: config.server.udp_payload_size,
         randomise_case: config.resolver.case_randomisation,
+        dnssec_ok: dnssec,
+        // An upstream resolver hands over what it found bogus, so that
+        // it is judged (and the reason given) here.
+        checking_disabled: dnssec && mode == ResolverMode::Forward,
     };
     let resolver = match mode {
         ResolverMode::Forward => {
@@ -464,6 +470,21 @@ fn recursion(
     let resolver = match siblings {
         Some(siblings) => resolver.with_siblings(siblings),
         None => resolver,
+    };
+    let resolver = match dnssec {
+        true => {
+            let anchor = config
+                .resolver
+                .trust_anchor
+                .clone()
+                .unwrap_or_else(TrustAnchor::root);
+            info!(
+                anchor = %crate::wire::name::wire_to_text(&anchor.zone),
+                "validating answers with DNSSEC"
+            );
+            resolver.with_validation(anchor)
+        }
+        false => resolver,
     };
     Ok(Some(Recursion {
         acl,

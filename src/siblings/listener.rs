@@ -196,23 +196,26 @@ async fn answer(
         write_status(&mut out, &query, rcode::REFUSED, opts);
     } else {
         let now = cache.now_ms();
+        let validates = resolver.validates();
         match cache.lookup(&query.key, query.qtype, now) {
-            Lookup::Hit { chain, refresh } => {
+            // What validation has not seen is not passed on unchecked.
+            Lookup::Hit { chain, refresh } if !validates || chain.validated() => {
                 if refresh {
                     resolver.refresh_here(query.key.as_bytes(), query.qtype);
                 }
                 counters.sibling(SiblingEvent::ServedFromCache);
-                chain.write(&mut out, &query, now, false, opts);
+                // AD says whether it validated; bogus data is SERVFAIL.
+                chain.answer(&mut out, &query, now, false, opts);
             }
             // Stale data is never passed on as fresh: resolve it.
-            Lookup::Stale(_) | Lookup::Miss => {
+            Lookup::Hit { .. } | Lookup::Stale(_) | Lookup::Miss => {
                 counters.sibling(SiblingEvent::ServedResolved);
                 let outcome = resolver
                     .resolve_for_sibling(query.key.as_bytes(), query.qtype)
                     .await;
                 match &*outcome {
                     Outcome::Answered(chain) => {
-                        chain.write(&mut out, &query, cache.now_ms(), false, opts);
+                        chain.answer(&mut out, &query, cache.now_ms(), false, opts);
                     }
                     Outcome::Failed => write_status(&mut out, &query, rcode::SERVFAIL, opts),
                 }

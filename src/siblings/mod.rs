@@ -360,11 +360,12 @@ fn usable(message: Message, name: &[u8], qtype: u16) -> Result<Message, AskError
     }
 }
 
-/// A sibling query: RD set, EDNS with our sibling payload size.
+/// A sibling query: RD set, AD set to learn whether the owner validated
+/// its answer (RFC 6840 section 5.7), EDNS with our sibling payload size.
 fn query(id: u16, name: &[u8], qtype: u16) -> Vec<u8> {
     let mut packet = Vec::with_capacity(12 + name.len() + 4 + 11 + 100);
     packet.extend_from_slice(&id.to_be_bytes());
-    packet.extend_from_slice(&flags::RD.to_be_bytes());
+    packet.extend_from_slice(&(flags::RD | flags::AD).to_be_bytes());
     packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
     packet.extend_from_slice(name);
     packet.extend_from_slice(&qtype.to_be_bytes());

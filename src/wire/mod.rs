@@ -22,6 +22,7 @@ pub mod flags {
     pub const TC: u16 = 0x0200;
     pub const RD: u16 = 0x0100;
     pub const RA: u16 = 0x0080;
+    pub const AD: u16 = 0x0020;
     pub const CD: u16 = 0x0010;
 }
 
@@ -56,7 +57,9 @@ pub mod rtype {
     pub const DNAME: u16 = 39;
     pub const DS: u16 = 43;
     pub const RRSIG: u16 = 46;
+    pub const NSEC: u16 = 47;
     pub const DNSKEY: u16 = 48;
+    pub const NSEC3: u16 = 50;
     pub const TKEY: u16 = 249;
     pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;

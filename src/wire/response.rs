@@ -115,6 +115,35 @@ pub fn write_status(out: &mut Vec<u8>, query: &Query, rcode: u16, opts: ReplyOpt
     finish(out, query, rcode, 0, [0; 3], opts);
 }
 
+/// Writes a response with no records that says why in an Extended DNS
+/// Error (RFC 8914: INFO-CODE and EXTRA-TEXT), when the client sent OPT.
+pub fn write_error(
+    out: &mut Vec<u8>,
+    query: &Query,
+    rcode: u16,
+    opts: ReplyOptions,
+    (info_code, text): (u16, &str),
+) {
+    write_status(out, query, rcode, opts);
+    if query.edns.is_none() {
+        return;
+    }
+    // OPT is last: lengthen its RDATA by the option.
+    let Some(rdlen_at) = out.len().checked_sub(2) else {
+        return;
+    };
+    let text = &text.as_bytes()[..text.len().min(200)];
+    let option_len = 4 + 2 + text.len();
+    out[rdlen_at..].copy_from_slice(&(option_len as u16).to_be_bytes());
+    out.extend_from_slice(&EDE_OPTION.to_be_bytes());
+    out.extend_from_slice(&((2 + text.len()) as u16).to_be_bytes());
+    out.extend_from_slice(&info_code.to_be_bytes());
+    out.extend_from_slice(text);
+}
+
+/// The EDNS option code of an Extended DNS Error (RFC 8914).
+const EDE_OPTION: u16 = 15;
+
 /// Starts a response: header placeholder and the client's question.
 pub(crate) fn begin(out: &mut Vec<u8>, query: &Query) {
     out.clear();

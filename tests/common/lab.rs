@@ -79,6 +79,11 @@ pub enum Fault {
     /// No answer to the root's NS query (priming), and answers to the
     /// rest: a root server that fails priming.
     NoPriming,
+    /// Every RRSIG removed: a signed zone stripped on the way (a
+    /// downgrade attempt).
+    StripRrsigs,
+    /// The authority section removed: denials without their proof.
+    StripAuthority,
 }
 
 /// What runs on one lab address.
@@ -112,7 +117,22 @@ static NEXT_NET: AtomicU8 = AtomicU8::new(1);
 
 impl Lab {
     pub async fn start(hosts: &[Host<'_>]) -> Lab {
-        let net = free_net();
+        Self::start_on(Self::reserve(), hosts).await
+    }
+
+    /// A /24 for a lab whose zones must hold their real addresses before
+    /// it starts (signed zones): `expand_in` writes them.
+    pub fn reserve() -> [u8; 3] {
+        free_net()
+    }
+
+    /// `text` with every `LAB.` replaced by the prefix of `net`.
+    pub fn expand_in(net: [u8; 3], text: &str) -> String {
+        text.replace("LAB.", &format!("{}.{}.{}.", net[0], net[1], net[2]))
+    }
+
+    /// A lab on `net`, from `reserve`.
+    pub async fn start_on(net: [u8; 3], hosts: &[Host<'_>]) -> Lab {
         let mut dir = tempfile::tempdir().expect("temp dir");
         // For a post-mortem: the configs and the servers' logs stay.
         if std::env::var_os("HEARSAY_KEEP_LAB").is_some() {
@@ -167,10 +187,7 @@ impl Lab {
 
     /// `text` with every `LAB.` replaced by this lab's 127.a.b. prefix.
     pub fn expand(&self, text: &str) -> String {
-        text.replace(
-            "LAB.",
-            &format!("{}.{}.{}.", self.net[0], self.net[1], self.net[2]),
-        )
+        Self::expand_in(self.net, text)
     }
 
     /// Root hints naming `name` at host `n`.
@@ -380,6 +397,24 @@ async fn proxy(socket: UdpSocket, backend: SocketAddr, fault: Fault) {
             match &fault {
                 Fault::ClearAa => answer[2] &= !0x04,
                 Fault::NoPriming => {}
+                Fault::StripRrsigs | Fault::StripAuthority => {
+                    let Ok(mut message) = Message::from_vec(&answer) else {
+                        return;
+                    };
+                    if let Fault::StripAuthority = fault {
+                        message.authorities.clear();
+                    }
+                    let signature = |r: &Record| r.record_type() == RecordType::RRSIG;
+                    if let Fault::StripRrsigs = fault {
+                        message.answers.retain(|r| !signature(r));
+                        message.authorities.retain(|r| !signature(r));
+                        message.additionals.retain(|r| !signature(r));
+                    }
+                    let Ok(bytes) = message.to_vec() else {
+                        return;
+                    };
+                    answer = bytes;
+                }
                 Fault::EntNxdomain(names) => {
                     let asked = Message::from_vec(&query).ok().and_then(|m| {
                         m.queries
@@ -398,8 +433,8 @@ async fn proxy(socket: UdpSocket, backend: SocketAddr, fault: Fault) {
     }
 }
 
-/// Unbound, iterating from the lab's root, without validation (like
-/// hearsay today), on host 250 of the lab.
+/// Unbound, iterating from the lab's root, on host 250 of the lab:
+/// without validation, or validating from a trust anchor file.
 pub struct Unbound {
     pub addr: SocketAddr,
     _child: Child,
@@ -407,6 +442,22 @@ pub struct Unbound {
 
 impl Unbound {
     pub async fn start(lab: &Lab, hints: &Path) -> Unbound {
+        Self::start_with(lab, hints, "module-config: \"iterator\"").await
+    }
+
+    /// Unbound as `validator iterator`, its chains of trust starting at
+    /// the DS or DNSKEY records in `anchor_file`; "test." is resolved,
+    /// not answered locally as a special-use name (RFC 6761).
+    pub async fn validating(lab: &Lab, hints: &Path, anchor_file: &Path) -> Unbound {
+        let modules = format!(
+            "module-config: \"validator iterator\"\n  trust-anchor-file: \"{}\"\n  \
+             val-log-level: 2\n  local-zone: \"test.\" nodefault",
+            anchor_file.display()
+        );
+        Self::start_with(lab, hints, &modules).await
+    }
+
+    async fn start_with(lab: &Lab, hints: &Path, modules: &str) -> Unbound {
         let dir = lab.dir.path().join("unbound");
         std::fs::create_dir_all(&dir).expect("unbound dir");
         let addr = lab.addr(250);
@@ -415,7 +466,7 @@ impl Unbound {
              username: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  \
              logfile: \"{d}/unbound.log\"\n  use-syslog: no\n  verbosity: 1\n  \
              access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n  do-ip6: no\n  \
-             module-config: \"iterator\"\n  prefetch: no\n  root-hints: \"{hints}\"\n  \
+             {modules}\n  prefetch: no\n  root-hints: \"{hints}\"\n  \
              local-zone: \"ready.lab.\" static\n  local-data: \"ready.lab. A 127.0.0.1\"\n",
             ip = addr.ip(),
             d = dir.display(),

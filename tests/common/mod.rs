@@ -84,6 +84,13 @@ pub async fn start_at(listen: SocketAddr, zones: &[(&str, &str)], extra: &str) -
     } else {
         "threads = 1\n"
     };
+    // The test labs and fakes are unsigned: validating them from the
+    // root's real anchor would make every answer bogus. Tests of
+    // validation set `dnssec` and their own anchor.
+    let extra = match extra.contains("dnssec") {
+        true => extra.to_string(),
+        false => extra.replacen("[resolver]\n", "[resolver]\ndnssec = false\n", 1),
+    };
     let mut config = format!("[server]\nlisten = [\"{listen}\"]\n{threads}{extra}\n");
     // Without a resolver section the default is recursion from the real
     // root servers, which no test may touch.

@@ -97,3 +97,82 @@ pub fn sign_with_ldns(dir: &Path, text: &str, algorithm: &str, options: &[&str])
         ksk,
     }
 }
+
+/// A zone signed for a lab: its text and the DS records of its KSK.
+pub struct SignedText {
+    pub text: String,
+    /// DS records for the parent, one per line, in zone-file format.
+    pub ds: String,
+}
+
+/// Signs `text` as `origin` in a directory of its own under `dir` with
+/// dnssec-signzone: a KSK and a ZSK of `algorithm`, and `extra` signer
+/// arguments (NSEC3 parameters, validity times).
+pub fn sign_origin(
+    dir: &Path,
+    origin: &str,
+    text: &str,
+    algorithm: &str,
+    extra: &[&str],
+) -> SignedText {
+    let dir = dir.join(format!("sign-{origin}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("unsigned.zone"), text).unwrap();
+    let key = ["-q", "-K", ".", "-a", algorithm];
+    run(
+        &dir,
+        "dnssec-keygen",
+        &[&key[..], &["-f", "KSK", origin]].concat(),
+    );
+    run(&dir, "dnssec-keygen", &[&key[..], &[origin]].concat());
+    let signer = ["-q", "-S", "-K", ".", "-o", origin, "-f", "signed.zone"];
+    run(
+        &dir,
+        "dnssec-signzone",
+        &[&signer[..], extra, &["unsigned.zone"]].concat(),
+    );
+    SignedText {
+        text: std::fs::read_to_string(dir.join("signed.zone")).unwrap(),
+        ds: std::fs::read_to_string(dir.join(match origin.ends_with('.') {
+            true => format!("dsset-{origin}"),
+            false => format!("dsset-{origin}."),
+        }))
+        .unwrap(),
+    }
+}
+
+/// DS records of a key that signs nothing: a parent's DS for a key its
+/// child does not publish.
+pub fn stray_ds(dir: &Path, origin: &str, algorithm: &str) -> String {
+    let dir = dir.join(format!("stray-{origin}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = run(
+        &dir,
+        "dnssec-keygen",
+        &["-q", "-K", ".", "-a", algorithm, "-f", "KSK", origin],
+    );
+    run(&dir, "dnssec-dsfromkey", &["-2", &format!("{key}.key")])
+}
+
+/// Signs `text` as `origin` with ldns-signzone: keys of `algorithm`, and
+/// `options` before the zone file (validity times, say: unlike
+/// dnssec-signzone it signs a zone whose signatures have expired).
+pub fn sign_origin_with_ldns(
+    dir: &Path,
+    origin: &str,
+    text: &str,
+    algorithm: &str,
+    options: &[&str],
+) -> SignedText {
+    let dir = dir.join(format!("ldns-{origin}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("unsigned.zone"), text).unwrap();
+    let ksk = run(&dir, "ldns-keygen", &["-a", algorithm, "-k", origin]);
+    let zsk = run(&dir, "ldns-keygen", &["-a", algorithm, origin]);
+    let args = [options, &["-o", origin, "unsigned.zone", &ksk, &zsk]].concat();
+    run(&dir, "ldns-signzone", &args);
+    SignedText {
+        text: std::fs::read_to_string(dir.join("unsigned.zone.signed")).unwrap(),
+        ds: std::fs::read_to_string(dir.join(format!("{ksk}.ds"))).unwrap(),
+    }
+}

@@ -1,0 +1,670 @@
+//! DNSSEC validation of what resolution reads (RFC 4035 section 5), in
+//! the manner of Unbound's validator.
+//!
+//! Each RRset of an answer chain is judged by the zone that signed it:
+//! the signer its RRSIGs name, or, for an RRset without any, the zone its
+//! owner lies in. That zone's keys are found by walking down from the
+//! trust anchor one label at a time: a DS query for the next name, proven
+//! by the keys above; a DS RRset leads to the child's DNSKEY set, proven
+//! by it; a proven absence of DS at a delegation makes everything below
+//! insecure, and at any other name (no cut) the walk goes on with the same
+//! keys. What each step found is kept per name (`zones`), bounded in size
+//! and for the TTL the records allow, so a zone's keys cost one walk per
+//! TTL, not one per question. A negative answer is judged by the zone of
+//! its SOA, with its NSEC or NSEC3 proof; a wildcard expansion needs the
+//! proof that no closer name exists.
+//!
+//! Every signature check and NSEC3 hash comes from the client question's
+//! `dnssec::Budget`; the DS and DNSKEY queries from its query budget.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
+
+use hickory_proto::rr::RecordType;
+use tokio::time::Instant;
+
+use super::Resolver;
+use super::iterate::Budget;
+use super::response::{End, ProofRecord, Reading, rdata_wire};
+use crate::cache::{BOGUS_TTL, Rrset};
+use crate::dnssec::budget::Exhausted;
+use crate::dnssec::canonical::signature_labels;
+use crate::dnssec::denial::{self, Denial, Nsec};
+use crate::dnssec::nsec3::{self, Nsec3, Nsec3Proof};
+use crate::dnssec::{
+    Failure, KeyVerdict, Rrsig, Security, TrustAnchor, ZoneKeys, prove_keys, prove_rrset,
+};
+use crate::wire::name::{NameKey, is_at_or_below};
+use crate::wire::rtype::{DNSKEY, DS, NSEC3, RRSIG};
+
+/// Names whose place in the chain of trust is kept.
+const MAX_KNOWN_NAMES: u64 = 20_000;
+
+/// Longest a step of the chain is kept, whatever the TTLs say.
+const MAX_KNOWN_TTL: u32 = 86_400;
+
+/// What validation knows of a name on the way down from the anchor: the
+/// keys of the zone it lies in (its own, if it is a zone apex), or that
+/// nothing there is signed, or that the chain is broken.
+#[derive(Clone, Debug)]
+enum Trust {
+    Secure(Arc<ZoneKeys>),
+    Insecure,
+    Bogus(Failure),
+}
+
+impl Trust {
+    fn security(&self) -> Security {
+        match self {
+            Trust::Secure(_) => Security::Secure,
+            Trust::Insecure => Security::Insecure,
+            Trust::Bogus(failure) => Security::Bogus(*failure),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Known {
+    trust: Trust,
+    until: StdInstant,
+}
+
+/// Why a reading could not be judged: the answer is SERVFAIL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unjudged {
+    /// The question's validation budget is spent.
+    Budget,
+    /// A DS or DNSKEY query got no usable answer.
+    Unanswered,
+}
+
+impl From<Exhausted> for Unjudged {
+    fn from(_: Exhausted) -> Self {
+        Unjudged::Budget
+    }
+}
+
+/// What validation made of a reading.
+#[derive(Debug)]
+pub struct Judged {
+    /// One for each RRset of the reading.
+    pub rrsets: Vec<Security>,
+    /// For a negative end: the denial's.
+    pub denial: Security,
+}
+
+/// What a verified NSEC or NSEC3 proof showed.
+enum Proven {
+    NxDomain,
+    Denied(Denial),
+    /// An NSEC3 opt-out span, or a chain too costly to judge.
+    Insecure,
+}
+
+pub struct Validator {
+    anchor: TrustAnchor,
+    zones: moka::sync::Cache<Box<[u8]>, Arc<Known>, foldhash::fast::RandomState>,
+}
+
+impl Validator {
+    pub fn new(anchor: TrustAnchor) -> Self {
+        Validator {
+            anchor,
+            zones: moka::sync::Cache::builder()
+                .max_capacity(MAX_KNOWN_NAMES)
+                .time_to_live(Duration::from_secs(MAX_KNOWN_TTL.into()))
+                .build_with_hasher(Default::default()),
+        }
+    }
+
+    /// Forgets every step of every chain (`ctl flush`).
+    pub fn forget(&self) {
+        self.zones.invalidate_all();
+    }
+
+    /// Judges each RRset of `reading`, the answer to (`qtype`), and its
+    /// denial if it ends in one.
+    pub(super) async fn judge(
+        &self,
+        resolver: &Resolver,
+        reading: &Reading,
+        qtype: u16,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<Judged, Unjudged> {
+        let mut rrsets: Vec<Security> = Vec::with_capacity(reading.rrsets.len());
+        for (i, rrset) in reading.rrsets.iter().enumerate() {
+            let rrsigs = reading.rrsigs.get(i).map_or(&[][..], Vec::as_slice);
+            // A CNAME made from the DNAME before it is as good as that DNAME.
+            if let Some(&dname) = rrsets.last()
+                && rrsigs.is_empty()
+                && rrset.rtype == RecordType::CNAME
+                && reading.rrsets[i - 1].rtype == RecordType::DNAME
+            {
+                rrsets.push(dname);
+                continue;
+            }
+            let security = self
+                .judge_rrset(
+                    resolver,
+                    rrset,
+                    rrsigs,
+                    &reading.proof,
+                    deadline,
+                    budget,
+                    path,
+                )
+                .await?;
+            rrsets.push(security);
+        }
+        let denial = match reading.end {
+            End::NxDomain | End::NoData => {
+                self.judge_denial(resolver, reading, qtype, deadline, budget, path)
+                    .await?
+            }
+            End::Data | End::Dangling => Security::Secure,
+        };
+        Ok(Judged { rrsets, denial })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn judge_rrset(
+        &self,
+        resolver: &Resolver,
+        rrset: &Rrset,
+        rrsigs: &[Box<[u8]>],
+        proof: &[ProofRecord],
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<Security, Unjudged> {
+        let owner: Box<[u8]> = NameKey::from_name(&rrset.name).as_bytes().into();
+        let rtype = u16::from(rrset.rtype);
+        // The zone that signed it: the signer its RRSIGs name, if above
+        // the owner (strictly, for DS: the parent's); without RRSIGs, the
+        // zone the owner lies in.
+        let signer = rrsigs
+            .iter()
+            .filter_map(|r| Rrsig::parse(r))
+            .map(|r| r.signer.to_ascii_lowercase())
+            .find(|s| is_at_or_below(&owner, s) && !(rtype == DS && **s == *owner));
+        let zone = match &signer {
+            Some(signer) => signer.clone(),
+            None if rtype == DS => parent(&owner).to_vec(),
+            None => owner.to_vec(),
+        };
+        let keys = match self
+            .trust_for(resolver, &zone, deadline, budget, path)
+            .await?
+        {
+            Trust::Secure(keys) => keys,
+            other => return Ok(other.security()),
+        };
+        if signer.is_none() {
+            return Ok(Security::Bogus(Failure::RrsigsMissing));
+        }
+        let Some(rdatas) = rrset
+            .rdatas
+            .iter()
+            .map(rdata_wire)
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(Security::Bogus(Failure::Malformed));
+        };
+        let rdatas: Vec<&[u8]> = rdatas.iter().map(|r| &r[..]).collect();
+        let rrsig_refs: Vec<&[u8]> = rrsigs.iter().map(|r| &r[..]).collect();
+        let mut scratch = Vec::new();
+        if let Err(failure) = prove_rrset(
+            &keys,
+            &owner,
+            rtype,
+            &rdatas,
+            &rrsig_refs,
+            unix_now(),
+            &mut budget.dnssec,
+            &mut scratch,
+        )? {
+            return Ok(Security::Bogus(failure));
+        }
+        // Signed with fewer labels than its owner has: a wildcard
+        // expansion, to be shown to have had no closer match.
+        let expanded = rrsigs
+            .iter()
+            .filter_map(|r| Rrsig::parse(r))
+            .filter(|r| r.signer.eq_ignore_ascii_case(&keys.zone))
+            .map(|r| r.labels)
+            .min()
+            .filter(|&labels| signature_labels(&owner).is_some_and(|own| labels < own));
+        let Some(labels) = expanded else {
+            return Ok(Security::Secure);
+        };
+        let encloser = suffix_with_labels(&owner, labels);
+        let (nsecs, nsec3s) = proven_links(&keys, proof, budget)?;
+        let nsecs: Vec<Nsec<'_>> = nsecs
+            .iter()
+            .filter_map(|(o, r)| Nsec::parse(o, r))
+            .collect();
+        if !nsecs.is_empty() {
+            return Ok(
+                match denial::prove_wildcard_answer(&owner, encloser, &nsecs) {
+                    Ok(()) => Security::Secure,
+                    Err(failure) => Security::Bogus(failure),
+                },
+            );
+        }
+        let nsec3s: Vec<Nsec3<'_>> = nsec3s
+            .iter()
+            .filter_map(|(o, r)| Nsec3::parse(o, r))
+            .collect();
+        Ok(
+            match nsec3::prove_wildcard_answer(&owner, encloser, &nsec3s, &mut budget.dnssec)? {
+                Ok(Nsec3Proof::Insecure) => Security::Insecure,
+                Ok(_) => Security::Secure,
+                Err(failure) => Security::Bogus(failure),
+            },
+        )
+    }
+
+    /// Judges the denial a reading ends in: by the zone of its SOA, if
+    /// that lies above the name denied, else by the zone the name is in.
+    async fn judge_denial(
+        &self,
+        resolver: &Resolver,
+        reading: &Reading,
+        qtype: u16,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<Security, Unjudged> {
+        let last = &reading.last[..];
+        let soa_owner: Option<Box<[u8]>> = reading
+            .soa
+            .as_ref()
+            .map(|(soa, _)| Box::from(NameKey::from_name(&soa.name).as_bytes()))
+            .filter(|owner| is_at_or_below(last, owner));
+        let zone = match &soa_owner {
+            // DS is the parent's: a child's SOA cannot deny it.
+            Some(owner) if !(qtype == DS && **owner == *last) => owner.to_vec(),
+            _ if qtype == DS => parent(last).to_vec(),
+            _ => last.to_vec(),
+        };
+        let keys = match self
+            .trust_for(resolver, &zone, deadline, budget, path)
+            .await?
+        {
+            Trust::Secure(keys) => keys,
+            other => return Ok(other.security()),
+        };
+        if let (Some((soa, _)), Some(owner)) = (&reading.soa, &soa_owner) {
+            let rrsigs = rrsigs_in(&reading.proof, owner, RecordType::SOA.into());
+            let Some(rdatas) = soa
+                .rdatas
+                .iter()
+                .map(rdata_wire)
+                .collect::<Option<Vec<_>>>()
+            else {
+                return Ok(Security::Bogus(Failure::Malformed));
+            };
+            let rdatas: Vec<&[u8]> = rdatas.iter().map(|r| &r[..]).collect();
+            let soa_type = u16::from(RecordType::SOA);
+            if let Err(failure) = prove_rrset(
+                &keys,
+                owner,
+                soa_type,
+                &rdatas,
+                &rrsigs,
+                unix_now(),
+                &mut budget.dnssec,
+                &mut Vec::new(),
+            )? {
+                return Ok(Security::Bogus(failure));
+            }
+        }
+        Ok(
+            match prove_denial(&keys, last, qtype, reading.end, &reading.proof, budget)? {
+                Ok(Proven::Insecure) => Security::Insecure,
+                Ok(_) => Security::Secure,
+                Err(failure) => Security::Bogus(failure),
+            },
+        )
+    }
+
+    /// What is known of `zone` (lowercase wire form) in the chain of
+    /// trust, walking down from the anchor as far as needed.
+    async fn trust_for(
+        &self,
+        resolver: &Resolver,
+        zone: &[u8],
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<Trust, Unjudged> {
+        let zone = zone.to_ascii_lowercase();
+        let anchor = self.anchor.zone.clone();
+        if !is_at_or_below(&zone, &anchor) {
+            return Ok(Trust::Insecure);
+        }
+        // Where each name from the zone up to the anchor starts in `zone`.
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while let Some(rest) = zone.get(at..) {
+            starts.push(at);
+            if rest.len() <= anchor.len() {
+                break;
+            }
+            at += 1 + usize::from(rest[0]);
+        }
+        let known = starts
+            .iter()
+            .enumerate()
+            .find_map(|(i, &at)| Some((i, self.known(&zone[at..])?)));
+        let (mut step, mut trust) = match known {
+            Some(found) => found,
+            None => (
+                starts.len() - 1,
+                self.prime(resolver, deadline, budget, path).await?,
+            ),
+        };
+        while step > 0 {
+            let Trust::Secure(keys) = &trust else {
+                return Ok(trust);
+            };
+            step -= 1;
+            let name = &zone[starts[step]..];
+            let (found, ttl) = self
+                .descend(resolver, keys.clone(), name, deadline, budget, path)
+                .await?;
+            self.remember(name, found.clone(), ttl);
+            trust = found;
+        }
+        Ok(trust)
+    }
+
+    fn known(&self, name: &[u8]) -> Option<Trust> {
+        let known = self.zones.get(name)?;
+        (known.until > StdInstant::now()).then(|| known.trust.clone())
+    }
+
+    fn remember(&self, name: &[u8], trust: Trust, ttl: u32) {
+        let ttl = match trust {
+            Trust::Bogus(_) => ttl.min(BOGUS_TTL),
+            _ => ttl.min(MAX_KNOWN_TTL),
+        };
+        let until = StdInstant::now() + Duration::from_secs(ttl.into());
+        self.zones
+            .insert(name.into(), Arc::new(Known { trust, until }));
+    }
+
+    /// The anchor's own DNSKEY set, proven by the anchor.
+    async fn prime(
+        &self,
+        resolver: &Resolver,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<Trust, Unjudged> {
+        let zone = &self.anchor.zone;
+        let reading = resolver
+            .read(zone, DNSKEY, deadline, budget, path)
+            .await
+            .ok_or(Unjudged::Unanswered)?;
+        let ds: Vec<&[u8]> = self.anchor.ds.iter().map(|d| &d[..]).collect();
+        let anchor_keys: Vec<&[u8]> = self.anchor.dnskeys.iter().map(|k| &k[..]).collect();
+        let (trust, ttl) = prove_dnskeys(zone, &reading, &ds, &anchor_keys, budget)?;
+        self.remember(zone, trust.clone(), ttl);
+        Ok(trust)
+    }
+
+    /// One step down from a zone whose `keys` are proven: what the DS
+    /// query for `name` shows of it.
+    async fn descend(
+        &self,
+        resolver: &Resolver,
+        keys: Arc<ZoneKeys>,
+        name: &[u8],
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<(Trust, u32), Unjudged> {
+        let reading = resolver
+            .read(name, DS, deadline, budget, path)
+            .await
+            .ok_or(Unjudged::Unanswered)?;
+        let ds_rrset = match (&reading.end, reading.rrsets.as_slice()) {
+            (End::Data, [ds]) if ds.rtype == RecordType::DS => Some(ds),
+            _ => None,
+        };
+        let Some(ds_rrset) = ds_rrset else {
+            return Ok(match reading.end {
+                End::NxDomain | End::NoData => {
+                    let ttl = reading
+                        .soa
+                        .as_ref()
+                        .map_or(BOGUS_TTL, |(soa, minimum)| soa.ttl.min(*minimum));
+                    match prove_denial(&keys, name, DS, reading.end, &reading.proof, budget)? {
+                        // No cut here: the name is in the zone above.
+                        Ok(Proven::Denied(Denial::NoData) | Proven::NxDomain) => {
+                            (Trust::Secure(keys), ttl)
+                        }
+                        Ok(Proven::Denied(Denial::InsecureDelegation) | Proven::Insecure) => {
+                            (Trust::Insecure, ttl)
+                        }
+                        Err(failure) => (Trust::Bogus(failure), BOGUS_TTL),
+                    }
+                }
+                // An alias: no zone cut can be here.
+                End::Data | End::Dangling => (Trust::Secure(keys), BOGUS_TTL),
+            });
+        };
+        let Some(ds) = ds_rrset
+            .rdatas
+            .iter()
+            .map(rdata_wire)
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok((Trust::Bogus(Failure::Malformed), BOGUS_TTL));
+        };
+        let ds: Vec<&[u8]> = ds.iter().map(|d| &d[..]).collect();
+        let rrsigs: Vec<&[u8]> = reading
+            .rrsigs
+            .first()
+            .map_or(Vec::new(), |r| r.iter().map(|s| &s[..]).collect());
+        let ds_ttl = match prove_rrset(
+            &keys,
+            name,
+            DS,
+            &ds,
+            &rrsigs,
+            unix_now(),
+            &mut budget.dnssec,
+            &mut Vec::new(),
+        )? {
+            Ok(secure) => secure.ttl.min(ds_rrset.ttl),
+            Err(failure) => return Ok((Trust::Bogus(failure), BOGUS_TTL)),
+        };
+        let reading = resolver
+            .read(name, DNSKEY, deadline, budget, path)
+            .await
+            .ok_or(Unjudged::Unanswered)?;
+        let (trust, ttl) = prove_dnskeys(name, &reading, &ds, &[], budget)?;
+        Ok((trust, ttl.min(ds_ttl)))
+    }
+}
+
+/// The DNSKEY set a reading holds for `zone`, proven by `ds` or
+/// `anchor_keys`, and how long that may be kept.
+fn prove_dnskeys(
+    zone: &[u8],
+    reading: &Reading,
+    ds: &[&[u8]],
+    anchor_keys: &[&[u8]],
+    budget: &mut Budget,
+) -> Result<(Trust, u32), Unjudged> {
+    let rrset = match (&reading.end, reading.rrsets.as_slice()) {
+        (End::Data, [keys]) if keys.rtype == RecordType::DNSKEY => keys,
+        _ => return Ok((Trust::Bogus(Failure::DnskeyMissing), BOGUS_TTL)),
+    };
+    let Some(dnskeys) = rrset
+        .rdatas
+        .iter()
+        .map(rdata_wire)
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok((Trust::Bogus(Failure::Malformed), BOGUS_TTL));
+    };
+    let dnskeys: Vec<&[u8]> = dnskeys.iter().map(|k| &k[..]).collect();
+    let rrsigs: Vec<&[u8]> = reading
+        .rrsigs
+        .first()
+        .map_or(Vec::new(), |r| r.iter().map(|s| &s[..]).collect());
+    Ok(
+        match prove_keys(
+            zone,
+            &dnskeys,
+            &rrsigs,
+            ds,
+            anchor_keys,
+            unix_now(),
+            &mut budget.dnssec,
+            &mut Vec::new(),
+        )? {
+            KeyVerdict::Secure(keys, secure) => {
+                (Trust::Secure(Arc::new(keys)), secure.ttl.min(rrset.ttl))
+            }
+            KeyVerdict::Insecure => (Trust::Insecure, rrset.ttl),
+            KeyVerdict::Bogus(failure) => (Trust::Bogus(failure), BOGUS_TTL),
+        },
+    )
+}
+
+/// Checks the proof that `name` has no `qtype` RRset (`NoData`) or does
+/// not exist (`NxDomain`), with the NSEC or NSEC3 records of `proof`
+/// whose signatures `keys` verify.
+fn prove_denial(
+    keys: &ZoneKeys,
+    name: &[u8],
+    qtype: u16,
+    end: End,
+    proof: &[ProofRecord],
+    budget: &mut Budget,
+) -> Result<Result<Proven, Failure>, Unjudged> {
+    let (nsecs, nsec3s) = proven_links(keys, proof, budget)?;
+    let nsecs: Vec<Nsec<'_>> = nsecs
+        .iter()
+        .filter_map(|(o, r)| Nsec::parse(o, r))
+        .collect();
+    if !nsecs.is_empty() {
+        return Ok(match end {
+            End::NxDomain => denial::prove_nxdomain(name, &nsecs).map(|()| Proven::NxDomain),
+            _ => denial::prove_nodata(name, qtype, &nsecs).map(Proven::Denied),
+        });
+    }
+    let nsec3s: Vec<Nsec3<'_>> = nsec3s
+        .iter()
+        .filter_map(|(o, r)| Nsec3::parse(o, r))
+        .collect();
+    let proven = match end {
+        End::NxDomain => nsec3::prove_nxdomain(name, &nsec3s, &mut budget.dnssec)?,
+        _ => nsec3::prove_nodata(name, qtype, &nsec3s, &mut budget.dnssec)?,
+    };
+    Ok(proven.map(|p| match p {
+        Nsec3Proof::NxDomain => Proven::NxDomain,
+        Nsec3Proof::Denied(denial) => Proven::Denied(denial),
+        Nsec3Proof::Insecure => Proven::Insecure,
+    }))
+}
+
+/// A proof record's owner and RDATA.
+type Link<'a> = (&'a [u8], &'a [u8]);
+
+/// The NSEC and NSEC3 records of `proof` whose signatures `keys` verify.
+#[allow(clippy::type_complexity)]
+fn proven_links<'p>(
+    keys: &ZoneKeys,
+    proof: &'p [ProofRecord],
+    budget: &mut Budget,
+) -> Result<(Vec<Link<'p>>, Vec<Link<'p>>), Unjudged> {
+    let mut nsecs = Vec::new();
+    let mut nsec3s = Vec::new();
+    let mut scratch = Vec::new();
+    for record in proof {
+        let is_nsec3 = match record.rtype {
+            crate::wire::rtype::NSEC => false,
+            NSEC3 => true,
+            _ => continue,
+        };
+        let rrsigs = rrsigs_in(proof, &record.owner, record.rtype);
+        let verified = prove_rrset(
+            keys,
+            &record.owner,
+            record.rtype,
+            &[&record.rdata],
+            &rrsigs,
+            unix_now(),
+            &mut budget.dnssec,
+            &mut scratch,
+        )?;
+        if verified.is_ok() {
+            let link = (&record.owner[..], &record.rdata[..]);
+            if is_nsec3 {
+                nsec3s.push(link);
+            } else {
+                nsecs.push(link);
+            }
+        }
+    }
+    Ok((nsecs, nsec3s))
+}
+
+/// The RRSIGs among `proof` at `owner` covering `rtype`.
+fn rrsigs_in<'p>(proof: &'p [ProofRecord], owner: &[u8], rtype: u16) -> Vec<&'p [u8]> {
+    proof
+        .iter()
+        .filter(|r| r.rtype == RRSIG && r.owner.eq_ignore_ascii_case(owner))
+        .filter(|r| r.rdata.get(..2) == Some(&rtype.to_be_bytes()[..]))
+        .map(|r| &r.rdata[..])
+        .collect()
+}
+
+/// The name one label up (the root's parent is the root).
+fn parent(name: &[u8]) -> &[u8] {
+    match name.first() {
+        Some(&len) if len > 0 => name.get(1 + usize::from(len)..).unwrap_or(b"\0"),
+        _ => b"\0",
+    }
+}
+
+/// The last `labels` labels of `name` (wire form).
+fn suffix_with_labels(name: &[u8], labels: u8) -> &[u8] {
+    let mut suffix = name;
+    while signature_labels(suffix).is_some_and(|have| have > labels) {
+        suffix = parent(suffix);
+    }
+    suffix
+}
+
+/// Seconds since the epoch, as RRSIG validity is written (modulo 2^32).
+fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cut_by_label() {
+        assert_eq!(parent(b"\x03www\x04test\x00"), b"\x04test\x00");
+        assert_eq!(parent(b"\x04test\x00"), b"\x00");
+        assert_eq!(parent(b"\x00"), b"\x00");
+        // A name cut short has the root as its parent, not a panic.
+        assert_eq!(parent(b"\x09www"), b"\x00");
+        let expanded = b"\x01a\x01b\x04wild\x04test\x00";
+        assert_eq!(suffix_with_labels(expanded, 2), b"\x04wild\x04test\x00");
+        assert_eq!(suffix_with_labels(expanded, 0), b"\x00");
+        assert_eq!(suffix_with_labels(expanded, 9), &expanded[..]);
+    }
+}

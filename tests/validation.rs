@@ -1,0 +1,443 @@
+//! DNSSEC validation checked against Unbound (`validator iterator`) on a
+//! signed hierarchy that NSD serves, signed here with BIND's
+//! dnssec-signzone: a signed root whose DS is both resolvers' trust
+//! anchor, an NSEC3-signed TLD, and under it an NSEC zone, an NSEC3 zone
+//! with salt and iterations, an NSEC3 opt-out zone with an unsigned child,
+//! an unsigned child without DS, a zone whose signatures expired two days
+//! ago (signed with ldns-signzone, as dnssec-signzone will not), a DS naming a key the child does not publish, and an
+//! Ed25519-signed zone. Every question gets the same rcode, AD flag and
+//! answer records from both, and those are the ones RFC 4035 gives.
+
+mod common;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::lab::{Fault, Host, Lab, Unbound, line};
+use common::signing::{run, sign_origin, sign_origin_with_ldns, stray_ds, tools_missing};
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+
+const ROOT: &str = "$TTL 3600
+. SOA ns.root. hostmaster.root. 1 7200 3600 1209600 300
+. NS ns.root.
+ns.root. A LAB.1
+test. NS ns.test.
+ns.test. A LAB.2
+";
+
+const TEST: &str = "$ORIGIN test.
+$TTL 3600
+@ SOA ns hostmaster 1 7200 3600 1209600 300
+@ NS ns
+ns A LAB.2
+www A 192.0.2.1
+nsec NS ns.nsec
+ns.nsec A LAB.3
+nsec3 NS ns.nsec3
+ns.nsec3 A LAB.3
+optout NS ns.optout
+ns.optout A LAB.3
+unsigned NS ns.unsigned
+ns.unsigned A LAB.4
+expired NS ns.expired
+ns.expired A LAB.3
+wrongds NS ns.wrongds
+ns.wrongds A LAB.3
+ed NS ns.ed
+ns.ed A LAB.3
+stripped NS ns.stripped
+ns.stripped A LAB.5
+unproven NS ns.unproven
+ns.unproven A LAB.6
+";
+
+/// The data of the NSEC and NSEC3 zones (origin added).
+const LEAF: &str = "$TTL 3600
+@ SOA ns hostmaster 1 7200 3600 1209600 300
+@ NS ns
+ns A LAB.3
+www A 192.0.2.10
+www AAAA 2001:db8::10
+*.wild A 192.0.2.11
+host.ent A 192.0.2.12
+inside CNAME www
+alias CNAME www.unsigned.test.
+";
+
+const OPTOUT: &str = "$ORIGIN optout.test.
+$TTL 3600
+@ SOA ns hostmaster 1 7200 3600 1209600 300
+@ NS ns
+ns A LAB.3
+www A 192.0.2.30
+child NS ns.child
+ns.child A LAB.4
+";
+
+const CHILD: &str = "$ORIGIN child.optout.test.
+$TTL 3600
+@ SOA ns hostmaster 1 7200 3600 1209600 300
+@ NS ns
+ns A LAB.4
+www A 192.0.2.31
+";
+
+const UNSIGNED: &str = "$ORIGIN unsigned.test.
+$TTL 3600
+@ SOA ns hostmaster 1 7200 3600 1209600 300
+@ NS ns
+ns A LAB.4
+www A 192.0.2.40
+";
+
+/// A one-address zone.
+fn small(origin: &str, address: &str) -> String {
+    format!(
+        "$ORIGIN {origin}\n$TTL 3600\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n\
+         @ NS ns\nns A LAB.3\nwww A {address}\n"
+    )
+}
+
+/// `secs` since the epoch as dnssec-signzone takes a time.
+fn signer_time(dir: &Path, secs: u64) -> String {
+    run(
+        dir,
+        "date",
+        &["-u", "-d", &format!("@{secs}"), "+%Y%m%d%H%M%S"],
+    )
+}
+
+/// What a resolver said: rcode, AD, the answer records as sorted lines
+/// without TTLs, and the Extended DNS Error's code, if any.
+#[derive(Debug, PartialEq, Eq)]
+struct Verdict {
+    rcode: ResponseCode,
+    ad: bool,
+    answer: Vec<String>,
+}
+
+async fn ask(
+    resolver: std::net::SocketAddr,
+    name: &str,
+    rtype: RecordType,
+    cd: bool,
+) -> (Verdict, Option<u16>) {
+    let mut query = query_message(name, rtype, Some(1232));
+    // AD in the query asks for AD in the answer (RFC 6840 section 5.7),
+    // without the RRSIGs DO would bring.
+    query.metadata.authentic_data = true;
+    query.metadata.checking_disabled = cd;
+    let packet = query.to_vec().expect("encode");
+    let reply = udp_exchange(resolver, &packet, DEADLINE * 2)
+        .await
+        .unwrap_or_else(|| panic!("{resolver} did not answer {name} {rtype}"));
+    let mut reply = Message::from_vec(&reply).expect("reply decodes");
+    if reply.metadata.truncation {
+        reply = tcp_query(resolver, name, rtype).await;
+    }
+    let ede = reply
+        .edns
+        .as_ref()
+        .and_then(|e| match e.option(EdnsCode::Unknown(15)) {
+            Some(EdnsOption::Unknown(15, data)) if data.len() >= 2 => {
+                Some(u16::from_be_bytes([data[0], data[1]]))
+            }
+            _ => None,
+        });
+    let mut answer: Vec<String> = reply.answers.iter().map(line).collect();
+    answer.sort();
+    (
+        Verdict {
+            rcode: reply.metadata.response_code,
+            ad: reply.metadata.authentic_data,
+            answer,
+        },
+        ede,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
+    require_lab!();
+    if let Some(why) = tools_missing(&[
+        "dnssec-keygen",
+        "dnssec-signzone",
+        "dnssec-dsfromkey",
+        "ldns-signzone",
+    ]) {
+        if std::env::var_os("HEARSAY_REQUIRE_LAB").is_some() {
+            panic!("HEARSAY_REQUIRE_LAB is set but {why}");
+        }
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let net = Lab::reserve();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let expand = |text: &str| Lab::expand_in(net, text);
+    let p256 = "ECDSAP256SHA256";
+
+    // Children first: their DS go into the TLD, the TLD's into the root.
+    let nsec = sign_origin(
+        dir,
+        "nsec.test",
+        &expand(&format!("$ORIGIN nsec.test.\n{LEAF}")),
+        p256,
+        &[],
+    );
+    let nsec3 = sign_origin(
+        dir,
+        "nsec3.test",
+        &expand(&format!("$ORIGIN nsec3.test.\n{LEAF}")),
+        "RSASHA256",
+        &["-3", "aabbccdd", "-H", "5"],
+    );
+    let optout = sign_origin(
+        dir,
+        "optout.test",
+        &expand(OPTOUT),
+        p256,
+        &["-3", "-", "-A"],
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (start, end) = (
+        signer_time(dir, now - 10 * 86_400),
+        signer_time(dir, now - 2 * 86_400),
+    );
+    let expired = sign_origin_with_ldns(
+        dir,
+        "expired.test",
+        &expand(&small("expired.test.", "192.0.2.50")),
+        p256,
+        &["-i", &start, "-e", &end],
+    );
+    let wrongds = sign_origin(
+        dir,
+        "wrongds.test",
+        &expand(&small("wrongds.test.", "192.0.2.60")),
+        p256,
+        &[],
+    );
+    let ed = sign_origin(
+        dir,
+        "ed.test",
+        &expand(&small("ed.test.", "192.0.2.70")),
+        "ED25519",
+        &[],
+    );
+    // Signed well, and served through proxies that strip the signatures
+    // or the proofs.
+    let stripped = sign_origin(
+        dir,
+        "stripped.test",
+        &expand(&format!(
+            "$ORIGIN stripped.test.\n{}",
+            LEAF.replace("LAB.3", "LAB.5")
+        )),
+        p256,
+        &[],
+    );
+    let unproven = sign_origin(
+        dir,
+        "unproven.test",
+        &expand(&format!(
+            "$ORIGIN unproven.test.\n{}",
+            LEAF.replace("LAB.3", "LAB.6")
+        )),
+        p256,
+        &[],
+    );
+    let delegations = [
+        &stripped.ds,
+        &unproven.ds,
+        &nsec.ds,
+        &nsec3.ds,
+        &optout.ds,
+        &expired.ds,
+        &stray_ds(dir, "wrongds.test", p256),
+        &ed.ds,
+    ];
+    let tld_text = format!(
+        "{}{}",
+        expand(TEST),
+        delegations
+            .iter()
+            .map(|d| format!("{}\n", d.trim_end()))
+            .collect::<String>()
+    );
+    let tld = sign_origin(dir, "test", &tld_text, p256, &["-3", "-"]);
+    let root = sign_origin(dir, ".", &format!("{}{}", expand(ROOT), tld.ds), p256, &[]);
+    let anchor = dir.join("root.anchor");
+    std::fs::write(&anchor, &root.ds).unwrap();
+
+    let lab = Lab::start_on(
+        net,
+        &[
+            Host::Nsd(1, &[(".", &root.text)]),
+            Host::Nsd(2, &[("test.", &tld.text)]),
+            Host::Nsd(
+                3,
+                &[
+                    ("nsec.test.", &nsec.text),
+                    ("nsec3.test.", &nsec3.text),
+                    ("optout.test.", &optout.text),
+                    ("expired.test.", &expired.text),
+                    ("wrongds.test.", &wrongds.text),
+                    ("ed.test.", &ed.text),
+                    ("stripped.test.", &stripped.text),
+                    ("unproven.test.", &unproven.text),
+                ],
+            ),
+            Host::Proxy(5, 3, Fault::StripRrsigs),
+            Host::Proxy(6, 3, Fault::StripAuthority),
+            Host::Nsd(
+                4,
+                &[
+                    ("unsigned.test.", &expand(UNSIGNED)),
+                    ("child.optout.test.", &expand(CHILD)),
+                ],
+            ),
+        ],
+    )
+    .await;
+    let hints = lab.hints("ns.root.", 1);
+    let unbound = Unbound::validating(&lab, &hints, &anchor).await;
+    let hearsay = common::lab::hearsay(
+        &hints,
+        &format!(
+            "dnssec = true\ntrust_anchor_file = \"{}\"\n",
+            anchor.display()
+        ),
+    )
+    .await;
+
+    use RecordType::*;
+    use ResponseCode::{NXDomain, NoError, ServFail};
+    // (name, type, CD, rcode, AD): what RFC 4035 makes of each.
+    let cases: &[(&str, RecordType, bool, ResponseCode, bool)] = &[
+        ("test.", SOA, false, NoError, true),
+        ("www.test.", A, false, NoError, true),
+        ("nope.test.", A, false, NXDomain, true),
+        ("nsec.test.", DS, false, NoError, true),
+        ("unsigned.test.", DS, false, NoError, true),
+        ("nsec.test.", DNSKEY, false, NoError, true),
+        // NSEC
+        ("www.nsec.test.", A, false, NoError, true),
+        ("www.nsec.test.", AAAA, false, NoError, true),
+        ("www.nsec.test.", TXT, false, NoError, true),
+        ("nope.nsec.test.", A, false, NXDomain, true),
+        ("x.wild.nsec.test.", A, false, NoError, true),
+        ("x.wild.nsec.test.", TXT, false, NoError, true),
+        ("ent.nsec.test.", A, false, NoError, true),
+        ("inside.nsec.test.", A, false, NoError, true),
+        ("alias.nsec.test.", A, false, NoError, false),
+        // NSEC3 with salt and iterations
+        ("www.nsec3.test.", A, false, NoError, true),
+        ("www.nsec3.test.", MX, false, NoError, true),
+        ("nope.nsec3.test.", A, false, NXDomain, true),
+        ("x.wild.nsec3.test.", A, false, NoError, true),
+        ("x.wild.nsec3.test.", TXT, false, NoError, true),
+        ("ent.nsec3.test.", A, false, NoError, true),
+        // Opt-out, and the unsigned child in its span
+        ("www.optout.test.", A, false, NoError, true),
+        ("www.child.optout.test.", A, false, NoError, false),
+        ("nope.optout.test.", A, false, NXDomain, false),
+        ("child.optout.test.", DS, false, NoError, false),
+        // Unsigned, no DS
+        ("www.unsigned.test.", A, false, NoError, false),
+        ("nope.unsigned.test.", A, false, NXDomain, false),
+        // Broken chains, and the same with checking disabled
+        ("www.expired.test.", A, false, ServFail, false),
+        ("www.wrongds.test.", A, false, ServFail, false),
+        ("www.expired.test.", A, true, NoError, false),
+        ("www.wrongds.test.", A, true, NoError, false),
+        // Ed25519
+        ("www.ed.test.", A, false, NoError, true),
+        // Signatures stripped on the way; proofs stripped on the way
+        ("www.stripped.test.", A, false, ServFail, false),
+        ("nope.stripped.test.", A, false, ServFail, false),
+        ("x.wild.unproven.test.", A, false, ServFail, false),
+        ("nope.unproven.test.", A, false, ServFail, false),
+        ("www.unproven.test.", TXT, false, ServFail, false),
+        ("www.unproven.test.", A, false, NoError, true),
+    ];
+    // Each resolver in turn, so the authoritative queries each costs can
+    // be counted.
+    let mut said = Vec::new();
+    let before = lab.settled().await;
+    for &(name, rtype, cd, _, _) in cases {
+        said.push(ask(hearsay.addr(), name, rtype, cd).await);
+    }
+    let after_hearsay = lab.settled().await;
+    let mut unbound_said = Vec::new();
+    for &(name, rtype, cd, _, _) in cases {
+        unbound_said.push(ask(unbound.addr, name, rtype, cd).await.0);
+    }
+    let after_unbound = lab.settled().await;
+    let total = |counts: &[(u8, u64)]| counts.iter().map(|(_, n)| n).sum::<u64>();
+    let (ours_asked, theirs_asked) = (
+        total(&after_hearsay) - total(&before),
+        total(&after_unbound) - total(&after_hearsay),
+    );
+    println!(
+        "authoritative queries for {} questions: hearsay {ours_asked}, Unbound {theirs_asked}",
+        cases.len()
+    );
+    // Keys and DS are fetched once per zone, not once per question.
+    assert!(
+        ours_asked * 4 <= theirs_asked * 5,
+        "hearsay asked the authorities {ours_asked} times, Unbound {theirs_asked}"
+    );
+    // Forwarding, with CD, to the validating Unbound: the data comes
+    // unvalidated and is judged here.
+    let forwarder = start_with(
+        &[],
+        &format!(
+            "[resolver]\nupstreams = [\"{}\"]\ndnssec = true\ntrust_anchor_file = \"{}\"\n",
+            unbound.addr,
+            anchor.display()
+        ),
+    )
+    .await;
+    let mut wrong = Vec::new();
+    for (i, &(name, rtype, cd, rcode, ad)) in cases.iter().enumerate() {
+        let (ours, ede) = &said[i];
+        let theirs = &unbound_said[i];
+        let (forwarded, forwarded_ede) = ask(forwarder.addr(), name, rtype, cd).await;
+        println!(
+            "{name} {rtype}{}: hearsay {:?} AD={} EDE={ede:?}, Unbound {:?} AD={}, forwarding {:?} AD={}",
+            if cd { " +cd" } else { "" },
+            ours.rcode,
+            ours.ad,
+            theirs.rcode,
+            theirs.ad,
+            forwarded.rcode,
+            forwarded.ad,
+        );
+        if ours != theirs || ours.rcode != rcode || ours.ad != ad || forwarded != *ours {
+            wrong.push(format!(
+                "{name} {rtype} cd={cd}: expected {rcode:?} AD={ad}\n  hearsay {ours:?}\n  unbound {theirs:?}\n  forwarding {forwarded:?}"
+            ));
+        }
+        if rcode == ServFail {
+            let expected = match name {
+                n if n.contains("expired") => 7,
+                n if n.contains("wrongds") => 9,
+                n if n.contains("stripped") => 10,
+                _ => 12,
+            };
+            if *ede != Some(expected) || forwarded_ede != Some(expected) {
+                wrong.push(format!(
+                    "{name}: EDE {ede:?} (forwarding {forwarded_ede:?}), expected {expected}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
