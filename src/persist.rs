@@ -213,13 +213,15 @@ pub fn entry_message(
 }
 
 /// The response the cache would give to (`qname`, `qtype`) from `chain`,
-/// with AD if validation found it secure.
+/// with its DNSSEC records, and AD if validation found it secure.
 pub fn chain_message(qname: &[u8], qtype: u16, chain: &Chain, now_ms: u64) -> Option<Vec<u8>> {
-    // RD and AD: the question asks whether the data is authentic.
-    let mut packet = vec![0, 0, 1, 0x20, 0, 1, 0, 0, 0, 0, 0, 0];
+    // RD and AD: the question asks whether the data is authentic; DO,
+    // for its RRSIGs and proofs.
+    let mut packet = vec![0, 0, 1, 0x20, 0, 1, 0, 0, 0, 0, 0, 1];
     packet.extend_from_slice(qname);
     packet.extend_from_slice(&qtype.to_be_bytes());
     packet.extend_from_slice(&1u16.to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0]);
     let query = decode(&packet).ok()?;
     let mut out = Vec::with_capacity(512);
     let opts = ReplyOptions {

@@ -130,30 +130,49 @@ impl Chain {
         // CNAME before it, which sits uncompressed in that CNAME's RDATA.
         // A DNAME's owner is written out and leaves the current name be.
         let mut owner = HEADER_LEN as u16;
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        let ttl_of = |entry: &CacheEntry| match stale {
+            true => STALE_TTL,
+            false => entry.remaining(now_ms),
+        };
         for entry in self.entries() {
             let base = out.len();
-            out.extend_from_slice(entry.wire());
-            let ttl = if stale {
-                STALE_TTL
-            } else {
-                entry.remaining(now_ms)
-            };
-            let positive = entry.kind() == EntryKind::Rrset;
-            let pointer = !entry.owner_inline();
-            for &at in entry.ttl_offsets() {
+            let parts = entry.parts(dnssec_ok);
+            out.extend_from_slice(parts.main);
+            let ttl = ttl_of(entry);
+            for (i, &at) in parts.main_ttls.iter().enumerate() {
                 let at = base + at as usize;
                 out[at..at + 4].copy_from_slice(&ttl.to_be_bytes());
-                if pointer {
+                if i < parts.placeholders {
                     out[at - 6..at - 4].copy_from_slice(&(0xC000 | owner).to_be_bytes());
                 }
             }
-            counts[if positive { 0 } else { 1 }] += entry.records();
+            let positive = entry.kind() == EntryKind::Rrset;
+            counts[if positive { 0 } else { 1 }] += parts.main_ttls.len() as u16;
             if let Some((_, target_at)) = entry.cname() {
                 let target_at = base + target_at as usize;
                 if target_at >= 0x3FFF {
                     break;
                 }
                 owner = target_at as u16;
+            }
+        }
+        // The proofs of wildcard answers, after every answer record: they
+        // belong to the authority section (RFC 4035 section 3.1.3.3).
+        if dnssec_ok {
+            for entry in self.entries() {
+                let parts = entry.parts(true);
+                if parts.proof_ttls.is_empty() {
+                    continue;
+                }
+                let base = out.len();
+                out.extend_from_slice(parts.proof);
+                let ttl = ttl_of(entry);
+                for &at in parts.proof_ttls {
+                    let at = base + usize::from(at - parts.proof_at);
+                    out[at..at + 4].copy_from_slice(&ttl.to_be_bytes());
+                }
+                counts[1] += parts.proof_ttls.len() as u16;
             }
         }
         let truncated = out.len() + opt_len(query) > opts.max_len;
@@ -262,6 +281,57 @@ mod tests {
         assert_eq!(
             written(&unchecked, &query(flags::AD, None)),
             (0, false, 1, None)
+        );
+    }
+
+    #[test]
+    fn rrsigs_and_proofs_go_only_to_clients_that_set_do() {
+        use crate::cache::ProofRecord;
+        let rrset = Rrset {
+            name: Name::from_ascii("www.test.").unwrap(),
+            rtype: RecordType::A,
+            ttl: 300,
+            rdatas: vec![RData::A(A::new(192, 0, 2, 1))],
+        };
+        // An RRSIG (type covered A, algorithm 13, 1 label: a wildcard
+        // expansion) and an NSEC proving no closer match.
+        let mut rrsig = vec![0, 1, 13, 1, 0, 0, 1, 44, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        rrsig.extend(b"\x04test\x00");
+        rrsig.extend([7; 64]);
+        let nsec = ProofRecord {
+            owner: b"\x01*\x04test\x00"[..].into(),
+            rtype: crate::wire::rtype::NSEC,
+            rdata: b"\x03zzz\x04test\x00\x00\x01\x40"[..].into(),
+        };
+        let entry = CacheEntry::rrset(&rrset, 300, 0, Origin::Authority, None)
+            .unwrap()
+            .with_dnssec(b"\x03www\x04test\x00", &[rrsig.into()], &[nsec])
+            .unwrap();
+        let mut chain = Chain::new();
+        chain.push(Arc::new(entry));
+        let sections = |query: &Query| {
+            let mut out = Vec::new();
+            chain.write(&mut out, query, 0, false, opts());
+            let message = hickory_proto::op::Message::from_vec(&out).unwrap();
+            let types = |records: &[hickory_proto::rr::Record]| {
+                records
+                    .iter()
+                    .map(|r| (r.name.to_ascii(), r.record_type(), r.ttl))
+                    .collect::<Vec<_>>()
+            };
+            (types(&message.answers), types(&message.authorities))
+        };
+        let www = || "www.test.".to_string();
+        assert_eq!(
+            sections(&query(0, Some(false))),
+            (vec![(www(), RecordType::A, 300)], vec![])
+        );
+        assert_eq!(
+            sections(&query(0, Some(true))),
+            (
+                vec![(www(), RecordType::A, 300), (www(), RecordType::RRSIG, 300)],
+                vec![("*.test.".to_string(), RecordType::NSEC, 300)]
+            )
         );
     }
 

@@ -11,6 +11,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::dnssec::Security;
 use crate::wire::name::{NameKey, name_to_wire};
+use crate::wire::rtype;
 
 /// Largest encoded entry.
 const MAX_ENTRY_LEN: usize = 60_000;
@@ -67,7 +68,9 @@ impl Origin {
 /// owner is above the name being answered, so it is written out, as is the
 /// SOA of a negative entry (for the authority section). Names inside RDATA
 /// are never compressed, so the bytes are valid wherever they land in a
-/// message.
+/// message. After the records may come their RRSIGs (owners as theirs)
+/// and the NSEC or NSEC3 proof of a wildcard answer or a denial (owners
+/// written out), for clients that set DO.
 #[derive(Debug)]
 pub struct CacheEntry {
     kind: EntryKind,
@@ -91,6 +94,48 @@ pub struct CacheEntry {
     via: Option<Arc<CacheEntry>>,
     /// What validation made of it.
     security: Security,
+    /// Where the DNSSEC records in `wire` are, if there are any.
+    dnssec: Option<DnssecMarks>,
+}
+
+/// A place in an entry's records: bytes of `wire` and records before it.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    bytes: u16,
+    records: u16,
+}
+
+/// An entry's records are its own, then the RRSIGs over them (`plain` to
+/// `signed`), then the proof that goes in the authority section (from
+/// `signed` on); what is after `plain` goes only to clients that set DO.
+#[derive(Clone, Copy, Debug)]
+struct DnssecMarks {
+    plain: Mark,
+    signed: Mark,
+}
+
+/// A record kept as proof for validation, and for clients that set DO:
+/// owner (lowercase wire form), type and RDATA (wire form, names
+/// uncompressed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofRecord {
+    pub owner: Box<[u8]>,
+    pub rtype: u16,
+    pub rdata: Box<[u8]>,
+}
+
+/// The records of an entry a response takes: those for the entry's own
+/// section (the first `placeholders` of them with a pointer slot before
+/// their TTL's type and class), and those for the authority section.
+pub struct Parts<'a> {
+    pub main: &'a [u8],
+    pub main_ttls: &'a [u16],
+    pub placeholders: usize,
+    pub proof: &'a [u8],
+    /// TTL offsets in `proof`.
+    pub proof_ttls: &'a [u16],
+    /// Where `proof` starts in the entry, to shift `proof_ttls` by.
+    pub proof_at: u16,
 }
 
 /// An RRset whose encoding would not fit in a DNS message.
@@ -161,6 +206,110 @@ impl CacheEntry {
             owner_inline: false,
             via: None,
             security: Security::Indeterminate,
+            dnssec: None,
+        }
+    }
+
+    /// Adds the DNSSEC records that go with the entry for clients that set
+    /// DO: `rrsigs` (RDATA) over its RRset at `owner` (lowercase wire
+    /// form), and `proof`: the NSEC or NSEC3 records and RRSIGs of a
+    /// wildcard answer, or of a denial (with the RRSIGs over its SOA).
+    pub fn with_dnssec(
+        mut self,
+        owner: &[u8],
+        rrsigs: &[Box<[u8]>],
+        proof: &[ProofRecord],
+    ) -> Result<Self, TooLarge> {
+        if rrsigs.is_empty() && proof.is_empty() {
+            return Ok(self);
+        }
+        let too_large = || TooLarge {
+            name: Name::from_ascii(crate::wire::name::wire_to_text(owner))
+                .unwrap_or_else(|_| Name::root()),
+            rtype: RecordType::RRSIG,
+        };
+        let mut wire = self.wire.to_vec();
+        let mut ttl_at = self.ttl_at.to_vec();
+        let mark = |wire: &Vec<u8>, ttl_at: &Vec<u16>| -> Result<Mark, TooLarge> {
+            Ok(Mark {
+                bytes: u16::try_from(wire.len()).map_err(|_| too_large())?,
+                records: u16::try_from(ttl_at.len()).map_err(|_| too_large())?,
+            })
+        };
+        let plain = mark(&wire, &ttl_at)?;
+        let placeholder: &[u8] = if self.owner_inline {
+            owner
+        } else {
+            &[0xC0, 0x0C]
+        };
+        for rdata in rrsigs {
+            push_record(&mut wire, &mut ttl_at, placeholder, rtype::RRSIG, rdata)
+                .ok_or_else(too_large)?;
+        }
+        // A denial's proof goes where the denial is, in the authority
+        // section; a wildcard answer's after the answers.
+        let negative = self.kind != EntryKind::Rrset;
+        if negative {
+            for record in proof {
+                push_record(
+                    &mut wire,
+                    &mut ttl_at,
+                    &record.owner,
+                    record.rtype,
+                    &record.rdata,
+                )
+                .ok_or_else(too_large)?;
+            }
+        }
+        let signed = mark(&wire, &ttl_at)?;
+        if !negative {
+            for record in proof {
+                push_record(
+                    &mut wire,
+                    &mut ttl_at,
+                    &record.owner,
+                    record.rtype,
+                    &record.rdata,
+                )
+                .ok_or_else(too_large)?;
+            }
+        }
+        if wire.len() > MAX_ENTRY_LEN {
+            return Err(too_large());
+        }
+        self.wire = wire.into();
+        self.ttl_at = ttl_at.into();
+        self.dnssec = Some(DnssecMarks { plain, signed });
+        Ok(self)
+    }
+
+    /// The records a response takes, with or without DNSSEC records.
+    pub fn parts(&self, dnssec_ok: bool) -> Parts<'_> {
+        let all = self.ttl_at.len();
+        let (main, main_records, proof_at) = match (self.dnssec, dnssec_ok) {
+            (None, _) => (self.wire.len(), all, self.wire.len()),
+            (Some(marks), false) => (
+                usize::from(marks.plain.bytes),
+                usize::from(marks.plain.records),
+                self.wire.len(),
+            ),
+            (Some(marks), true) => (
+                usize::from(marks.signed.bytes),
+                usize::from(marks.signed.records),
+                usize::from(marks.signed.bytes),
+            ),
+        };
+        let proof_records = match (self.dnssec, dnssec_ok) {
+            (Some(marks), true) => usize::from(marks.signed.records)..all,
+            _ => all..all,
+        };
+        Parts {
+            main: &self.wire[..main],
+            main_ttls: &self.ttl_at[..main_records],
+            placeholders: if self.owner_inline { 0 } else { main_records },
+            proof: &self.wire[proof_at..],
+            proof_ttls: &self.ttl_at[proof_records],
+            proof_at: proof_at as u16,
         }
     }
 
@@ -178,27 +327,6 @@ impl CacheEntry {
 
     pub fn origin(&self) -> Origin {
         self.origin
-    }
-
-    /// The encoded records.
-    pub fn wire(&self) -> &[u8] {
-        &self.wire
-    }
-
-    /// Offsets of the records' TTL fields in `wire`.
-    pub fn ttl_offsets(&self) -> &[u16] {
-        &self.ttl_at
-    }
-
-    /// Number of records.
-    pub fn records(&self) -> u16 {
-        self.ttl_at.len() as u16
-    }
-
-    /// Whether records carry their owner written out, rather than a
-    /// placeholder for a pointer.
-    pub fn owner_inline(&self) -> bool {
-        self.owner_inline
     }
 
     /// For a CNAME made from a DNAME: the DNAME.
@@ -280,6 +408,25 @@ impl CacheEntry {
             + self.ttl_at.len() * 2
             + self.cname.as_ref().map_or(0, |(n, _)| n.len())
     }
+}
+
+/// Appends one record: `owner` (wire form, or a pointer placeholder),
+/// type, class IN, a TTL slot (its offset pushed to `ttl_at`), RDATA.
+fn push_record(
+    wire: &mut Vec<u8>,
+    ttl_at: &mut Vec<u16>,
+    owner: &[u8],
+    rtype: u16,
+    rdata: &[u8],
+) -> Option<()> {
+    wire.extend_from_slice(owner);
+    wire.extend_from_slice(&rtype.to_be_bytes());
+    wire.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+    ttl_at.push(u16::try_from(wire.len()).ok()?);
+    wire.extend_from_slice(&[0; 4]);
+    wire.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
+    wire.extend_from_slice(rdata);
+    Some(())
 }
 
 /// Encoded records and the offset of each one's TTL.

@@ -20,7 +20,7 @@ use crate::wire::name::{MAX_NAME_LEN, NameKey, is_at_or_below};
 use crate::wire::{rcode, rtype};
 
 pub use answer::{Chain, MAX_PIECES, STALE_TTL};
-pub use entry::{CacheEntry, EntryKind, Origin, Rrset, TooLarge};
+pub use entry::{CacheEntry, EntryKind, Origin, Parts, ProofRecord, Rrset, TooLarge};
 
 /// Key type for NXDOMAIN entries: type 0 is reserved (RFC 6895) and never
 /// asked for, so it cannot clash with an RRset.
@@ -60,6 +60,31 @@ pub struct NegativeAnswer<'a> {
     pub soa: &'a Rrset,
     /// The SOA's MINIMUM field.
     pub minimum: u32,
+}
+
+/// What goes into the cache with an RRset or a denial besides its
+/// records.
+#[derive(Clone, Copy, Debug)]
+pub struct Provenance<'a> {
+    pub origin: Origin,
+    pub security: Security,
+    /// RRSIG RDATA over the RRset.
+    pub rrsigs: &'a [Box<[u8]>],
+    /// The NSEC or NSEC3 records, with their RRSIGs, that prove a
+    /// wildcard answer or a denial (with the RRSIGs over its SOA).
+    pub proof: &'a [ProofRecord],
+}
+
+impl Provenance<'_> {
+    /// From `origin`, not validated, without DNSSEC records.
+    pub fn unsigned(origin: Origin) -> Self {
+        Provenance {
+            origin,
+            security: Security::Indeterminate,
+            rrsigs: &[],
+            proof: &[],
+        }
+    }
 }
 
 /// An entry as `Cache::entries` lists it.
@@ -258,7 +283,7 @@ impl Cache {
         now_ms: u64,
         origin: Origin,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
-        self.store_rrset_via(rrset, now_ms, origin, None, Security::Indeterminate)
+        self.store_rrset_via(rrset, now_ms, None, Provenance::unsigned(origin))
     }
 
     /// As `store_rrset`, for a CNAME made from the DNAME `via`: answers
@@ -267,20 +292,20 @@ impl Cache {
         &self,
         rrset: &Rrset,
         now_ms: u64,
-        origin: Origin,
         via: Option<Arc<CacheEntry>>,
-        security: Security,
+        provenance: Provenance<'_>,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
         let ttl = self.validated_ttl(
             rrset
                 .ttl
                 .clamp(self.settings.min_ttl, self.settings.max_ttl),
-            security,
+            provenance.security,
         );
-        let mut entry = CacheEntry::rrset(rrset, ttl, now_ms, origin, via)?;
-        entry.set_security(security);
-        let entry = Arc::new(entry);
         let owner = NameKey::from_name(&rrset.name);
+        let mut entry = CacheEntry::rrset(rrset, ttl, now_ms, provenance.origin, via)?
+            .with_dnssec(owner.as_bytes(), provenance.rrsigs, provenance.proof)?;
+        entry.set_security(provenance.security);
+        let entry = Arc::new(entry);
         self.put(owner.as_bytes(), u16::from(rrset.rtype), entry.clone());
         Ok(entry)
     }
@@ -292,9 +317,9 @@ impl Cache {
         &self,
         answer: NegativeAnswer<'_>,
         now_ms: u64,
-        origin: Origin,
-        security: Security,
+        provenance: Provenance<'_>,
     ) -> Result<Arc<CacheEntry>, TooLarge> {
+        let security = provenance.security;
         let ttl = self.validated_ttl(
             answer
                 .soa
@@ -303,7 +328,9 @@ impl Cache {
                 .min(self.settings.max_negative_ttl),
             security,
         );
-        let mut entry = CacheEntry::negative(answer.kind, answer.soa, ttl, now_ms, origin)?;
+        let mut entry =
+            CacheEntry::negative(answer.kind, answer.soa, ttl, now_ms, provenance.origin)?
+                .with_dnssec(answer.name, provenance.rrsigs, provenance.proof)?;
         entry.set_security(security);
         let entry = Arc::new(entry);
         let key_type = match answer.kind {

@@ -57,6 +57,19 @@ impl<'a> Rrsig<'a> {
     }
 }
 
+/// Whether RRSIGs (RDATA) over an RRset at `owner` (wire form) show it
+/// synthesised from a wildcard: signed with fewer labels than the owner
+/// has (RFC 4035 section 5.3.4).
+pub fn expands_wildcard(owner: &[u8], rrsigs: &[Box<[u8]>]) -> bool {
+    let Some(labels) = super::canonical::signature_labels(owner) else {
+        return false;
+    };
+    rrsigs
+        .iter()
+        .filter_map(|r| Rrsig::parse(r))
+        .any(|r| r.labels < labels)
+}
+
 /// The fields of a DNSKEY (RFC 4034 section 2.1).
 #[derive(Clone, Copy, Debug)]
 pub struct Dnskey<'a> {

@@ -420,10 +420,8 @@ impl Resolver {
                     _ => None,
                 };
                 let security = judged.rrsets.get(i).copied().unwrap_or(judged.denial);
-                let Ok(entry) = self
-                    .cache
-                    .store_rrset_via(rrset, now, origin, via, security)
-                else {
+                let provenance = reading.provenance(Some(i), origin, security);
+                let Ok(entry) = self.cache.store_rrset_via(rrset, now, via, provenance) else {
                     return Outcome::Failed;
                 };
                 budget.note(depth, || {
@@ -467,10 +465,8 @@ impl Resolver {
                     soa,
                     minimum: *minimum,
                 };
-                let Ok(entry) = self
-                    .cache
-                    .store_negative(answer, now, origin, judged.denial)
-                else {
+                let provenance = reading.provenance(None, origin, judged.denial);
+                let Ok(entry) = self.cache.store_negative(answer, now, provenance) else {
                     return Outcome::Failed;
                 };
                 budget.note(depth, || {
@@ -745,10 +741,10 @@ pub fn store_reading(
     let mut stored = reading
         .rrsets
         .iter()
-        .filter(|rrset| {
-            cache
-                .store_rrset_via(rrset, now, origin, None, security)
-                .is_ok()
+        .enumerate()
+        .filter(|(i, rrset)| {
+            let provenance = reading.provenance(Some(*i), origin, security);
+            cache.store_rrset_via(rrset, now, None, provenance).is_ok()
         })
         .count();
     let kind = match reading.end {
@@ -767,8 +763,7 @@ pub fn store_reading(
                     minimum: *minimum,
                 },
                 now,
-                origin,
-                security,
+                reading.provenance(None, origin, security),
             )
             .is_ok()
     {

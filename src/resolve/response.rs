@@ -20,7 +20,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use super::judge::{dname_of, dname_target};
-use crate::cache::{MAX_PIECES, Rrset};
+use crate::cache::{MAX_PIECES, Origin, ProofRecord, Provenance, Rrset};
+use crate::dnssec::Security;
+use crate::dnssec::records::expands_wildcard;
 use crate::wire::name::{NameKey, is_at_or_below};
 use crate::wire::rtype;
 
@@ -59,13 +61,33 @@ pub struct Reading {
     pub authentic: bool,
 }
 
-/// A record kept as proof for validation: owner (lowercase wire form),
-/// type and RDATA (wire form, names uncompressed).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProofRecord {
-    pub owner: Box<[u8]>,
-    pub rtype: u16,
-    pub rdata: Box<[u8]>,
+impl Reading {
+    /// What goes into the cache with RRset `i` of the reading (`None`: its
+    /// denial): its RRSIGs, and the proof if it is a wildcard answer or a
+    /// denial.
+    pub fn provenance(
+        &self,
+        i: Option<usize>,
+        origin: Origin,
+        security: Security,
+    ) -> Provenance<'_> {
+        let (rrsigs, proof) = match i {
+            None => (&[][..], &self.proof[..]),
+            Some(i) => {
+                let rrsigs = self.rrsigs.get(i).map_or(&[][..], Vec::as_slice);
+                let expanded = self.rrsets.get(i).is_some_and(|rrset| {
+                    expands_wildcard(NameKey::from_name(&rrset.name).as_bytes(), rrsigs)
+                });
+                (rrsigs, if expanded { &self.proof[..] } else { &[][..] })
+            }
+        };
+        Provenance {
+            origin,
+            security,
+            rrsigs,
+            proof,
+        }
+    }
 }
 
 /// Most proof records kept from one response: a proof needs a handful,
@@ -95,8 +117,11 @@ fn rrsigs_over(records: &[Record], owner: &Name, rtype: RecordType) -> Vec<Box<[
         .collect()
 }
 
-/// The authority section's NSEC, NSEC3 and RRSIG records.
+/// The authority section's NSEC and NSEC3 records, and the RRSIGs over
+/// them and over the SOA; not those over the other RRsets there (an NS
+/// set), which are not kept.
 fn proof_of(message: &Message) -> Vec<ProofRecord> {
+    let proves = |rtype: u16| matches!(rtype, rtype::NSEC | rtype::NSEC3 | rtype::SOA);
     message
         .authorities
         .iter()
@@ -107,10 +132,17 @@ fn proof_of(message: &Message) -> Vec<ProofRecord> {
             )
         })
         .filter_map(|r| {
+            let rdata = rdata_wire(&r.data)?;
+            if r.record_type() == RecordType::RRSIG {
+                let covered = u16::from_be_bytes([*rdata.first()?, *rdata.get(1)?]);
+                if !proves(covered) {
+                    return None;
+                }
+            }
             Some(ProofRecord {
                 owner: NameKey::from_name(&r.name).as_bytes().into(),
                 rtype: u16::from(r.record_type()),
-                rdata: rdata_wire(&r.data)?,
+                rdata,
             })
         })
         .take(MAX_PROOF_RECORDS)

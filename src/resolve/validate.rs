@@ -25,8 +25,8 @@ use tokio::time::Instant;
 
 use super::Resolver;
 use super::iterate::Budget;
-use super::response::{End, ProofRecord, Reading, rdata_wire};
-use crate::cache::{BOGUS_TTL, Rrset};
+use super::response::{End, Reading, rdata_wire};
+use crate::cache::{BOGUS_TTL, ProofRecord, Rrset};
 use crate::dnssec::budget::Exhausted;
 use crate::dnssec::canonical::signature_labels;
 use crate::dnssec::denial::{self, Denial, Nsec};

@@ -361,7 +361,8 @@ fn usable(message: Message, name: &[u8], qtype: u16) -> Result<Message, AskError
 }
 
 /// A sibling query: RD set, AD set to learn whether the owner validated
-/// its answer (RFC 6840 section 5.7), EDNS with our sibling payload size.
+/// its answer (RFC 6840 section 5.7), EDNS with our sibling payload size
+/// and DO, for the RRSIGs and proofs this member's DO clients get.
 fn query(id: u16, name: &[u8], qtype: u16) -> Vec<u8> {
     let mut packet = Vec::with_capacity(12 + name.len() + 4 + 11 + 100);
     packet.extend_from_slice(&id.to_be_bytes());
@@ -373,6 +374,6 @@ fn query(id: u16, name: &[u8], qtype: u16) -> Vec<u8> {
     packet.push(0);
     packet.extend_from_slice(&rtype::OPT.to_be_bytes());
     packet.extend_from_slice(&SIBLING_UDP_SIZE.to_be_bytes());
-    packet.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    packet.extend_from_slice(&[0, 0, 0x80, 0, 0, 0]);
     packet
 }
