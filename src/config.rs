@@ -259,6 +259,9 @@ pub struct ResolverConfig {
     /// DS or DNSKEY records of one zone, in zone-file format, to start
     /// chains of trust from instead of the built-in root anchors.
     pub trust_anchor_file: Option<PathBuf>,
+    /// Answer names inside NSEC ranges validation proved empty without
+    /// asking (RFC 8198), as Unbound's `aggressive-nsec`.
+    pub aggressive_nsec: bool,
     /// The anchor that file holds, read when the configuration loads.
     #[serde(skip)]
     pub trust_anchor: Option<TrustAnchor>,
@@ -277,6 +280,7 @@ impl Default for ResolverConfig {
             case_randomisation: true,
             dnssec: true,
             trust_anchor_file: None,
+            aggressive_nsec: true,
             trust_anchor: None,
         }
     }

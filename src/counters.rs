@@ -328,6 +328,8 @@ pub struct Counters {
     /// not be (budget spent, DS or DNSKEY unanswered).
     validated: [AtomicU64; 3],
     validation_failed: AtomicU64,
+    /// NXDOMAIN and NODATA answers made from validated NSEC ranges.
+    aggressive_nsec: [AtomicU64; 2],
     latency: Histogram,
     upstream_rtt: Histogram,
 }
@@ -391,6 +393,12 @@ impl Counters {
     /// DS or DNSKEY query went unanswered.
     pub fn validation_failed(&self) {
         self.validation_failed.fetch_add(1, Relaxed);
+    }
+
+    /// An answer made from validated NSEC ranges (RFC 8198): NXDOMAIN, or
+    /// NODATA.
+    pub fn aggressive_nsec(&self, nxdomain: bool) {
+        self.aggressive_nsec[usize::from(!nxdomain)].fetch_add(1, Relaxed);
     }
 
     /// A resolution ended with no usable answer.
@@ -473,6 +481,7 @@ impl Counters {
             cache_misses: load(&self.cache_misses),
             validated: self.validated.each_ref().map(load),
             validation_failed: load(&self.validation_failed),
+            aggressive_nsec: self.aggressive_nsec.each_ref().map(load),
             latency: self.latency.snapshot(),
             upstream_rtt: self.upstream_rtt.snapshot(),
         }
@@ -503,6 +512,8 @@ pub struct Snapshot {
     /// Answers validated secure, insecure and bogus.
     pub validated: [u64; 3],
     pub validation_failed: u64,
+    /// NXDOMAIN and NODATA answers made from validated NSEC ranges.
+    pub aggressive_nsec: [u64; 2],
     pub latency: HistogramSnapshot,
     pub upstream_rtt: HistogramSnapshot,
 }

@@ -389,6 +389,14 @@ impl Collector for Scrape {
                 c.validated[i],
             )?;
         }
+        for (i, kind) in ["nxdomain", "nodata"].iter().enumerate() {
+            counter(
+                &mut e,
+                &format!("aggressive_nsec_{kind}"),
+                "Denials made from validated NSEC ranges without asking (RFC 8198).",
+                c.aggressive_nsec[i],
+            )?;
+        }
         counter(
             &mut e,
             "validation_failed",

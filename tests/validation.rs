@@ -475,9 +475,50 @@ async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
             }
         }
     }
+    // Names inside NSEC ranges already proven empty (between inside and
+    // ns, and types at www) are denied without asking (RFC 8198), as
+    // Unbound denies them.
+    let before = lab.settled().await;
+    let aggressive_before = hearsay.server.counters().aggressive_nsec;
+    let mut flood: Vec<(String, RecordType)> =
+        (0..20).map(|i| (format!("k{i}.nsec.test."), A)).collect();
+    flood.extend([SRV, CAA, HINFO, NAPTR, SSHFP].map(|t| ("www.nsec.test.".to_string(), t)));
+    for (name, rtype) in &flood {
+        let (ours, _) = ask(hearsay.addr(), name, *rtype, false).await;
+        let (theirs, _) = ask(unbound.addr, name, *rtype, false).await;
+        let rcode = if *rtype == A { NXDomain } else { NoError };
+        if ours != theirs || ours.rcode != rcode || !ours.ad {
+            wrong.push(format!(
+                "{name} {rtype} from NSEC ranges: hearsay {ours:?}, unbound {theirs:?}"
+            ));
+        }
+    }
+    let after = lab.settled().await;
+    let aggressive = hearsay.server.counters().aggressive_nsec;
+    println!(
+        "{} names inside proven NSEC ranges: {} authoritative queries from both resolvers; \
+         hearsay made {} NXDOMAIN and {} NODATA itself",
+        flood.len(),
+        total(&after) - total(&before),
+        aggressive[0] - aggressive_before[0],
+        aggressive[1] - aggressive_before[1],
+    );
+    assert_eq!(
+        (
+            aggressive[0] - aggressive_before[0],
+            aggressive[1] - aggressive_before[1]
+        ),
+        (20, 5),
+        "every one denied from the NSEC ranges"
+    );
+
     // DO=1: the same records, with the same RRSIGs and proofs, from the
     // cache.
-    for &(name, rtype, cd, rcode, _) in cases {
+    let from_ranges = [
+        ("k3.nsec.test.", A, false, NXDomain, true),
+        ("www.nsec.test.", SRV, false, NoError, true),
+    ];
+    for &(name, rtype, cd, rcode, _) in cases.iter().chain(&from_ranges) {
         if cd || rcode == ServFail {
             continue;
         }

@@ -8,6 +8,7 @@
 
 mod answer;
 mod entry;
+mod nsec;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use crate::wire::{rcode, rtype};
 
 pub use answer::{Chain, MAX_PIECES, STALE_TTL};
 pub use entry::{CacheEntry, EntryKind, Origin, Parts, ProofRecord, Rrset, TooLarge};
+pub use nsec::{NsecRanges, Synthesised};
 
 /// Key type for NXDOMAIN entries: type 0 is reserved (RFC 6895) and never
 /// asked for, so it cannot clash with an RRset.

@@ -120,6 +120,12 @@ fn closest_encloser<'q>(qname: &'q [u8], nsec: &Nsec<'_>) -> &'q [u8] {
     qname.get(at..).unwrap_or_default()
 }
 
+/// The wildcard that would stand for `qname`, which `cover` covers: `*`
+/// at the closest encloser the NSEC implies.
+pub fn wildcard_for(qname: &[u8], cover: &Nsec<'_>) -> Vec<u8> {
+    wildcard_of(closest_encloser(qname, cover))
+}
+
 /// `*` and `name`.
 fn wildcard_of(name: &[u8]) -> Vec<u8> {
     [b"\x01*", name].concat()

@@ -31,7 +31,9 @@ use hickory_proto::op::Message;
 use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
 
-use crate::cache::{Cache, CacheEntry, Chain, EntryKind, MAX_PIECES, NegativeAnswer, Origin};
+use crate::cache::{
+    Cache, CacheEntry, Chain, EntryKind, MAX_PIECES, NegativeAnswer, NsecRanges, Origin, Provenance,
+};
 use crate::counters::{Counters, IterationEvent, SiblingEvent};
 use crate::dnssec::{Security, TrustAnchor};
 use crate::siblings::Siblings;
@@ -89,6 +91,8 @@ pub struct Resolver {
     siblings: Option<Arc<Siblings>>,
     /// Set when answers are validated (DNSSEC).
     validator: Option<Validator>,
+    /// The NSEC ranges validation proved, answered from (RFC 8198).
+    nsec_ranges: Option<NsecRanges>,
 }
 
 /// What the resolver needs to know besides its mode.
@@ -114,12 +118,16 @@ impl Resolver {
             counters,
             siblings: None,
             validator: None,
+            nsec_ranges: None,
         }
     }
 
-    /// Validates answers with DNSSEC from `anchor` down.
-    pub fn with_validation(mut self, anchor: TrustAnchor) -> Self {
+    /// Validates answers with DNSSEC from `anchor` down; with
+    /// `aggressive_nsec`, answers names the NSEC ranges it proved cover
+    /// without asking (RFC 8198).
+    pub fn with_validation(mut self, anchor: TrustAnchor, aggressive_nsec: bool) -> Self {
         self.validator = Some(Validator::new(anchor));
+        self.nsec_ranges = aggressive_nsec.then(NsecRanges::default);
         self
     }
 
@@ -129,10 +137,14 @@ impl Resolver {
         self.validator.is_some()
     }
 
-    /// Forgets what validation learned of zones' keys.
+    /// Forgets what validation learned of zones' keys, and the NSEC
+    /// ranges it proved.
     pub fn forget_keys(&self) {
         if let Some(validator) = &self.validator {
             validator.forget();
+        }
+        if let Some(ranges) = &self.nsec_ranges {
+            ranges.clear();
         }
     }
 
@@ -393,6 +405,16 @@ impl Resolver {
                 chain.set_rcode(rcode::NXDOMAIN);
                 return Outcome::Answered(chain);
             }
+            // Inside a range a zone's NSEC chain proved empty (RFC 8198).
+            if let Some(entry) = self.deny_from_ranges(&target, qtype, depth, budget) {
+                if entry.kind() == EntryKind::NxDomain {
+                    chain.set_rcode(rcode::NXDOMAIN);
+                }
+                if !chain.push(entry) {
+                    return Outcome::Failed;
+                }
+                return Outcome::Answered(chain);
+            }
             let reading = match budget.sibling.take() {
                 Some(owner) => {
                     self.read_hedged(owner, &target, qtype, deadline, budget, path)
@@ -469,6 +491,10 @@ impl Resolver {
                 let Ok(entry) = self.cache.store_negative(answer, now, provenance) else {
                     return Outcome::Failed;
                 };
+                if let (Some(ranges), Some(nsecs)) = (&self.nsec_ranges, &judged.nsecs) {
+                    let soa = (soa, *minimum, &reading.proof[..]);
+                    ranges.insert(&nsecs.zone, soa, &nsecs.records, entry.expires_ms());
+                }
                 budget.note(depth, || {
                     format!(
                         "cached {} for {} (SOA of {}, TTL {})",
@@ -491,6 +517,49 @@ impl Resolver {
         Outcome::Failed
     }
 
+    /// A denial made from the NSEC ranges validation proved, stored in
+    /// the cache like one a server gave (RFC 8198).
+    fn deny_from_ranges(
+        &self,
+        name: &[u8],
+        qtype: u16,
+        depth: usize,
+        budget: &Budget,
+    ) -> Option<Arc<CacheEntry>> {
+        let now = self.cache.now_ms();
+        let denial = self.nsec_ranges.as_ref()?.deny(name, qtype, now)?;
+        let answer = NegativeAnswer {
+            kind: denial.kind,
+            name,
+            qtype,
+            soa: &denial.soa,
+            minimum: denial.minimum,
+        };
+        let provenance = Provenance {
+            origin: self.origin(),
+            security: Security::Secure,
+            rrsigs: &[],
+            proof: &denial.proof,
+        };
+        let entry = self.cache.store_negative(answer, now, provenance).ok()?;
+        self.counters
+            .aggressive_nsec(denial.kind == EntryKind::NxDomain);
+        budget.note(depth, || {
+            format!(
+                "{} {}: {} from cached NSEC ranges of {} (RFC 8198), without asking",
+                wire_to_text(name),
+                hickory_proto::rr::RecordType::from(qtype),
+                if denial.kind == EntryKind::NxDomain {
+                    "NXDOMAIN"
+                } else {
+                    "NODATA"
+                },
+                denial.soa.name
+            )
+        });
+        Some(entry)
+    }
+
     /// What validation makes of a reading, RRset by RRset and its denial;
     /// `None` when it cannot be judged (SERVFAIL). A sibling's answer
     /// says itself whether the owner validated it (AD, over the signed
@@ -509,6 +578,7 @@ impl Resolver {
         let unchecked = |security| validate::Judged {
             rrsets: vec![security; reading.rrsets.len()],
             denial: security,
+            nsecs: None,
         };
         let Some(validator) = &self.validator else {
             return Some(unchecked(Security::Indeterminate));

@@ -91,6 +91,17 @@ pub struct Judged {
     pub rrsets: Vec<Security>,
     /// For a negative end: the denial's.
     pub denial: Security,
+    /// The NSEC records a secure denial was proven with.
+    pub nsecs: Option<ProvenNsecs>,
+}
+
+/// NSEC records whose signatures validation verified, with those RRSIGs:
+/// what aggressive use of NSEC (RFC 8198) may answer from.
+#[derive(Debug)]
+pub struct ProvenNsecs {
+    /// The zone that signed them.
+    pub zone: Box<[u8]>,
+    pub records: Vec<ProofRecord>,
 }
 
 /// What a verified NSEC or NSEC3 proof showed.
@@ -158,14 +169,18 @@ impl Validator {
                 .await?;
             rrsets.push(security);
         }
-        let denial = match reading.end {
+        let (denial, nsecs) = match reading.end {
             End::NxDomain | End::NoData => {
                 self.judge_denial(resolver, reading, qtype, deadline, budget, path)
                     .await?
             }
-            End::Data | End::Dangling => Security::Secure,
+            End::Data | End::Dangling => (Security::Secure, None),
         };
-        Ok(Judged { rrsets, denial })
+        Ok(Judged {
+            rrsets,
+            denial,
+            nsecs,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -276,7 +291,7 @@ impl Validator {
         deadline: Instant,
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
-    ) -> Result<Security, Unjudged> {
+    ) -> Result<(Security, Option<ProvenNsecs>), Unjudged> {
         let last = &reading.last[..];
         let soa_owner: Option<Box<[u8]>> = reading
             .soa
@@ -294,7 +309,7 @@ impl Validator {
             .await?
         {
             Trust::Secure(keys) => keys,
-            other => return Ok(other.security()),
+            other => return Ok((other.security(), None)),
         };
         if let (Some((soa, _)), Some(owner)) = (&reading.soa, &soa_owner) {
             let rrsigs = rrsigs_in(&reading.proof, owner, RecordType::SOA.into());
@@ -304,7 +319,7 @@ impl Validator {
                 .map(rdata_wire)
                 .collect::<Option<Vec<_>>>()
             else {
-                return Ok(Security::Bogus(Failure::Malformed));
+                return Ok((Security::Bogus(Failure::Malformed), None));
             };
             let rdatas: Vec<&[u8]> = rdatas.iter().map(|r| &r[..]).collect();
             let soa_type = u16::from(RecordType::SOA);
@@ -318,16 +333,37 @@ impl Validator {
                 &mut budget.dnssec,
                 &mut Vec::new(),
             )? {
-                return Ok(Security::Bogus(failure));
+                return Ok((Security::Bogus(failure), None));
             }
         }
-        Ok(
-            match prove_denial(&keys, last, qtype, reading.end, &reading.proof, budget)? {
-                Ok(Proven::Insecure) => Security::Insecure,
-                Ok(_) => Security::Secure,
-                Err(failure) => Security::Bogus(failure),
-            },
-        )
+        let (proven, links) =
+            prove_denial_with(&keys, last, qtype, reading.end, &reading.proof, budget)?;
+        Ok(match proven {
+            Ok(Proven::Insecure) => (Security::Insecure, None),
+            Ok(_) => {
+                // The links verified, with their RRSIGs, for RFC 8198.
+                let mut records = Vec::new();
+                for (owner, rdata) in links {
+                    records.push(ProofRecord {
+                        owner: owner.into(),
+                        rtype: crate::wire::rtype::NSEC,
+                        rdata: rdata.into(),
+                    });
+                    let rrsigs = rrsigs_in(&reading.proof, owner, crate::wire::rtype::NSEC);
+                    records.extend(rrsigs.into_iter().map(|rrsig| ProofRecord {
+                        owner: owner.into(),
+                        rtype: RRSIG,
+                        rdata: rrsig.into(),
+                    }));
+                }
+                let proven = (!records.is_empty()).then(|| ProvenNsecs {
+                    zone: keys.zone.clone().into(),
+                    records,
+                });
+                (Security::Secure, proven)
+            }
+            Err(failure) => (Security::Bogus(failure), None),
+        })
     }
 
     /// What is known of `zone` (lowercase wire form) in the chain of
@@ -549,16 +585,30 @@ fn prove_denial(
     proof: &[ProofRecord],
     budget: &mut Budget,
 ) -> Result<Result<Proven, Failure>, Unjudged> {
-    let (nsecs, nsec3s) = proven_links(keys, proof, budget)?;
-    let nsecs: Vec<Nsec<'_>> = nsecs
+    prove_denial_with(keys, name, qtype, end, proof, budget).map(|(proven, _)| proven)
+}
+
+/// As `prove_denial`, with the NSEC records (owner, RDATA) whose
+/// signatures were verified, for aggressive use (RFC 8198).
+fn prove_denial_with<'p>(
+    keys: &ZoneKeys,
+    name: &[u8],
+    qtype: u16,
+    end: End,
+    proof: &'p [ProofRecord],
+    budget: &mut Budget,
+) -> Result<(Result<Proven, Failure>, Vec<Link<'p>>), Unjudged> {
+    let (links, nsec3s) = proven_links(keys, proof, budget)?;
+    let nsecs: Vec<Nsec<'_>> = links
         .iter()
         .filter_map(|(o, r)| Nsec::parse(o, r))
         .collect();
     if !nsecs.is_empty() {
-        return Ok(match end {
+        let proven = match end {
             End::NxDomain => denial::prove_nxdomain(name, &nsecs).map(|()| Proven::NxDomain),
             _ => denial::prove_nodata(name, qtype, &nsecs).map(Proven::Denied),
-        });
+        };
+        return Ok((proven, links));
     }
     let nsec3s: Vec<Nsec3<'_>> = nsec3s
         .iter()
@@ -568,11 +618,12 @@ fn prove_denial(
         End::NxDomain => nsec3::prove_nxdomain(name, &nsec3s, &mut budget.dnssec)?,
         _ => nsec3::prove_nodata(name, qtype, &nsec3s, &mut budget.dnssec)?,
     };
-    Ok(proven.map(|p| match p {
+    let proven = proven.map(|p| match p {
         Nsec3Proof::NxDomain => Proven::NxDomain,
         Nsec3Proof::Denied(denial) => Proven::Denied(denial),
         Nsec3Proof::Insecure => Proven::Insecure,
-    }))
+    });
+    Ok((proven, Vec::new()))
 }
 
 /// A proof record's owner and RDATA.

@@ -482,7 +482,7 @@ fn recursion(
                 anchor = %crate::wire::name::wire_to_text(&anchor.zone),
                 "validating answers with DNSSEC"
             );
-            resolver.with_validation(anchor)
+            resolver.with_validation(anchor, config.resolver.aggressive_nsec)
         }
         false => resolver,
     };
