@@ -262,6 +262,10 @@ pub struct ResolverConfig {
     /// Answer names inside NSEC ranges validation proved empty without
     /// asking (RFC 8198), as Unbound's `aggressive-nsec`.
     pub aggressive_nsec: bool,
+    /// Names at and below which answers are not validated, as Unbound's
+    /// `domain-insecure`: private names the real root denies.
+    #[serde(deserialize_with = "domain_names")]
+    pub domain_insecure: Vec<Name>,
     /// The anchor that file holds, read when the configuration loads.
     #[serde(skip)]
     pub trust_anchor: Option<TrustAnchor>,
@@ -281,6 +285,7 @@ impl Default for ResolverConfig {
             dnssec: true,
             trust_anchor_file: None,
             aggressive_nsec: true,
+            domain_insecure: Vec::new(),
             trust_anchor: None,
         }
     }
@@ -876,6 +881,18 @@ pub fn parse_size(text: &str) -> Option<u64> {
 fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let duration = duration(d)?;
     u32::try_from(duration.as_secs()).map_err(|_| de::Error::custom("longer than a TTL can be"))
+}
+
+fn domain_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Name>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .into_iter()
+        .map(|text| {
+            let mut name = Name::from_ascii(&text)
+                .map_err(|e| de::Error::custom(format!("{text:?} is not a domain name: {e}")))?;
+            name.set_fqdn(true);
+            Ok(name)
+        })
+        .collect()
 }
 
 fn zone_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {

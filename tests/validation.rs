@@ -475,6 +475,26 @@ async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
             }
         }
     }
+    // A name listed in domain_insecure is not validated; the rest is.
+    let exempt = common::lab::hearsay(
+        &hints,
+        &format!(
+            "dnssec = true\ntrust_anchor_file = \"{}\"\ndomain_insecure = [\"expired.test\"]\n",
+            anchor.display()
+        ),
+    )
+    .await;
+    for (name, rcode, ad) in [
+        ("www.expired.test.", NoError, false),
+        ("www.wrongds.test.", ServFail, false),
+        ("www.nsec.test.", NoError, true),
+    ] {
+        let (said, _) = ask(exempt.addr(), name, A, false).await;
+        if (said.rcode, said.ad) != (rcode, ad) {
+            wrong.push(format!("{name} with expired.test insecure: {said:?}"));
+        }
+    }
+
     // Names inside NSEC ranges already proven empty (between inside and
     // ns, and types at www) are denied without asking (RFC 8198), as
     // Unbound denies them.

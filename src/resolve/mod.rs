@@ -122,11 +122,17 @@ impl Resolver {
         }
     }
 
-    /// Validates answers with DNSSEC from `anchor` down; with
+    /// Validates answers with DNSSEC from `anchor` down, except at and
+    /// below the names `insecure` (lowercase wire form); with
     /// `aggressive_nsec`, answers names the NSEC ranges it proved cover
     /// without asking (RFC 8198).
-    pub fn with_validation(mut self, anchor: TrustAnchor, aggressive_nsec: bool) -> Self {
-        self.validator = Some(Validator::new(anchor));
+    pub fn with_validation(
+        mut self,
+        anchor: TrustAnchor,
+        insecure: Vec<Box<[u8]>>,
+        aggressive_nsec: bool,
+    ) -> Self {
+        self.validator = Some(Validator::new(anchor, insecure));
         self.nsec_ranges = aggressive_nsec.then(NsecRanges::default);
         self
     }

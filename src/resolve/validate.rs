@@ -114,13 +114,18 @@ enum Proven {
 
 pub struct Validator {
     anchor: TrustAnchor,
+    /// Names at and below which nothing is validated (lowercase wire).
+    insecure: Vec<Box<[u8]>>,
     zones: moka::sync::Cache<Box<[u8]>, Arc<Known>, foldhash::fast::RandomState>,
 }
 
 impl Validator {
-    pub fn new(anchor: TrustAnchor) -> Self {
+    /// A validator with chains of trust from `anchor`, and none for names
+    /// at or below `insecure` (lowercase wire form).
+    pub fn new(anchor: TrustAnchor, insecure: Vec<Box<[u8]>>) -> Self {
         Validator {
             anchor,
+            insecure,
             zones: moka::sync::Cache::builder()
                 .max_capacity(MAX_KNOWN_NAMES)
                 .time_to_live(Duration::from_secs(MAX_KNOWN_TTL.into()))
@@ -378,7 +383,9 @@ impl Validator {
     ) -> Result<Trust, Unjudged> {
         let zone = zone.to_ascii_lowercase();
         let anchor = self.anchor.zone.clone();
-        if !is_at_or_below(&zone, &anchor) {
+        if !is_at_or_below(&zone, &anchor)
+            || self.insecure.iter().any(|name| is_at_or_below(&zone, name))
+        {
             return Ok(Trust::Insecure);
         }
         // Where each name from the zone up to the anchor starts in `zone`.

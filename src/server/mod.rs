@@ -482,7 +482,13 @@ fn recursion(
                 anchor = %crate::wire::name::wire_to_text(&anchor.zone),
                 "validating answers with DNSSEC"
             );
-            resolver.with_validation(anchor, config.resolver.aggressive_nsec)
+            let insecure = config
+                .resolver
+                .domain_insecure
+                .iter()
+                .map(|name| crate::wire::NameKey::from_name(name).as_bytes().into())
+                .collect();
+            resolver.with_validation(anchor, insecure, config.resolver.aggressive_nsec)
         }
         false => resolver,
     };
