@@ -269,6 +269,15 @@ pub struct ResolverConfig {
     /// The anchor that file holds, read when the configuration loads.
     #[serde(skip)]
     pub trust_anchor: Option<TrustAnchor>,
+    /// Where the anchor zone's keys are tracked through key rolls (RFC
+    /// 5011), as Unbound's `auto-trust-anchor-file`; seeded from the
+    /// anchor when it does not exist yet.
+    pub trust_anchor_state: Option<PathBuf>,
+    /// How long a new key of the anchor zone must be seen before it is
+    /// trusted (RFC 5011's add hold-down: 30 days; Unbound's
+    /// `add-holddown`).
+    #[serde(deserialize_with = "duration")]
+    pub trust_anchor_add_hold_down: Duration,
 }
 
 impl Default for ResolverConfig {
@@ -284,6 +293,8 @@ impl Default for ResolverConfig {
             case_randomisation: true,
             dnssec: true,
             trust_anchor_file: None,
+            trust_anchor_state: None,
+            trust_anchor_add_hold_down: Duration::from_secs(30 * 86_400),
             aggressive_nsec: true,
             domain_insecure: Vec::new(),
             trust_anchor: None,
@@ -497,6 +508,11 @@ impl Config {
                 message,
             })?;
             config.resolver.trust_anchor = Some(anchor);
+        }
+        if let Some(state) = &mut config.resolver.trust_anchor_state
+            && state.is_relative()
+        {
+            *state = dir.join(&*state);
         }
         config.source = Some(path.to_path_buf());
         let relative = |p: &mut PathBuf| {

@@ -235,7 +235,7 @@ pub fn chain_message(qname: &[u8], qtype: u16, chain: &Chain, now_ms: u64) -> Op
 
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
 /// and renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(format!(".tmp{}", std::process::id()));
     let temporary = std::path::PathBuf::from(temporary);

@@ -553,3 +553,108 @@ async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The lab root's key roll, the way the root's is done (RFC 5011): a new
+/// KSK published beside the old one, trusted after the add hold-down,
+/// then the old one revoked. A resolver following it keeps validating,
+/// across a restart; one with the old anchor fixed in its configuration
+/// cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_key_roll_is_followed_through_rfc_5011() {
+    use std::time::Duration;
+    require_lab!();
+    if let Some(why) = tools_missing(&["dnssec-keygen", "dnssec-signzone", "dnssec-revoke"]) {
+        if std::env::var_os("HEARSAY_REQUIRE_LAB").is_some() {
+            panic!("HEARSAY_REQUIRE_LAB is set but {why}");
+        }
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let net = Lab::reserve();
+    let work = tempfile::tempdir().unwrap();
+    let root_text = Lab::expand_in(
+        net,
+        "$TTL 3600
+. SOA ns.root. hostmaster.root. 1 7200 3600 1209600 300
+. NS ns.root.
+ns.root. A LAB.1
+",
+    );
+    // DNSKEY TTL 1 s, so every new question re-reads the root's keys.
+    let keys = common::signing::Keys::new(work.path(), ".");
+    let p256 = "ECDSAP256SHA256";
+    let (old, zsk) = (keys.make(p256, true, 1), keys.make(p256, false, 1));
+    let anchor = work.path().join("root.anchor");
+    std::fs::write(&anchor, keys.ds(&old)).unwrap();
+    let lab = Lab::start_on(
+        net,
+        &[Host::Nsd(
+            1,
+            &[(".", &keys.sign(&root_text, &[&old], &zsk))],
+        )],
+    )
+    .await;
+    let hints = lab.hints("ns.root.", 1);
+    let state = work.path().join("root.state");
+    let config = |state: Option<&Path>| {
+        let mut extra = format!(
+            "dnssec = true\naggressive_nsec = false\ntrust_anchor_file = \"{}\"\n",
+            anchor.display()
+        );
+        if let Some(state) = state {
+            extra.push_str(&format!(
+                "trust_anchor_state = \"{}\"\ntrust_anchor_add_hold_down = \"3s\"\n",
+                state.display()
+            ));
+        }
+        extra
+    };
+    let following = common::lab::hearsay(&hints, &config(Some(&state))).await;
+    let fixed = common::lab::hearsay(&hints, &config(None)).await;
+    // Each question a new name in the root zone: its denial needs the
+    // root's keys, read again once their second is up.
+    let mut asked = 0;
+    let mut ask_root = async |server: std::net::SocketAddr| {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        asked += 1;
+        ask(server, &format!("nope{asked}."), A, false).await.0
+    };
+    use RecordType::A;
+    let secure_nx = |v: &Verdict| v.rcode == ResponseCode::NXDomain && v.ad;
+    let states = || std::fs::read_to_string(&state).unwrap_or_default();
+
+    assert!(secure_nx(&ask_root(following.addr()).await));
+    assert!(secure_nx(&ask_root(fixed.addr()).await));
+    assert!(states().contains("dnskey valid"), "{}", states());
+
+    // The new KSK published and signing beside the old.
+    let new = keys.make(p256, true, 1);
+    lab.reload(1, 0, &keys.sign(&root_text, &[&old, &new], &zsk))
+        .await;
+    assert!(secure_nx(&ask_root(following.addr()).await));
+    assert!(states().contains("dnskey addpend"), "{}", states());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(secure_nx(&ask_root(following.addr()).await));
+    assert_eq!(states().matches("dnskey valid").count(), 2, "{}", states());
+
+    // The old KSK revoked: only the new one vouches for the keys now.
+    let revoked = keys.revoke(&old);
+    lab.reload(1, 0, &keys.sign(&root_text, &[&revoked, &new], &zsk))
+        .await;
+    let after_roll = ask_root(following.addr()).await;
+    assert!(secure_nx(&after_roll), "{after_roll:?}");
+    let stuck = ask_root(fixed.addr()).await;
+    assert_eq!(
+        stuck.rcode,
+        ResponseCode::ServFail,
+        "the fixed anchor: {stuck:?}"
+    );
+    assert!(states().contains("dnskey revoked"), "{}", states());
+
+    // A restart keeps what was learned.
+    drop(following);
+    let restarted = common::lab::hearsay(&hints, &config(Some(&state))).await;
+    let again = ask_root(restarted.addr()).await;
+    assert!(secure_nx(&again), "after a restart: {again:?}");
+    println!("{}", states());
+}

@@ -17,6 +17,7 @@ pub mod denial;
 pub mod keyset;
 pub mod nsec3;
 pub mod records;
+pub mod rollover;
 pub mod security;
 pub mod verify;
 

@@ -35,7 +35,7 @@ use crate::cache::{
     Cache, CacheEntry, Chain, EntryKind, MAX_PIECES, NegativeAnswer, NsecRanges, Origin, Provenance,
 };
 use crate::counters::{Counters, IterationEvent, SiblingEvent};
-use crate::dnssec::{Security, TrustAnchor};
+use crate::dnssec::Security;
 use crate::siblings::Siblings;
 use crate::wire::name::wire_to_text;
 use crate::wire::{NameKey, rcode};
@@ -122,17 +122,11 @@ impl Resolver {
         }
     }
 
-    /// Validates answers with DNSSEC from `anchor` down, except at and
-    /// below the names `insecure` (lowercase wire form); with
-    /// `aggressive_nsec`, answers names the NSEC ranges it proved cover
-    /// without asking (RFC 8198).
-    pub fn with_validation(
-        mut self,
-        anchor: TrustAnchor,
-        insecure: Vec<Box<[u8]>>,
-        aggressive_nsec: bool,
-    ) -> Self {
-        self.validator = Some(Validator::new(anchor, insecure));
+    /// Validates answers with `validator`; with `aggressive_nsec`,
+    /// answers names the NSEC ranges it proved cover without asking
+    /// (RFC 8198).
+    pub fn with_validator(mut self, validator: Validator, aggressive_nsec: bool) -> Self {
+        self.validator = Some(validator);
         self.nsec_ranges = aggressive_nsec.then(NsecRanges::default);
         self
     }

@@ -31,11 +31,14 @@ use crate::dnssec::budget::Exhausted;
 use crate::dnssec::canonical::signature_labels;
 use crate::dnssec::denial::{self, Denial, Nsec};
 use crate::dnssec::nsec3::{self, Nsec3, Nsec3Proof};
+use crate::dnssec::rollover::Rollover;
 use crate::dnssec::{
     Failure, KeyVerdict, Rrsig, Security, TrustAnchor, ZoneKeys, prove_keys, prove_rrset,
+    verify_rrset,
 };
 use crate::wire::name::{NameKey, is_at_or_below};
 use crate::wire::rtype::{DNSKEY, DS, NSEC3, RRSIG};
+use tracing::{info, warn};
 
 /// Names whose place in the chain of trust is kept.
 const MAX_KNOWN_NAMES: u64 = 20_000;
@@ -114,6 +117,9 @@ enum Proven {
 
 pub struct Validator {
     anchor: TrustAnchor,
+    /// RFC 5011 tracking of the anchor zone's keys, when configured; its
+    /// trusted keys replace `anchor`.
+    rollover: Option<std::sync::Mutex<Rollover>>,
     /// Names at and below which nothing is validated (lowercase wire).
     insecure: Vec<Box<[u8]>>,
     zones: moka::sync::Cache<Box<[u8]>, Arc<Known>, foldhash::fast::RandomState>,
@@ -125,11 +131,30 @@ impl Validator {
     pub fn new(anchor: TrustAnchor, insecure: Vec<Box<[u8]>>) -> Self {
         Validator {
             anchor,
+            rollover: None,
             insecure,
             zones: moka::sync::Cache::builder()
                 .max_capacity(MAX_KNOWN_NAMES)
                 .time_to_live(Duration::from_secs(MAX_KNOWN_TTL.into()))
                 .build_with_hasher(Default::default()),
+        }
+    }
+
+    /// Follows the anchor zone's key rolls (RFC 5011) with `rollover`,
+    /// whose trusted keys are the anchor from now on.
+    pub fn with_rollover(mut self, rollover: Rollover) -> Self {
+        self.rollover = Some(std::sync::Mutex::new(rollover));
+        self
+    }
+
+    /// The anchor chains start from now.
+    fn current_anchor(&self) -> TrustAnchor {
+        match &self.rollover {
+            Some(rollover) => match rollover.lock() {
+                Ok(rollover) => rollover.anchor(),
+                Err(_) => self.anchor.clone(),
+            },
+            None => self.anchor.clone(),
         }
     }
 
@@ -447,16 +472,77 @@ impl Validator {
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
     ) -> Result<Trust, Unjudged> {
-        let zone = &self.anchor.zone;
+        let anchor = self.current_anchor();
+        let zone = &anchor.zone;
         let reading = resolver
             .read(zone, DNSKEY, deadline, budget, path)
             .await
             .ok_or(Unjudged::Unanswered)?;
-        let ds: Vec<&[u8]> = self.anchor.ds.iter().map(|d| &d[..]).collect();
-        let anchor_keys: Vec<&[u8]> = self.anchor.dnskeys.iter().map(|k| &k[..]).collect();
+        let ds: Vec<&[u8]> = anchor.ds.iter().map(|d| &d[..]).collect();
+        let anchor_keys: Vec<&[u8]> = anchor.dnskeys.iter().map(|k| &k[..]).collect();
         let (trust, ttl) = prove_dnskeys(zone, &reading, &ds, &anchor_keys, budget)?;
+        if let (Trust::Secure(_), Some(rollover)) = (&trust, &self.rollover) {
+            self.follow_roll(rollover, zone, &reading, budget)?;
+        }
         self.remember(zone, trust.clone(), ttl);
         Ok(trust)
+    }
+
+    /// Shows RFC 5011 tracking the anchor zone's DNSKEY set, just proven:
+    /// its keys, and which of the SEP keys sign it themselves.
+    fn follow_roll(
+        &self,
+        rollover: &std::sync::Mutex<Rollover>,
+        zone: &[u8],
+        reading: &Reading,
+        budget: &mut Budget,
+    ) -> Result<(), Unjudged> {
+        let Some(keys) = reading.rrsets.first().and_then(|rrset| {
+            rrset
+                .rdatas
+                .iter()
+                .map(rdata_wire)
+                .collect::<Option<Vec<_>>>()
+        }) else {
+            return Ok(());
+        };
+        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let rrsigs = reading.rrsigs.first().map_or(&[][..], Vec::as_slice);
+        let now = unix_now();
+        let mut self_signed = Vec::new();
+        let mut scratch = Vec::new();
+        for key in keys.iter().copied() {
+            let Some(fields) = crate::dnssec::Dnskey::parse(key) else {
+                continue;
+            };
+            if !fields.is_secure_entry_point() {
+                continue;
+            }
+            let tag = fields.key_tag();
+            for rrsig in rrsigs
+                .iter()
+                .filter(|r| Rrsig::parse(r).is_some_and(|r| r.key_tag == tag))
+            {
+                budget.dnssec.signature()?;
+                if verify_rrset(rrsig, zone, DNSKEY, &keys, zone, key, now, &mut scratch).is_ok() {
+                    self_signed.push(key);
+                    break;
+                }
+            }
+        }
+        let Ok(mut rollover) = rollover.lock() else {
+            return Ok(());
+        };
+        match rollover.observe(&keys, &self_signed, u64::from(now)) {
+            Ok(true) => info!(
+                zone = %crate::wire::name::wire_to_text(zone),
+                keys = ?rollover.states(),
+                "trust anchor keys changed (RFC 5011)"
+            ),
+            Ok(false) => {}
+            Err(e) => warn!("trust anchor state: {e}"),
+        }
+        Ok(())
     }
 
     /// One step down from a zone whose `keys` are proven: what the DS

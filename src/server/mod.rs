@@ -23,10 +23,11 @@ use crate::cache::{Cache, CacheSettings};
 use crate::config::{Config, ResolverMode};
 use crate::counters::{Counters, Snapshot};
 use crate::dnssec::TrustAnchor;
+use crate::dnssec::rollover::Rollover;
 use crate::querylog::QueryLog;
 use crate::resolve::{
-    Exchange, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings, built_in_hints,
-    read_hints,
+    Exchange, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings, Validator,
+    built_in_hints, read_hints,
 };
 use crate::responder::{Recursion, Responder};
 use crate::siblings::{ClusterKey, SiblingListener, SiblingSettings, Siblings, run_gossip};
@@ -488,7 +489,15 @@ fn recursion(
                 .iter()
                 .map(|name| crate::wire::NameKey::from_name(name).as_bytes().into())
                 .collect();
-            resolver.with_validation(anchor, insecure, config.resolver.aggressive_nsec)
+            let mut validator = Validator::new(anchor.clone(), insecure);
+            if let Some(path) = &config.resolver.trust_anchor_state {
+                let hold_down = config.resolver.trust_anchor_add_hold_down.as_secs();
+                let rollover = Rollover::open(path, &anchor, hold_down)
+                    .map_err(|e| StartError::Ops(format!("resolver.trust_anchor_state: {e}")))?;
+                info!(state = %path.display(), "following trust anchor key rolls (RFC 5011)");
+                validator = validator.with_rollover(rollover);
+            }
+            resolver.with_validator(validator, config.resolver.aggressive_nsec)
         }
         false => resolver,
     };

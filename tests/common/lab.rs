@@ -115,6 +115,9 @@ pub struct Lab {
 /// Third octets handed out in this process; the second comes from the pid.
 static NEXT_NET: AtomicU8 = AtomicU8::new(1);
 
+/// Seconds ahead each reloaded zone file's time is set, growing.
+static NEXT_MTIME: AtomicU8 = AtomicU8::new(1);
+
 impl Lab {
     pub async fn start(hosts: &[Host<'_>]) -> Lab {
         Self::start_on(Self::reserve(), hosts).await
@@ -243,6 +246,40 @@ impl Lab {
                 self.ip(n)
             );
         }
+    }
+
+    /// Replaces zone `i` of the NSD on host `n` with `text` (`LAB.n`
+    /// addresses expanded) and has NSD load it.
+    pub async fn reload(&self, n: u8, i: usize, text: &str) {
+        let nsd = self
+            .nsd
+            .iter()
+            .find(|nsd| nsd.host == n)
+            .unwrap_or_else(|| panic!("no NSD on host {n}"));
+        let dir = self.dir.path().join(format!("nsd{n}"));
+        let file = dir.join(format!("zone{i}"));
+        std::fs::write(&file, self.expand(text)).expect("write zone");
+        // NSD reloads a file whose time changed: make sure this one did,
+        // even within the second it was first loaded.
+        let later = std::time::SystemTime::now()
+            + Duration::from_secs(u64::from(NEXT_MTIME.fetch_add(1, Ordering::Relaxed)) + 1);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(later))
+            .expect("zone file time");
+        let out = Command::new("nsd-control")
+            .arg("-c")
+            .arg(&nsd.conf)
+            .arg("reload")
+            .output()
+            .await
+            .expect("nsd-control runs");
+        assert!(
+            out.status.success(),
+            "nsd-control reload: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Queries the silent host `n` has swallowed.

@@ -176,3 +176,76 @@ pub fn sign_origin_with_ldns(
         ds: std::fs::read_to_string(dir.join(format!("{ksk}.ds"))).unwrap(),
     }
 }
+
+/// Keys made for a zone a test signs itself, with the DNSKEY TTL it
+/// chooses (to follow key rolls quickly).
+pub struct Keys {
+    pub dir: PathBuf,
+    pub origin: String,
+}
+
+impl Keys {
+    pub fn new(dir: &Path, origin: &str) -> Keys {
+        let dir = dir.join(format!("keys-{origin}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Keys {
+            dir,
+            origin: origin.to_string(),
+        }
+    }
+
+    /// A new key (a KSK with `ksk`), its DNSKEY TTL `ttl`; its file name.
+    pub fn make(&self, algorithm: &str, ksk: bool, ttl: u32) -> String {
+        let ttl = ttl.to_string();
+        let mut args = vec!["-q", "-K", ".", "-a", algorithm, "-L", &ttl];
+        if ksk {
+            args.extend(["-f", "KSK"]);
+        }
+        args.push(&self.origin);
+        run(&self.dir, "dnssec-keygen", &args)
+    }
+
+    /// The key `name` with its REVOKE flag set (RFC 5011); the new name.
+    pub fn revoke(&self, name: &str) -> String {
+        run(&self.dir, "dnssec-revoke", &["-K", ".", name]);
+        // dnssec-revoke writes the revoked key under its new tag.
+        let text = std::fs::read_to_string(self.dir.join(format!("{name}.key"))).unwrap();
+        let revoked = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|f| f.ends_with(".key") && f != &format!("{name}.key"))
+            .find(|f| {
+                let other = std::fs::read_to_string(self.dir.join(f)).unwrap_or_default();
+                other.contains(" 385 ") && other != text
+            })
+            .expect("the revoked key file");
+        revoked.trim_end_matches(".key").to_string()
+    }
+
+    /// `text` signed with the KSKs `ksks` and the ZSK `zsk`, their
+    /// DNSKEYs published: the signed text.
+    pub fn sign(&self, text: &str, ksks: &[&str], zsk: &str) -> String {
+        let mut zone = text.to_string();
+        for key in ksks.iter().chain([&zsk]) {
+            zone.push_str(&format!("$INCLUDE {key}.key\n"));
+        }
+        std::fs::write(self.dir.join("unsigned.zone"), zone).unwrap();
+        let mut args = vec!["-q", "-K", ".", "-o", &self.origin, "-f", "signed.zone"];
+        for ksk in ksks {
+            args.extend(["-k", ksk]);
+        }
+        args.extend(["unsigned.zone", zsk]);
+        run(&self.dir, "dnssec-signzone", &args);
+        std::fs::read_to_string(self.dir.join("signed.zone")).unwrap()
+    }
+
+    /// The DS (SHA-256) of key `name`.
+    pub fn ds(&self, name: &str) -> String {
+        run(
+            &self.dir,
+            "dnssec-dsfromkey",
+            &["-2", &format!("{name}.key")],
+        )
+    }
+}
