@@ -328,6 +328,7 @@ pub struct Counters {
     /// not be (budget spent, DS or DNSKEY unanswered).
     validated: [AtomicU64; 3],
     validation_failed: AtomicU64,
+    signatures_checked: AtomicU64,
     /// NXDOMAIN and NODATA answers made from validated NSEC ranges.
     aggressive_nsec: [AtomicU64; 2],
     latency: Histogram,
@@ -393,6 +394,13 @@ impl Counters {
     /// DS or DNSKEY query went unanswered.
     pub fn validation_failed(&self) {
         self.validation_failed.fetch_add(1, Relaxed);
+    }
+
+    /// Signature checks validation made (each bounded per question by
+    /// `dnssec::budget`).
+    pub fn signatures_checked(&self, checks: u32) {
+        self.signatures_checked
+            .fetch_add(u64::from(checks), Relaxed);
     }
 
     /// An answer made from validated NSEC ranges (RFC 8198): NXDOMAIN, or
@@ -481,6 +489,7 @@ impl Counters {
             cache_misses: load(&self.cache_misses),
             validated: self.validated.each_ref().map(load),
             validation_failed: load(&self.validation_failed),
+            signatures_checked: load(&self.signatures_checked),
             aggressive_nsec: self.aggressive_nsec.each_ref().map(load),
             latency: self.latency.snapshot(),
             upstream_rtt: self.upstream_rtt.snapshot(),
@@ -512,6 +521,7 @@ pub struct Snapshot {
     /// Answers validated secure, insecure and bogus.
     pub validated: [u64; 3],
     pub validation_failed: u64,
+    pub signatures_checked: u64,
     /// NXDOMAIN and NODATA answers made from validated NSEC ranges.
     pub aggressive_nsec: [u64; 2],
     pub latency: HistogramSnapshot,

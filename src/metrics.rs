@@ -399,6 +399,12 @@ impl Collector for Scrape {
         }
         counter(
             &mut e,
+            "signatures_checked",
+            "DNSSEC signature checks made.",
+            c.signatures_checked,
+        )?;
+        counter(
+            &mut e,
             "validation_failed",
             "Answers that could not be validated (budget spent, keys unanswered): SERVFAIL.",
             c.validation_failed,

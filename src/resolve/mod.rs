@@ -595,10 +595,13 @@ impl Resolver {
             return Some(unchecked(Security::Indeterminate));
         }
         let depth = path.len().saturating_sub(1);
-        match validator
+        let left = budget.dnssec.signatures_left();
+        let judged = validator
             .judge(self, reading, qtype, deadline, budget, path)
-            .await
-        {
+            .await;
+        self.counters
+            .signatures_checked(left.saturating_sub(budget.dnssec.signatures_left()));
+        match judged {
             Ok(judged) => {
                 let whole = judged
                     .rrsets

@@ -94,8 +94,11 @@ impl Reading {
 /// and a hostile server chooses how many it sends.
 const MAX_PROOF_RECORDS: usize = 32;
 
-/// RRSIGs kept for one RRset; more are never tried (`dnssec::budget`).
-const MAX_RRSIGS: usize = 8;
+/// RRSIGs kept for one RRset: enough for the key and algorithm rolls
+/// of a real zone, whose good signature may come after many others; only
+/// those that name a key of the zone are tried, and a few of them
+/// (`dnssec::budget`).
+const MAX_RRSIGS: usize = 32;
 
 /// `data` in wire form, names uncompressed, as it was signed.
 pub fn rdata_wire(data: &RData) -> Option<Box<[u8]>> {

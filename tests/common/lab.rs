@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Record, RecordType};
+use hickory_proto::rr::rdata::{A, NULL};
+use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use tokio::net::UdpSocket;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
@@ -84,6 +86,13 @@ pub enum Fault {
     StripRrsigs,
     /// The authority section removed: denials without their proof.
     StripAuthority,
+    /// Every A record's address replaced, its RRSIGs left as they were: a
+    /// forged answer.
+    ForgeAddresses,
+    /// The signature of every RRSIG except those over DNSKEY sets
+    /// corrupted: RRsets with piles of signatures that all fail, the
+    /// KeyTrap shape (CVE-2023-50387).
+    CorruptSignatures,
 }
 
 /// What runs on one lab address.
@@ -158,6 +167,11 @@ impl Lab {
                 Host::Proxy(n, backend, fault) => {
                     let socket = UdpSocket::bind(lab.addr(*n)).await.expect("proxy bind");
                     let task = tokio::spawn(proxy(socket, lab.addr(*backend), fault.clone()));
+                    lab.tasks.push(task);
+                    let listener = tokio::net::TcpListener::bind(lab.addr(*n))
+                        .await
+                        .expect("proxy bind");
+                    let task = tokio::spawn(proxy_tcp(listener, lab.addr(*backend), fault.clone()));
                     lab.tasks.push(task);
                 }
                 Host::Silent(n) => {
@@ -415,58 +429,133 @@ async fn proxy(socket: UdpSocket, backend: SocketAddr, fault: Fault) {
         let query = buf[..len].to_vec();
         let (socket, fault) = (socket.clone(), fault.clone());
         tokio::spawn(async move {
-            if let Fault::NoPriming = fault {
-                let priming = Message::from_vec(&query).ok().is_some_and(|m| {
-                    m.queries
-                        .first()
-                        .is_some_and(|q| q.name().is_root() && q.query_type() == RecordType::NS)
-                });
-                if priming {
-                    return;
-                }
+            if fault.drops(&query) {
+                return;
             }
-            let Some(mut answer) = udp_exchange(backend, &query, DEADLINE).await else {
+            let Some(answer) = udp_exchange(backend, &query, DEADLINE).await else {
                 return;
             };
-            if answer.len() < 12 {
-                return;
+            if let Some(answer) = fault.apply(&query, answer) {
+                let _ = socket.send_to(&answer, peer).await;
             }
-            match &fault {
-                Fault::ClearAa => answer[2] &= !0x04,
-                Fault::NoPriming => {}
-                Fault::StripRrsigs | Fault::StripAuthority => {
-                    let Ok(mut message) = Message::from_vec(&answer) else {
-                        return;
-                    };
-                    if let Fault::StripAuthority = fault {
-                        message.authorities.clear();
-                    }
-                    let signature = |r: &Record| r.record_type() == RecordType::RRSIG;
-                    if let Fault::StripRrsigs = fault {
-                        message.answers.retain(|r| !signature(r));
-                        message.authorities.retain(|r| !signature(r));
-                        message.additionals.retain(|r| !signature(r));
-                    }
-                    let Ok(bytes) = message.to_vec() else {
-                        return;
-                    };
-                    answer = bytes;
-                }
-                Fault::EntNxdomain(names) => {
-                    let asked = Message::from_vec(&query).ok().and_then(|m| {
-                        m.queries
-                            .first()
-                            .map(|q| q.name().to_lowercase().to_ascii())
-                    });
-                    let ancount = u16::from_be_bytes([answer[6], answer[7]]);
-                    let noerror = answer[3] & 0x0f == 0;
-                    if noerror && ancount == 0 && asked.is_some_and(|a| names.contains(&a)) {
-                        answer[3] = (answer[3] & 0xf0) | 3;
-                    }
-                }
-            }
-            let _ = socket.send_to(&answer, peer).await;
         });
+    }
+}
+
+/// The proxy's TCP side: each query passed on over TCP, one per
+/// connection at a time, its answer with the fault applied.
+async fn proxy_tcp(listener: tokio::net::TcpListener, backend: SocketAddr, fault: Fault) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let fault = fault.clone();
+        tokio::spawn(async move {
+            while let Some(query) = super::tcp_recv(&mut stream).await {
+                if fault.drops(&query) {
+                    return;
+                }
+                let Ok(Ok(mut upstream)) =
+                    timeout(DEADLINE, tokio::net::TcpStream::connect(backend)).await
+                else {
+                    return;
+                };
+                super::tcp_send(&mut upstream, &query).await;
+                let Some(answer) = super::tcp_recv(&mut upstream).await else {
+                    return;
+                };
+                let Some(answer) = fault.apply(&query, answer) else {
+                    return;
+                };
+                super::tcp_send(&mut stream, &answer).await;
+            }
+        });
+    }
+}
+
+impl Fault {
+    /// Whether the query goes unanswered.
+    fn drops(&self, query: &[u8]) -> bool {
+        let Fault::NoPriming = self else {
+            return false;
+        };
+        Message::from_vec(query).ok().is_some_and(|m| {
+            m.queries
+                .first()
+                .is_some_and(|q| q.name().is_root() && q.query_type() == RecordType::NS)
+        })
+    }
+
+    /// The answer with the fault applied, or `None` to send nothing.
+    fn apply(&self, query: &[u8], mut answer: Vec<u8>) -> Option<Vec<u8>> {
+        if answer.len() < 12 {
+            return None;
+        }
+        match self {
+            Fault::ClearAa => answer[2] &= !0x04,
+            Fault::NoPriming => {}
+            Fault::StripRrsigs
+            | Fault::StripAuthority
+            | Fault::ForgeAddresses
+            | Fault::CorruptSignatures => {
+                let Ok(mut message) = Message::from_vec(&answer) else {
+                    return None;
+                };
+                if let Fault::ForgeAddresses = self {
+                    for record in &mut message.answers {
+                        if let RData::A(address) = &mut record.data {
+                            *address = A::new(203, 0, 113, 66);
+                        }
+                    }
+                }
+                if let Fault::CorruptSignatures = self {
+                    for record in message.answers.iter_mut().chain(&mut message.authorities) {
+                        if record.record_type() != RecordType::RRSIG {
+                            continue;
+                        }
+                        let mut rdata = Vec::new();
+                        let mut encoder = BinEncoder::new(&mut rdata);
+                        if record.data.emit(&mut encoder).is_err() {
+                            continue;
+                        }
+                        // Type covered DNSKEY (48): left alone.
+                        if rdata.get(..2) == Some(&[0, 48][..]) {
+                            continue;
+                        }
+                        if let Some(last) = rdata.last_mut() {
+                            *last ^= 0xFF;
+                        }
+                        record.data = RData::Unknown {
+                            code: RecordType::RRSIG,
+                            rdata: NULL::with(rdata),
+                        };
+                    }
+                }
+                if let Fault::StripAuthority = self {
+                    message.authorities.clear();
+                }
+                let signature = |r: &Record| r.record_type() == RecordType::RRSIG;
+                if let Fault::StripRrsigs = self {
+                    message.answers.retain(|r| !signature(r));
+                    message.authorities.retain(|r| !signature(r));
+                    message.additionals.retain(|r| !signature(r));
+                }
+                let Ok(bytes) = message.to_vec() else {
+                    return None;
+                };
+                answer = bytes;
+            }
+            Fault::EntNxdomain(names) => {
+                let asked = Message::from_vec(query).ok().and_then(|m| {
+                    m.queries
+                        .first()
+                        .map(|q| q.name().to_lowercase().to_ascii())
+                });
+                let ancount = u16::from_be_bytes([answer[6], answer[7]]);
+                let noerror = answer[3] & 0x0f == 0;
+                if noerror && ancount == 0 && asked.is_some_and(|a| names.contains(&a)) {
+                    answer[3] = (answer[3] & 0xf0) | 3;
+                }
+            }
+        }
+        Some(answer)
     }
 }
 

@@ -223,11 +223,11 @@ impl Keys {
         revoked.trim_end_matches(".key").to_string()
     }
 
-    /// `text` signed with the KSKs `ksks` and the ZSK `zsk`, their
-    /// DNSKEYs published: the signed text.
-    pub fn sign(&self, text: &str, ksks: &[&str], zsk: &str) -> String {
+    /// `text` signed with the KSKs `ksks` and the ZSKs `zsks` (each
+    /// RRset with each of them), their DNSKEYs published: the signed text.
+    pub fn sign(&self, text: &str, ksks: &[&str], zsks: &[&str]) -> String {
         let mut zone = text.to_string();
-        for key in ksks.iter().chain([&zsk]) {
+        for key in ksks.iter().chain(zsks) {
             zone.push_str(&format!("$INCLUDE {key}.key\n"));
         }
         std::fs::write(self.dir.join("unsigned.zone"), zone).unwrap();
@@ -235,7 +235,8 @@ impl Keys {
         for ksk in ksks {
             args.extend(["-k", ksk]);
         }
-        args.extend(["unsigned.zone", zsk]);
+        args.push("unsigned.zone");
+        args.extend(zsks);
         run(&self.dir, "dnssec-signzone", &args);
         std::fs::read_to_string(self.dir.join("signed.zone")).unwrap()
     }
