@@ -129,9 +129,10 @@ bench_queries() {
     echo "bench.test MX"
 }
 
-# unbound_conf PORT: the server: clause both resolver benchmarks give
-# Unbound (one thread, no validator, no prefetch, like hearsay's settings
-# there), on 127.0.0.1@PORT; the caller appends its own lines.
+# unbound_conf PORT [MODULES]: the server: clause both resolver benchmarks
+# give Unbound (one thread, no prefetch, like hearsay's settings there;
+# MODULES "iterator" unless given), on 127.0.0.1@PORT; the caller appends
+# its own lines.
 unbound_conf() {
     cat <<CONF
 server:
@@ -147,8 +148,9 @@ server:
     verbosity: 0
     access-control: 127.0.0.0/8 allow
     do-not-query-localhost: no
-    # Like hearsay today: no DNSSEC validation, no prefetch.
-    module-config: "iterator"
+    # As hearsay is set up in the same benchmark: validating or not, no
+    # prefetch.
+    module-config: "${2:-iterator}"
     prefetch: no
     # test. is one of Unbound's built-in empty zones (RFC 6761).
     local-zone: "test." nodefault

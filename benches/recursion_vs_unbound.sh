@@ -12,6 +12,13 @@
 # For each: authoritative queries per resolved name (NOERROR answers;
 # counted by every NSD itself) and resolver CPU time per resolved name,
 # medians of ROUNDS alternating runs, and the ratios hearsay/Unbound.
+# A fourth workload is warm:
+#  (d) the 10,000 names of c.com. asked once to fill the cache, then for
+#      HIT_SECONDS over and over: CPU per cache hit.
+# With SIGNED=1 every zone is signed (dnssec-signzone, ECDSA P-256, NSEC),
+# both resolvers validate from the root's DS (hearsay's default; Unbound
+# as "validator iterator"), and every query sets DO, so answers carry
+# their RRSIGs: cold validated resolution, and DO=1 cache hits.
 #
 # The hierarchy listens on port 53 (127.0.0.20-24), because Unbound only
 # asks authoritative servers there; so this needs root. Resolvers are
@@ -19,21 +26,24 @@
 #
 # Needs: root, nsd, unbound, dnsperf, taskset, dig, awk.
 # Knobs: ROUNDS (5), NAMES (200000 per run of (a) and (b)), MIX (200000
-# queries per run of (c)), WORKLOADS ("a b c"), BASELINE (the path of
-# another hearsay binary to run in Unbound's place: a before/after check
-# of a change).
+# queries per run of (c)), HIT_SECONDS (5), WORKLOADS ("a b c d"), SIGNED
+# (0), BASELINE (the path of another hearsay binary to run in Unbound's
+# place: a before/after check of a change).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
 NAMES=${NAMES:-200000}
 MIX=${MIX:-200000}
-WORKLOADS=${WORKLOADS:-a b c}
+WORKLOADS=${WORKLOADS:-a b c d}
+HIT_SECONDS=${HIT_SECONDS:-5}
+SIGNED=${SIGNED:-0}
 UNBOUND_PORT=${UNBOUND_PORT:-5311}
 HEARSAY_PORT=${HEARSAY_PORT:-5312}
 
 cd "$(dirname "$0")/.."
 source benches/common.sh
 need nsd nsd-control unbound dnsperf taskset dig awk
+if [ "$SIGNED" = 1 ]; then need dnssec-keygen dnssec-signzone; fi
 if [ "$(id -u)" != 0 ]; then echo "needs root (port 53)" >&2; exit 2; fi
 cargo build --release --quiet
 hearsay=$PWD/target/release/hearsay
@@ -97,6 +107,34 @@ ZONE
     echo "ns A 127.0.0.24"
     for i in $(seq 10 10 10000); do echo "n$i A 10.1.$((i / 256)).$((i % 256))"; done
 } | zone c.net.zone c.net.
+
+# sign ORIGIN FILE: FILE signed in place (a KSK and a ZSK of its own),
+# the DS for its parent appended to $work/ds-ORIGIN.
+sign() {
+    local dir=$work/keys-$1
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        dnssec-keygen -q -K . -a ECDSAP256SHA256 -f KSK "$1" >/dev/null
+        dnssec-keygen -q -K . -a ECDSAP256SHA256 "$1" >/dev/null
+        dnssec-signzone -q -S -K . -o "$1" -f "$work/$2.signed" "$work/$2" >/dev/null
+        cat "dsset-${1%.}."
+    ) >"$work/ds-$1"
+    mv "$work/$2.signed" "$work/$2"
+}
+if [ "$SIGNED" = 1 ]; then
+    sign a.com. a.com.zone
+    sign b.com. b.com.zone
+    sign c.com. c.com.zone
+    sign c.net. c.net.zone
+    cat "$work/ds-a.com." "$work/ds-b.com." "$work/ds-c.com." >>"$work/com.zone"
+    cat "$work/ds-c.net." >>"$work/net.zone"
+    sign com. com.zone
+    sign net. net.zone
+    cat "$work/ds-com." "$work/ds-net." >>"$work/root.zone"
+    sign . root.zone
+    cp "$work/ds-." "$work/root.anchor"
+fi
 
 # nsd_server NAME ADDRESS ORIGIN=FILE...
 nsd_server() {
@@ -169,19 +207,26 @@ max_size = "4 GiB"
 prefetch = false
 [resolver]
 mode = "recursive"
-# The lab is unsigned, and Unbound here does not validate.
-dnssec = false
 root_hints = "root.hints"
 timeout = "5s"
 CONF
+modules=iterator
+if [ "$SIGNED" = 1 ]; then
+    printf 'dnssec = true\ntrust_anchor_file = "root.anchor"\n' >>"$work/hearsay.toml"
+    modules="validator iterator"
+else
+    # The lab is unsigned, and Unbound here does not validate either.
+    printf 'dnssec = false\n' >>"$work/hearsay.toml"
+fi
 {
-    unbound_conf "$UNBOUND_PORT"
+    unbound_conf "$UNBOUND_PORT" "$modules"
     cat <<CONF
     root-hints: "$work/root.hints"
     do-ip6: no
     rrset-cache-size: 2g
     msg-cache-size: 2g
 CONF
+    if [ "$SIGNED" = 1 ]; then echo "    trust-anchor-file: \"$work/root.anchor\""; fi
 } >"$work/unbound.conf"
 
 sed "s/127.0.0.1:$HEARSAY_PORT/127.0.0.1:$UNBOUND_PORT/" "$work/hearsay.toml" >"$work/baseline.toml"
@@ -214,15 +259,25 @@ stop_resolver() {
     wait "$resolver_pid" 2>/dev/null || true
 }
 
-# run SERVER FILE: a cold run of FILE against SERVER; prints
+# DO on every query when the lab is signed.
+do_bit=()
+if [ "$SIGNED" = 1 ]; then do_bit=(-D); fi
+
+# run SERVER FILE [WARM]: a cold run of FILE against SERVER (with WARM,
+# FILE is asked once first, unmeasured, then for HIT_SECONDS); prints
 # "us_per_answer queries_per_answer answers qps".
 run() {
     local server=$1 file=$2 port=$UNBOUND_PORT before after auth_before auth_after out answered qps
+    local passes=(-n 1)
     [ "$server" = hearsay ] && port=$HEARSAY_PORT
     start_resolver "$server"
+    if [ -n "${3:-}" ]; then
+        taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -n 1 -c 4 -q 200 -t 5 "${do_bit[@]}" >/dev/null 2>&1
+        passes=(-l "$HIT_SECONDS")
+    fi
     auth_before=$(authoritative_queries)
     before=$(cpu_ticks "$resolver_pid")
-    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -n 1 -c 4 -q 200 -t 5 2>&1)
+    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" "${passes[@]}" -c 4 -q 200 -t 5 "${do_bit[@]}" 2>&1)
     after=$(cpu_ticks "$resolver_pid")
     auth_after=$(authoritative_queries)
     stop_resolver
@@ -260,6 +315,7 @@ queries() {
                    while (lo < hi) { mid = int((lo + hi) / 2); if (cdf[mid] < x) lo = mid + 1; else hi = mid }
                    printf "n%d.c.com A\n", lo
                } }' ;;
+        d) seq 1 10000 | sed "s/.*/n&.c.com A/" ;;
     esac
 }
 
@@ -270,10 +326,12 @@ for workload in $WORKLOADS; do
     cu=() ch=() au=() ah=()
     for round in $(seq 1 "$ROUNDS"); do
         queries "$workload" "r$round-" >"$work/queries"
-        read -r us auth n qps < <(run unbound "$work/queries")
+        warm=""
+        [ "$workload" = d ] && warm=1
+        read -r us auth n qps < <(run unbound "$work/queries" $warm)
         cu+=("$us") au+=("$auth")
         printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" unbound "$us" "$auth" "$n" "$qps"
-        read -r us auth n qps < <(run hearsay "$work/queries")
+        read -r us auth n qps < <(run hearsay "$work/queries" $warm)
         ch+=("$us") ah+=("$auth")
         printf "%5d  %-7s  %13s  %11s  %8s  %7s\n" "$round" hearsay "$us" "$auth" "$n" "$qps"
     done

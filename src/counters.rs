@@ -329,8 +329,9 @@ pub struct Counters {
     validated: [AtomicU64; 3],
     validation_failed: AtomicU64,
     signatures_checked: AtomicU64,
-    /// NXDOMAIN and NODATA answers made from validated NSEC ranges.
-    aggressive_nsec: [AtomicU64; 2],
+    /// NXDOMAIN and NODATA answers made from validated NSEC ranges, and
+    /// answers synthesised from cached wildcards.
+    aggressive_nsec: [AtomicU64; 3],
     latency: Histogram,
     upstream_rtt: Histogram,
 }
@@ -407,6 +408,11 @@ impl Counters {
     /// NODATA.
     pub fn aggressive_nsec(&self, nxdomain: bool) {
         self.aggressive_nsec[usize::from(!nxdomain)].fetch_add(1, Relaxed);
+    }
+
+    /// An answer synthesised from a cached wildcard (RFC 8198 5.3).
+    pub fn aggressive_wildcard(&self) {
+        self.aggressive_nsec[2].fetch_add(1, Relaxed);
     }
 
     /// A resolution ended with no usable answer.
@@ -522,8 +528,9 @@ pub struct Snapshot {
     pub validated: [u64; 3],
     pub validation_failed: u64,
     pub signatures_checked: u64,
-    /// NXDOMAIN and NODATA answers made from validated NSEC ranges.
-    pub aggressive_nsec: [u64; 2],
+    /// NXDOMAIN and NODATA answers made from validated NSEC ranges, and
+    /// answers synthesised from cached wildcards.
+    pub aggressive_nsec: [u64; 3],
     pub latency: HistogramSnapshot,
     pub upstream_rtt: HistogramSnapshot,
 }

@@ -389,11 +389,11 @@ impl Collector for Scrape {
                 c.validated[i],
             )?;
         }
-        for (i, kind) in ["nxdomain", "nodata"].iter().enumerate() {
+        for (i, kind) in ["nxdomain", "nodata", "wildcard"].iter().enumerate() {
             counter(
                 &mut e,
                 &format!("aggressive_nsec_{kind}"),
-                "Denials made from validated NSEC ranges without asking (RFC 8198).",
+                "Answers made from validated NSEC ranges (and cached wildcards) without asking (RFC 8198).",
                 c.aggressive_nsec[i],
             )?;
         }

@@ -604,18 +604,21 @@ async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
             })
             .collect::<String>()
     };
-    let mut flood: Vec<(String, RecordType)> = (0..300)
-        .map(|_| (format!("{}.nsec.test.", random_label()), A))
+    let mut flood: Vec<(String, RecordType, ResponseCode)> = (0..300)
+        .map(|_| (format!("{}.nsec.test.", random_label()), A, NXDomain))
         .collect();
-    flood.extend([SRV, CAA, HINFO, NAPTR, SSHFP].map(|t| ("www.nsec.test.".to_string(), t)));
+    flood.extend(
+        [SRV, CAA, HINFO, NAPTR, SSHFP].map(|t| ("www.nsec.test.".to_string(), t, NoError)),
+    );
+    // And names under a wildcard already seen: answered from it.
+    flood.extend((0..50).map(|_| (format!("{}.wild.nsec.test.", random_label()), A, NoError)));
     let mut flood_queries = Vec::new();
     let aggressive_before = hearsay.server.counters().aggressive_nsec;
     for server in [hearsay.addr(), unbound.addr] {
         let before = lab.settled().await;
-        for (name, rtype) in &flood {
+        for (name, rtype, rcode) in &flood {
             let (said, _) = ask(server, name, *rtype, false).await;
-            let rcode = if *rtype == A { NXDomain } else { NoError };
-            if said.rcode != rcode || !said.ad {
+            if said.rcode != *rcode || !said.ad {
                 wrong.push(format!("{server} {name} {rtype}: {said:?}"));
             }
         }
@@ -623,13 +626,15 @@ async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
     }
     let aggressive = hearsay.server.counters().aggressive_nsec;
     println!(
-        "{} missing names and types: authoritative queries hearsay {}, Unbound {}; \
-         hearsay made {} NXDOMAIN and {} NODATA from NSEC ranges",
+        "{} missing names and types, and names under a wildcard: authoritative queries \
+         hearsay {}, Unbound {}; hearsay made {} NXDOMAIN, {} NODATA and {} wildcard \
+         answers from NSEC ranges",
         flood.len(),
         flood_queries[0],
         flood_queries[1],
         aggressive[0] - aggressive_before[0],
         aggressive[1] - aggressive_before[1],
+        aggressive[2] - aggressive_before[2],
     );
     assert!(
         flood_queries[0] <= flood_queries[1],
@@ -643,6 +648,7 @@ async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
     let from_ranges = [
         ("k3.nsec.test.", A, false, NXDomain, true),
         ("www.nsec.test.", SRV, false, NoError, true),
+        ("synthesised.wild.nsec.test.", A, false, NoError, true),
     ];
     for &(name, rtype, cd, rcode, _) in cases.iter().chain(&from_ranges) {
         if cd || rcode == ServFail {

@@ -59,12 +59,36 @@ pub struct Synthesised {
     pub proof: Vec<ProofRecord>,
 }
 
+/// A validated wildcard RRset, for answers synthesised from it.
+#[derive(Clone, Debug)]
+struct Wildcard {
+    rrset: Rrset,
+    rrsigs: Vec<Box<[u8]>>,
+    zone: Box<[u8]>,
+    expires_ms: u64,
+}
+
+/// An answer synthesised from a cached wildcard (RFC 8198 section 5.3):
+/// the RRset at the name asked, the wildcard's RRSIGs, and the NSEC
+/// record (with its RRSIGs) proving the name itself does not exist.
+#[derive(Debug)]
+pub struct Expanded {
+    pub rrset: Rrset,
+    pub rrsigs: Vec<Box<[u8]>>,
+    pub proof: Vec<ProofRecord>,
+}
+
 #[derive(Default)]
 struct Ranges {
     /// By the canonical order of their owners (`canonical_key`).
     links: BTreeMap<Vec<u8>, Link>,
     zones: HashMap<Box<[u8]>, ZoneSoa, RandomState>,
+    /// By wildcard owner (lowercase wire form) and type.
+    wildcards: HashMap<(Box<[u8]>, u16), Wildcard, RandomState>,
 }
+
+/// Wildcard RRsets kept.
+const MAX_WILDCARDS: usize = 10_000;
 
 /// The NSEC ranges validation proved, for RFC 8198.
 #[derive(Default)]
@@ -100,13 +124,13 @@ fn canonical_key(name: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl NsecRanges {
-    /// Keeps the NSEC records (with their RRSIGs) of a secure denial from
-    /// `zone`, and the zone's SOA with the RRSIGs over it among
-    /// `soa_proof`, until `expires_ms`.
+    /// Keeps the NSEC records (with their RRSIGs) of a secure denial or
+    /// wildcard answer from `zone`, and for a denial the zone's SOA with
+    /// the RRSIGs over it among `soa_proof`, until `expires_ms`.
     pub fn insert(
         &self,
         zone: &[u8],
-        (soa, minimum, soa_proof): (&Rrset, u32, &[ProofRecord]),
+        soa: Option<(&Rrset, u32, &[ProofRecord])>,
         proof: &[ProofRecord],
         expires_ms: u64,
     ) {
@@ -122,23 +146,25 @@ impl NsecRanges {
                 .map(|r| r.rdata.clone())
                 .collect()
         };
-        let soa_owner = crate::wire::NameKey::from_name(&soa.name);
-        if ranges.zones.len() >= MAX_ZONES && !ranges.zones.contains_key(&zone) {
-            let now = expires_ms.saturating_sub(u64::from(soa.ttl) * 1000);
-            ranges.zones.retain(|_, z| z.expires_ms > now);
-            if ranges.zones.len() >= MAX_ZONES {
-                return;
+        if let Some((soa, minimum, soa_proof)) = soa {
+            let soa_owner = crate::wire::NameKey::from_name(&soa.name);
+            if ranges.zones.len() >= MAX_ZONES && !ranges.zones.contains_key(&zone) {
+                let now = expires_ms.saturating_sub(u64::from(soa.ttl) * 1000);
+                ranges.zones.retain(|_, z| z.expires_ms > now);
+                if ranges.zones.len() >= MAX_ZONES {
+                    return;
+                }
             }
+            ranges.zones.insert(
+                zone.clone(),
+                ZoneSoa {
+                    soa: soa.clone(),
+                    minimum,
+                    rrsigs: rrsigs_of(soa_proof, soa_owner.as_bytes(), rtype::SOA),
+                    expires_ms,
+                },
+            );
         }
-        ranges.zones.insert(
-            zone.clone(),
-            ZoneSoa {
-                soa: soa.clone(),
-                minimum,
-                rrsigs: rrsigs_of(soa_proof, soa_owner.as_bytes(), rtype::SOA),
-                expires_ms,
-            },
-        );
         for record in proof.iter().filter(|r| r.rtype == rtype::NSEC) {
             if !is_at_or_below(&record.owner, &zone) {
                 continue;
@@ -168,6 +194,80 @@ impl NsecRanges {
             };
             ranges.links.remove(&soonest);
         }
+    }
+
+    /// Keeps a validated wildcard RRset of `zone`, owner `wildcard`
+    /// (lowercase wire form, `*` first), with the RRSIGs over it, for
+    /// answers synthesised from it, until `expires_ms`.
+    pub fn insert_wildcard(
+        &self,
+        zone: &[u8],
+        wildcard: &[u8],
+        rrset: &Rrset,
+        rrsigs: &[Box<[u8]>],
+        expires_ms: u64,
+    ) {
+        let Ok(mut ranges) = self.inner.lock() else {
+            return;
+        };
+        if !wildcard.starts_with(b"\x01*") || !is_at_or_below(wildcard, zone) {
+            return;
+        }
+        let key = (Box::from(wildcard), u16::from(rrset.rtype));
+        if ranges.wildcards.len() >= MAX_WILDCARDS && !ranges.wildcards.contains_key(&key) {
+            return;
+        }
+        ranges.wildcards.insert(
+            key,
+            Wildcard {
+                rrset: rrset.clone(),
+                rrsigs: rrsigs.to_vec(),
+                zone: zone.to_ascii_lowercase().into(),
+                expires_ms,
+            },
+        );
+    }
+
+    /// The answer for (`qname`, `qtype`) a cached wildcard gives, if the
+    /// kept links prove `qname` does not exist and the wildcard that
+    /// stands for it is cached with that type (RFC 8198 section 5.3).
+    pub fn expand(&self, qname: &[u8], qtype: u16, now_ms: u64) -> Option<Expanded> {
+        let ranges = self.inner.lock().ok()?;
+        let key = canonical_key(qname)?;
+        let (_, at) = ranges.links.range(..=key).next_back()?;
+        if at.expires_ms <= now_ms || !is_at_or_below(qname, &at.zone) {
+            return None;
+        }
+        let cover = Nsec::parse(&at.owner, &at.rdata)?;
+        let wildcard = denial::wildcard_for(qname, &cover);
+        let encloser = wildcard.get(2..)?;
+        denial::prove_wildcard_answer(qname, encloser, &[cover]).ok()?;
+        let found = ranges.wildcards.get(&(Box::from(&wildcard[..]), qtype))?;
+        if found.expires_ms <= now_ms || found.zone != at.zone {
+            return None;
+        }
+        let left = |expires_ms: u64| ((expires_ms - now_ms) / 1000) as u32;
+        let mut rrset = found.rrset.clone();
+        rrset.name = crate::wire::name::wire_to_name(qname)?;
+        rrset.ttl = rrset
+            .ttl
+            .min(left(found.expires_ms))
+            .min(left(at.expires_ms));
+        let mut proof = vec![ProofRecord {
+            owner: at.owner.clone(),
+            rtype: rtype::NSEC,
+            rdata: at.rdata.clone(),
+        }];
+        proof.extend(at.rrsigs.iter().map(|rdata| ProofRecord {
+            owner: at.owner.clone(),
+            rtype: rtype::RRSIG,
+            rdata: rdata.clone(),
+        }));
+        Some(Expanded {
+            rrset,
+            rrsigs: found.rrsigs.clone(),
+            proof,
+        })
     }
 
     /// Forgets every range (`ctl flush`).
@@ -310,7 +410,7 @@ mod tests {
             nsec(b"\x01m\x07example\x00", b"\x07example\x00", b"\x00\x01\x40"),
         ];
         let ranges = NsecRanges::default();
-        ranges.insert(b"\x07example\x00", (&soa, 300, &[]), &links, 300_000);
+        ranges.insert(b"\x07example\x00", Some((&soa, 300, &[])), &links, 300_000);
         ranges
     }
 
@@ -359,6 +459,51 @@ mod tests {
         assert_eq!(nsecs, 2, "the covering link and the wildcard's");
         ranges.clear();
         assert!(ranges.is_empty());
+    }
+
+    #[test]
+    fn names_below_a_cached_wildcard_are_answered_from_it() {
+        use hickory_proto::rr::rdata::A;
+        let ranges = ranges();
+        // A wildcard *.m.example (inside the range m .. apex) with an A.
+        let wildcard = Rrset {
+            name: Name::from_ascii("*.m.example.").unwrap(),
+            rtype: RecordType::A,
+            ttl: 3600,
+            rdatas: vec![RData::A(A::new(192, 0, 2, 7))],
+        };
+        let rrsig: Box<[u8]> = [0u8, 1, 13, 2].into();
+        let star = b"\x01*\x01m\x07example\x00";
+        ranges.insert_wildcard(b"\x07example\x00", star, &wildcard, &[rrsig], 300_000);
+        let expanded = ranges.expand(b"\x01q\x01m\x07example\x00", 1, 0).unwrap();
+        assert_eq!(
+            expanded.rrset.name,
+            Name::from_ascii("q.m.example.").unwrap()
+        );
+        assert_eq!(expanded.rrset.rdatas, wildcard.rdatas);
+        assert_eq!(
+            expanded.rrset.ttl, 300,
+            "no longer than the links have left"
+        );
+        assert_eq!(expanded.proof[0].owner[..], b"\x01m\x07example\x00"[..]);
+        // Not for another type, not once expired, not where the range
+        // does not prove the name absent (m itself exists).
+        assert!(ranges.expand(b"\x01q\x01m\x07example\x00", 28, 0).is_none());
+        assert!(
+            ranges
+                .expand(b"\x01q\x01m\x07example\x00", 1, 300_000)
+                .is_none()
+        );
+        assert!(ranges.expand(b"\x01m\x07example\x00", 1, 0).is_none());
+        // A wildcard outside the zone it came with is not kept.
+        ranges.insert_wildcard(
+            b"\x07example\x00",
+            b"\x01*\x03org\x00",
+            &wildcard,
+            &[],
+            300_000,
+        );
+        assert!(ranges.expand(b"\x01q\x03org\x00", 1, 0).is_none());
     }
 
     #[test]

@@ -61,13 +61,25 @@ impl<'a> Rrsig<'a> {
 /// synthesised from a wildcard: signed with fewer labels than the owner
 /// has (RFC 4035 section 5.3.4).
 pub fn expands_wildcard(owner: &[u8], rrsigs: &[Box<[u8]>]) -> bool {
-    let Some(labels) = super::canonical::signature_labels(owner) else {
-        return false;
-    };
-    rrsigs
+    expanded_from(owner, rrsigs).is_some()
+}
+
+/// The wildcard an RRset at `owner` was synthesised from, as its RRSIGs
+/// show (`*` and the owner's last `labels` labels), if it was.
+pub fn expanded_from(owner: &[u8], rrsigs: &[Box<[u8]>]) -> Option<Vec<u8>> {
+    let own = super::canonical::signature_labels(owner)?;
+    let labels = rrsigs
         .iter()
         .filter_map(|r| Rrsig::parse(r))
-        .any(|r| r.labels < labels)
+        .map(|r| r.labels)
+        .min()
+        .filter(|&labels| labels < own)?;
+    let mut encloser = owner;
+    for _ in labels..own {
+        let len = usize::from(*encloser.first()?);
+        encloser = encloser.get(1 + len..)?;
+    }
+    Some([b"\x01*", encloser].concat())
 }
 
 /// The fields of a DNSKEY (RFC 4034 section 2.1).

@@ -405,6 +405,14 @@ impl Resolver {
                 chain.set_rcode(rcode::NXDOMAIN);
                 return Outcome::Answered(chain);
             }
+            // Below a cached wildcard, inside a range a zone's NSEC chain
+            // proved empty (RFC 8198 section 5.3).
+            if let Some(entry) = self.expand_from_ranges(&target, qtype, depth, budget) {
+                if !chain.push(entry) {
+                    return Outcome::Failed;
+                }
+                return Outcome::Answered(chain);
+            }
             // Inside a range a zone's NSEC chain proved empty (RFC 8198).
             if let Some(entry) = self.deny_from_ranges(&target, qtype, depth, budget) {
                 if entry.kind() == EntryKind::NxDomain {
@@ -446,6 +454,9 @@ impl Resolver {
                 let Ok(entry) = self.cache.store_rrset_via(rrset, now, via, provenance) else {
                     return Outcome::Failed;
                 };
+                if security == Security::Secure {
+                    self.keep_wildcard(rrset, provenance.rrsigs, &judged, entry.expires_ms());
+                }
                 budget.note(depth, || {
                     format!(
                         "cached {} {} ({} records, TTL {})",
@@ -492,7 +503,7 @@ impl Resolver {
                     return Outcome::Failed;
                 };
                 if let (Some(ranges), Some(nsecs)) = (&self.nsec_ranges, &judged.nsecs) {
-                    let soa = (soa, *minimum, &reading.proof[..]);
+                    let soa = Some((soa, *minimum, &reading.proof[..]));
                     ranges.insert(&nsecs.zone, soa, &nsecs.records, entry.expires_ms());
                 }
                 budget.note(depth, || {
@@ -515,6 +526,58 @@ impl Resolver {
             return Outcome::Answered(chain);
         }
         Outcome::Failed
+    }
+
+    /// Keeps a secure RRset synthesised from a wildcard, and the NSEC
+    /// records that proved it, for answers made from it (RFC 8198 5.3).
+    fn keep_wildcard(
+        &self,
+        rrset: &crate::cache::Rrset,
+        rrsigs: &[Box<[u8]>],
+        judged: &validate::Judged,
+        expires_ms: u64,
+    ) {
+        let (Some(ranges), Some(nsecs)) = (&self.nsec_ranges, &judged.nsecs) else {
+            return;
+        };
+        let owner = NameKey::from_name(&rrset.name);
+        let Some(wildcard) = crate::dnssec::records::expanded_from(owner.as_bytes(), rrsigs) else {
+            return;
+        };
+        ranges.insert(&nsecs.zone, None, &nsecs.records, expires_ms);
+        ranges.insert_wildcard(&nsecs.zone, &wildcard, rrset, rrsigs, expires_ms);
+    }
+
+    /// An answer synthesised from a cached wildcard, stored in the cache
+    /// like one a server gave (RFC 8198 section 5.3).
+    fn expand_from_ranges(
+        &self,
+        name: &[u8],
+        qtype: u16,
+        depth: usize,
+        budget: &Budget,
+    ) -> Option<Arc<CacheEntry>> {
+        let now = self.cache.now_ms();
+        let expanded = self.nsec_ranges.as_ref()?.expand(name, qtype, now)?;
+        let provenance = Provenance {
+            origin: self.origin(),
+            security: Security::Secure,
+            rrsigs: &expanded.rrsigs,
+            proof: &expanded.proof,
+        };
+        let entry = self
+            .cache
+            .store_rrset_via(&expanded.rrset, now, None, provenance)
+            .ok()?;
+        self.counters.aggressive_wildcard();
+        budget.note(depth, || {
+            format!(
+                "{} {}: synthesised from a cached wildcard and NSEC range (RFC 8198), without asking",
+                wire_to_text(name),
+                hickory_proto::rr::RecordType::from(qtype),
+            )
+        });
+        Some(entry)
     }
 
     /// A denial made from the NSEC ranges validation proved, stored in

@@ -23,7 +23,7 @@ use super::judge::{dname_of, dname_target};
 use crate::cache::{MAX_PIECES, Origin, ProofRecord, Provenance, Rrset};
 use crate::dnssec::Security;
 use crate::dnssec::records::expands_wildcard;
-use crate::wire::name::{NameKey, is_at_or_below};
+use crate::wire::name::{NameKey, is_at_or_below, wire_to_name};
 use crate::wire::rtype;
 
 /// How the chain ends.
@@ -254,29 +254,12 @@ fn through_dname(sets: &[(Box<[u8]>, Rrset)], name: &[u8]) -> Option<(Rrset, Rrs
     let owner = NameKey::from_wire(owner)?;
     let synthesised = dname_target(&key, &owner, &target)?;
     let cname = Rrset {
-        name: Name::from_labels(key_labels(&key)).ok()?,
+        name: wire_to_name(key.as_bytes())?,
         rtype: RecordType::CNAME,
         ttl: dname.ttl,
-        rdatas: vec![RData::CNAME(CNAME(
-            Name::from_labels(key_labels(&synthesised)).ok()?,
-        ))],
+        rdatas: vec![RData::CNAME(CNAME(wire_to_name(synthesised.as_bytes())?))],
     };
     Some((dname.clone(), cname, synthesised))
-}
-
-/// The labels of a key, for building a hickory name.
-fn key_labels(key: &NameKey) -> Vec<&[u8]> {
-    let mut labels = Vec::with_capacity(key.label_count());
-    let wire = key.as_bytes();
-    let mut at = 0;
-    while let Some(&len) = wire.get(at) {
-        if len == 0 {
-            break;
-        }
-        labels.push(&wire[at + 1..at + 1 + usize::from(len)]);
-        at += 1 + usize::from(len);
-    }
-    labels
 }
 
 /// The first SOA of the authority section, with its MINIMUM.

@@ -94,7 +94,8 @@ pub struct Judged {
     pub rrsets: Vec<Security>,
     /// For a negative end: the denial's.
     pub denial: Security,
-    /// The NSEC records a secure denial was proven with.
+    /// The NSEC records a secure denial, or a wildcard answer, was
+    /// proven with.
     pub nsecs: Option<ProvenNsecs>,
 }
 
@@ -175,6 +176,7 @@ impl Validator {
         path: &mut Vec<Box<[u8]>>,
     ) -> Result<Judged, Unjudged> {
         let mut rrsets: Vec<Security> = Vec::with_capacity(reading.rrsets.len());
+        let mut wildcard_nsecs = None;
         for (i, rrset) in reading.rrsets.iter().enumerate() {
             let rrsigs = reading.rrsigs.get(i).map_or(&[][..], Vec::as_slice);
             // A CNAME made from the DNAME before it is as good as that DNAME.
@@ -186,7 +188,7 @@ impl Validator {
                 rrsets.push(dname);
                 continue;
             }
-            let security = self
+            let (security, proven) = self
                 .judge_rrset(
                     resolver,
                     rrset,
@@ -198,6 +200,7 @@ impl Validator {
                 )
                 .await?;
             rrsets.push(security);
+            wildcard_nsecs = wildcard_nsecs.or(proven);
         }
         let (denial, nsecs) = match reading.end {
             End::NxDomain | End::NoData => {
@@ -209,7 +212,7 @@ impl Validator {
         Ok(Judged {
             rrsets,
             denial,
-            nsecs,
+            nsecs: nsecs.or(wildcard_nsecs),
         })
     }
 
@@ -223,7 +226,7 @@ impl Validator {
         deadline: Instant,
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
-    ) -> Result<Security, Unjudged> {
+    ) -> Result<(Security, Option<ProvenNsecs>), Unjudged> {
         let owner: Box<[u8]> = NameKey::from_name(&rrset.name).as_bytes().into();
         let rtype = u16::from(rrset.rtype);
         // The zone that signed it: the signer its RRSIGs name, if above
@@ -244,10 +247,10 @@ impl Validator {
             .await?
         {
             Trust::Secure(keys) => keys,
-            other => return Ok(other.security()),
+            other => return Ok((other.security(), None)),
         };
         if signer.is_none() {
-            return Ok(Security::Bogus(Failure::RrsigsMissing));
+            return Ok((Security::Bogus(Failure::RrsigsMissing), None));
         }
         let Some(rdatas) = rrset
             .rdatas
@@ -255,7 +258,7 @@ impl Validator {
             .map(rdata_wire)
             .collect::<Option<Vec<_>>>()
         else {
-            return Ok(Security::Bogus(Failure::Malformed));
+            return Ok((Security::Bogus(Failure::Malformed), None));
         };
         let rdatas: Vec<&[u8]> = rdatas.iter().map(|r| &r[..]).collect();
         let rrsig_refs: Vec<&[u8]> = rrsigs.iter().map(|r| &r[..]).collect();
@@ -270,7 +273,7 @@ impl Validator {
             &mut budget.dnssec,
             &mut scratch,
         )? {
-            return Ok(Security::Bogus(failure));
+            return Ok((Security::Bogus(failure), None));
         }
         // Signed with fewer labels than its owner has: a wildcard
         // expansion, to be shown to have had no closer match.
@@ -282,19 +285,19 @@ impl Validator {
             .min()
             .filter(|&labels| signature_labels(&owner).is_some_and(|own| labels < own));
         let Some(labels) = expanded else {
-            return Ok(Security::Secure);
+            return Ok((Security::Secure, None));
         };
         let encloser = suffix_with_labels(&owner, labels);
-        let (nsecs, nsec3s) = proven_links(&keys, proof, budget)?;
-        let nsecs: Vec<Nsec<'_>> = nsecs
+        let (links, nsec3s) = proven_links(&keys, proof, budget)?;
+        let nsecs: Vec<Nsec<'_>> = links
             .iter()
             .filter_map(|(o, r)| Nsec::parse(o, r))
             .collect();
         if !nsecs.is_empty() {
             return Ok(
                 match denial::prove_wildcard_answer(&owner, encloser, &nsecs) {
-                    Ok(()) => Security::Secure,
-                    Err(failure) => Security::Bogus(failure),
+                    Ok(()) => (Security::Secure, proven_nsecs(&keys, links, proof)),
+                    Err(failure) => (Security::Bogus(failure), None),
                 },
             );
         }
@@ -302,13 +305,15 @@ impl Validator {
             .iter()
             .filter_map(|(o, r)| Nsec3::parse(o, r))
             .collect();
-        Ok(
-            match nsec3::prove_wildcard_answer(&owner, encloser, &nsec3s, &mut budget.dnssec)? {
+        let proven = nsec3::prove_wildcard_answer(&owner, encloser, &nsec3s, &mut budget.dnssec)?;
+        Ok((
+            match proven {
                 Ok(Nsec3Proof::Insecure) => Security::Insecure,
                 Ok(_) => Security::Secure,
                 Err(failure) => Security::Bogus(failure),
             },
-        )
+            None,
+        ))
     }
 
     /// Judges the denial a reading ends in: by the zone of its SOA, if
@@ -370,28 +375,7 @@ impl Validator {
             prove_denial_with(&keys, last, qtype, reading.end, &reading.proof, budget)?;
         Ok(match proven {
             Ok(Proven::Insecure) => (Security::Insecure, None),
-            Ok(_) => {
-                // The links verified, with their RRSIGs, for RFC 8198.
-                let mut records = Vec::new();
-                for (owner, rdata) in links {
-                    records.push(ProofRecord {
-                        owner: owner.into(),
-                        rtype: crate::wire::rtype::NSEC,
-                        rdata: rdata.into(),
-                    });
-                    let rrsigs = rrsigs_in(&reading.proof, owner, crate::wire::rtype::NSEC);
-                    records.extend(rrsigs.into_iter().map(|rrsig| ProofRecord {
-                        owner: owner.into(),
-                        rtype: RRSIG,
-                        rdata: rrsig.into(),
-                    }));
-                }
-                let proven = (!records.is_empty()).then(|| ProvenNsecs {
-                    zone: keys.zone.clone().into(),
-                    records,
-                });
-                (Security::Secure, proven)
-            }
+            Ok(_) => (Security::Secure, proven_nsecs(&keys, links, &reading.proof)),
             Err(failure) => (Security::Bogus(failure), None),
         })
     }
@@ -717,6 +701,33 @@ fn prove_denial_with<'p>(
         Nsec3Proof::Insecure => Proven::Insecure,
     });
     Ok((proven, Vec::new()))
+}
+
+/// The NSEC `links` whose signatures `keys` verified, with those RRSIGs
+/// from `proof`, for RFC 8198.
+fn proven_nsecs(
+    keys: &ZoneKeys,
+    links: Vec<Link<'_>>,
+    proof: &[ProofRecord],
+) -> Option<ProvenNsecs> {
+    let mut records = Vec::new();
+    for (owner, rdata) in links {
+        records.push(ProofRecord {
+            owner: owner.into(),
+            rtype: crate::wire::rtype::NSEC,
+            rdata: rdata.into(),
+        });
+        let rrsigs = rrsigs_in(proof, owner, crate::wire::rtype::NSEC);
+        records.extend(rrsigs.into_iter().map(|rrsig| ProofRecord {
+            owner: owner.into(),
+            rtype: RRSIG,
+            rdata: rrsig.into(),
+        }));
+    }
+    (!records.is_empty()).then(|| ProvenNsecs {
+        zone: keys.zone.clone().into(),
+        records,
+    })
 }
 
 /// A proof record's owner and RDATA.

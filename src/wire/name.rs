@@ -210,6 +210,22 @@ pub fn name_to_wire(name: &Name, out: &mut Vec<u8>) {
     out.push(0);
 }
 
+/// The hickory `Name` of a name in wire form (uncompressed), or `None`
+/// if it is cut short.
+pub fn wire_to_name(wire: &[u8]) -> Option<Name> {
+    let mut labels = Vec::new();
+    let mut at = 0;
+    loop {
+        let len = usize::from(*wire.get(at)?);
+        if len == 0 {
+            break;
+        }
+        labels.push(wire.get(at + 1..at + 1 + len)?);
+        at += 1 + len;
+    }
+    Name::from_labels(labels).ok()
+}
+
 /// The length of the uncompressed wire name at the start of `wire`, or
 /// `None` if none is there whole (a compression pointer, a label running
 /// past the end, more than 255 octets).
