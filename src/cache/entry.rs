@@ -247,32 +247,22 @@ impl CacheEntry {
                 .ok_or_else(too_large)?;
         }
         // A denial's proof goes where the denial is, in the authority
-        // section; a wildcard answer's after the answers.
+        // section (before the mark); a wildcard answer's after the
+        // answers (after it).
         let negative = self.kind != EntryKind::Rrset;
-        if negative {
-            for record in proof {
-                push_record(
-                    &mut wire,
-                    &mut ttl_at,
-                    &record.owner,
-                    record.rtype,
-                    &record.rdata,
-                )
-                .ok_or_else(too_large)?;
-            }
+        let mut signed = mark(&wire, &ttl_at)?;
+        for record in proof {
+            push_record(
+                &mut wire,
+                &mut ttl_at,
+                &record.owner,
+                record.rtype,
+                &record.rdata,
+            )
+            .ok_or_else(too_large)?;
         }
-        let signed = mark(&wire, &ttl_at)?;
-        if !negative {
-            for record in proof {
-                push_record(
-                    &mut wire,
-                    &mut ttl_at,
-                    &record.owner,
-                    record.rtype,
-                    &record.rdata,
-                )
-                .ok_or_else(too_large)?;
-            }
+        if negative {
+            signed = mark(&wire, &ttl_at)?;
         }
         if wire.len() > MAX_ENTRY_LEN {
             return Err(too_large());

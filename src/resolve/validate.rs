@@ -243,36 +243,16 @@ impl Validator {
             None => owner.to_vec(),
         };
         let keys = match self
-            .trust_for(resolver, &zone, deadline, budget, path)
+            .keys_for(resolver, &zone, deadline, budget, path)
             .await?
         {
-            Trust::Secure(keys) => keys,
-            other => return Ok((other.security(), None)),
+            Ok(keys) => keys,
+            Err(security) => return Ok((security, None)),
         };
         if signer.is_none() {
             return Ok((Security::Bogus(Failure::RrsigsMissing), None));
         }
-        let Some(rdatas) = rrset
-            .rdatas
-            .iter()
-            .map(rdata_wire)
-            .collect::<Option<Vec<_>>>()
-        else {
-            return Ok((Security::Bogus(Failure::Malformed), None));
-        };
-        let rdatas: Vec<&[u8]> = rdatas.iter().map(|r| &r[..]).collect();
-        let rrsig_refs: Vec<&[u8]> = rrsigs.iter().map(|r| &r[..]).collect();
-        let mut scratch = Vec::new();
-        if let Err(failure) = prove_rrset(
-            &keys,
-            &owner,
-            rtype,
-            &rdatas,
-            &rrsig_refs,
-            unix_now(),
-            &mut budget.dnssec,
-            &mut scratch,
-        )? {
+        if let Err(failure) = prove_with(&keys, &owner, rrset, &borrowed(rrsigs), budget)? {
             return Ok((Security::Bogus(failure), None));
         }
         // Signed with fewer labels than its owner has: a wildcard
@@ -340,34 +320,15 @@ impl Validator {
             _ => last.to_vec(),
         };
         let keys = match self
-            .trust_for(resolver, &zone, deadline, budget, path)
+            .keys_for(resolver, &zone, deadline, budget, path)
             .await?
         {
-            Trust::Secure(keys) => keys,
-            other => return Ok((other.security(), None)),
+            Ok(keys) => keys,
+            Err(security) => return Ok((security, None)),
         };
         if let (Some((soa, _)), Some(owner)) = (&reading.soa, &soa_owner) {
             let rrsigs = rrsigs_in(&reading.proof, owner, RecordType::SOA.into());
-            let Some(rdatas) = soa
-                .rdatas
-                .iter()
-                .map(rdata_wire)
-                .collect::<Option<Vec<_>>>()
-            else {
-                return Ok((Security::Bogus(Failure::Malformed), None));
-            };
-            let rdatas: Vec<&[u8]> = rdatas.iter().map(|r| &r[..]).collect();
-            let soa_type = u16::from(RecordType::SOA);
-            if let Err(failure) = prove_rrset(
-                &keys,
-                owner,
-                soa_type,
-                &rdatas,
-                &rrsigs,
-                unix_now(),
-                &mut budget.dnssec,
-                &mut Vec::new(),
-            )? {
+            if let Err(failure) = prove_with(&keys, owner, soa, &rrsigs, budget)? {
                 return Ok((Security::Bogus(failure), None));
             }
         }
@@ -378,6 +339,27 @@ impl Validator {
             Ok(_) => (Security::Secure, proven_nsecs(&keys, links, &reading.proof)),
             Err(failure) => (Security::Bogus(failure), None),
         })
+    }
+
+    /// The proven keys of `zone`, or what its data is without them
+    /// (insecure, bogus).
+    async fn keys_for(
+        &self,
+        resolver: &Resolver,
+        zone: &[u8],
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<Result<Arc<ZoneKeys>, Security>, Unjudged> {
+        Ok(
+            match self
+                .trust_for(resolver, zone, deadline, budget, path)
+                .await?
+            {
+                Trust::Secure(keys) => Ok(keys),
+                other => Err(other.security()),
+            },
+        )
     }
 
     /// What is known of `zone` (lowercase wire form) in the chain of
@@ -462,8 +444,8 @@ impl Validator {
             .read(zone, DNSKEY, deadline, budget, path)
             .await
             .ok_or(Unjudged::Unanswered)?;
-        let ds: Vec<&[u8]> = anchor.ds.iter().map(|d| &d[..]).collect();
-        let anchor_keys: Vec<&[u8]> = anchor.dnskeys.iter().map(|k| &k[..]).collect();
+        let ds: Vec<&[u8]> = anchor.ds.iter().map(Vec::as_slice).collect();
+        let anchor_keys: Vec<&[u8]> = anchor.dnskeys.iter().map(Vec::as_slice).collect();
         let (trust, ttl) = prove_dnskeys(zone, &reading, &ds, &anchor_keys, budget)?;
         if let (Trust::Secure(_), Some(rollover)) = (&trust, &self.rollover) {
             self.follow_roll(rollover, zone, &reading, budget)?;
@@ -481,16 +463,10 @@ impl Validator {
         reading: &Reading,
         budget: &mut Budget,
     ) -> Result<(), Unjudged> {
-        let Some(keys) = reading.rrsets.first().and_then(|rrset| {
-            rrset
-                .rdatas
-                .iter()
-                .map(rdata_wire)
-                .collect::<Option<Vec<_>>>()
-        }) else {
+        let Some(keys) = reading.rrsets.first().and_then(rdatas_of) else {
             return Ok(());
         };
-        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let keys = borrowed(&keys);
         let rrsigs = reading.rrsigs.first().map_or(&[][..], Vec::as_slice);
         let now = unix_now();
         let mut self_signed = Vec::new();
@@ -570,30 +546,13 @@ impl Validator {
                 End::Data | End::Dangling => (Trust::Secure(keys), BOGUS_TTL),
             });
         };
-        let Some(ds) = ds_rrset
-            .rdatas
-            .iter()
-            .map(rdata_wire)
-            .collect::<Option<Vec<_>>>()
-        else {
+        let Some(ds) = rdatas_of(ds_rrset) else {
             return Ok((Trust::Bogus(Failure::Malformed), BOGUS_TTL));
         };
-        let ds: Vec<&[u8]> = ds.iter().map(|d| &d[..]).collect();
-        let rrsigs: Vec<&[u8]> = reading
-            .rrsigs
-            .first()
-            .map_or(Vec::new(), |r| r.iter().map(|s| &s[..]).collect());
-        let ds_ttl = match prove_rrset(
-            &keys,
-            name,
-            DS,
-            &ds,
-            &rrsigs,
-            unix_now(),
-            &mut budget.dnssec,
-            &mut Vec::new(),
-        )? {
-            Ok(secure) => secure.ttl.min(ds_rrset.ttl),
+        let ds = borrowed(&ds);
+        let rrsigs = borrowed(reading.rrsigs.first().map_or(&[][..], Vec::as_slice));
+        let ds_ttl = match prove_with(&keys, name, ds_rrset, &rrsigs, budget)? {
+            Ok(ttl) => ttl,
             Err(failure) => return Ok((Trust::Bogus(failure), BOGUS_TTL)),
         };
         let reading = resolver
@@ -603,6 +562,41 @@ impl Validator {
         let (trust, ttl) = prove_dnskeys(name, &reading, &ds, &[], budget)?;
         Ok((trust, ttl.min(ds_ttl)))
     }
+}
+
+/// An RRset's RDATA in wire form, or `None` if one cannot be encoded.
+fn rdatas_of(rrset: &Rrset) -> Option<Vec<Box<[u8]>>> {
+    rrset.rdatas.iter().map(rdata_wire).collect()
+}
+
+/// Borrowed views of owned RDATA.
+fn borrowed(all: &[Box<[u8]>]) -> Vec<&[u8]> {
+    all.iter().map(|b| &b[..]).collect()
+}
+
+/// Proves `rrset` at `owner` with `keys` and the RRSIG RDATA `rrsigs`:
+/// how long it may be kept, or why it is bogus.
+fn prove_with(
+    keys: &ZoneKeys,
+    owner: &[u8],
+    rrset: &Rrset,
+    rrsigs: &[&[u8]],
+    budget: &mut Budget,
+) -> Result<Result<u32, Failure>, Unjudged> {
+    let Some(rdatas) = rdatas_of(rrset) else {
+        return Ok(Err(Failure::Malformed));
+    };
+    let proven = prove_rrset(
+        keys,
+        owner,
+        u16::from(rrset.rtype),
+        &borrowed(&rdatas),
+        rrsigs,
+        unix_now(),
+        &mut budget.dnssec,
+        &mut Vec::new(),
+    )?;
+    Ok(proven.map(|secure| secure.ttl.min(rrset.ttl)))
 }
 
 /// The DNSKEY set a reading holds for `zone`, proven by `ds` or
@@ -618,19 +612,11 @@ fn prove_dnskeys(
         (End::Data, [keys]) if keys.rtype == RecordType::DNSKEY => keys,
         _ => return Ok((Trust::Bogus(Failure::DnskeyMissing), BOGUS_TTL)),
     };
-    let Some(dnskeys) = rrset
-        .rdatas
-        .iter()
-        .map(rdata_wire)
-        .collect::<Option<Vec<_>>>()
-    else {
+    let Some(dnskeys) = rdatas_of(rrset) else {
         return Ok((Trust::Bogus(Failure::Malformed), BOGUS_TTL));
     };
-    let dnskeys: Vec<&[u8]> = dnskeys.iter().map(|k| &k[..]).collect();
-    let rrsigs: Vec<&[u8]> = reading
-        .rrsigs
-        .first()
-        .map_or(Vec::new(), |r| r.iter().map(|s| &s[..]).collect());
+    let dnskeys = borrowed(&dnskeys);
+    let rrsigs = borrowed(reading.rrsigs.first().map_or(&[][..], Vec::as_slice));
     Ok(
         match prove_keys(
             zone,
