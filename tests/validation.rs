@@ -644,7 +644,101 @@ async fn validation_agrees_with_unbound_on_a_signed_hierarchy() {
             ));
         }
     }
+    // Two validating siblings: what one member learns from the other
+    // keeps its status (AD over the signed sibling channel), and its
+    // RRSIGs and proofs for DO=1 clients.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let key = dir.join("cluster.key");
+    std::fs::write(&key, "c2libGluZ3Mgc2hhcmUgb25lIGtleSBmb3IgdGhlIHRlc3Q=\n").unwrap();
+    let member = |last: u8, seed: u8| {
+        format!(
+            "dnssec = true\ntrust_anchor_file = \"{}\"\ntimeout = \"3s\"\n\
+             [cache]\nprefetch = false\n\
+             [siblings]\nlisten = \"127.0.0.{last}:{port}\"\nseeds = [\"127.0.0.{seed}:{port}\"]\n\
+             hedge_min = \"500ms\"\nhedge_max = \"1s\"\n\
+             key = {{ name = \"cluster.\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}\n",
+            anchor.display(),
+            key.display()
+        )
+    };
+    let first = common::lab::hearsay(&hints, &member(61, 62)).await;
+    let second = common::lab::hearsay(&hints, &member(62, 61)).await;
+    until("the siblings to see each other", || {
+        first.server.sibling_members().len() == 2 && second.server.sibling_members().len() == 2
+    })
+    .await;
+    let sibling_names = [
+        ("www.nsec.test.", A, NoError),
+        ("www.nsec3.test.", AAAA, NoError),
+        ("nope.nsec.test.", A, NXDomain),
+        ("nope.nsec3.test.", A, NXDomain),
+        ("www.ed.test.", A, NoError),
+        ("www.optout.test.", A, NoError),
+        ("x.wild.nsec3.test.", A, NoError),
+        ("www.nsec.test.", TXT, NoError),
+    ];
+    for (name, rtype, rcode) in sibling_names {
+        for server in [&first, &second] {
+            let (said, _) = ask(server.addr(), name, rtype, false).await;
+            if said.rcode != rcode || !said.ad {
+                wrong.push(format!(
+                    "sibling {} {name} {rtype}: {said:?}",
+                    server.addr()
+                ));
+            }
+            let with_do = ask_signed(server.addr(), name, rtype).await;
+            let reference = ask_signed(unbound.addr, name, rtype).await;
+            if with_do != reference {
+                wrong.push(format!(
+                    "sibling {} {name} {rtype} +dnssec:\n  {with_do:?}\n  unbound {reference:?}",
+                    server.addr()
+                ));
+            }
+        }
+    }
+    // A cache file keeps the status: a restored secure answer is served
+    // with AD, and with its RRSIGs, without asking anyone.
+    let file = dir.join("cache.state");
+    first.server.handle().dump_cache(&file).expect("dump");
+    let restored = common::lab::hearsay(&hints, &config_for_restore(&anchor)).await;
+    let loaded = restored.server.handle().load_cache(&file).expect("load");
+    let before = restored.server.counters().cache_misses;
+    let (said, _) = ask(restored.addr(), "www.nsec.test.", A, false).await;
+    let with_do = ask_signed(restored.addr(), "www.nsec.test.", A).await;
+    println!(
+        "restored {} entries: www.nsec.test. A {said:?}",
+        loaded.stored
+    );
+    if !said.ad
+        || with_do != ask_signed(unbound.addr, "www.nsec.test.", A).await
+        || restored.server.counters().cache_misses != before
+    {
+        wrong.push(format!("restored from a cache file: {said:?} {with_do:?}"));
+    }
+    let from_sibling = first
+        .server
+        .counters()
+        .sibling(hearsay::counters::SiblingEvent::Answered)
+        + second
+            .server
+            .counters()
+            .sibling(hearsay::counters::SiblingEvent::Answered);
+    println!("{from_sibling} answers came from the other sibling");
+    if from_sibling == 0 {
+        wrong.push("no answer came from a sibling".into());
+    }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A validating resolver's configuration for `anchor`, without siblings.
+fn config_for_restore(anchor: &Path) -> String {
+    format!(
+        "dnssec = true\ntrust_anchor_file = \"{}\"\n",
+        anchor.display()
+    )
 }
 
 /// The lab root's key roll, the way the root's is done (RFC 5011): a new
