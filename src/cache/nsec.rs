@@ -100,16 +100,7 @@ pub struct NsecRanges {
 /// (RFC 4034 section 6.1): labels from the root, lowercase, each ended
 /// by 0 0, a 0 inside a label written 0 1.
 fn canonical_key(name: &[u8]) -> Option<Vec<u8>> {
-    let mut labels = Vec::new();
-    let mut at = 0;
-    loop {
-        let len = usize::from(*name.get(at)?);
-        if len == 0 {
-            break;
-        }
-        labels.push(name.get(at + 1..at + 1 + len)?);
-        at += 1 + len;
-    }
+    let labels = crate::wire::name::labels_of(name)?;
     let mut key = Vec::with_capacity(name.len() + labels.len() * 2);
     for label in labels.iter().rev() {
         for &b in label.iter() {

@@ -213,17 +213,22 @@ pub fn name_to_wire(name: &Name, out: &mut Vec<u8>) {
 /// The hickory `Name` of a name in wire form (uncompressed), or `None`
 /// if it is cut short.
 pub fn wire_to_name(wire: &[u8]) -> Option<Name> {
+    Name::from_labels(labels_of(wire)?).ok()
+}
+
+/// The labels of a name in wire form (uncompressed), from the left, or
+/// `None` if it is cut short.
+pub fn labels_of(wire: &[u8]) -> Option<Vec<&[u8]>> {
     let mut labels = Vec::new();
     let mut at = 0;
     loop {
         let len = usize::from(*wire.get(at)?);
         if len == 0 {
-            break;
+            return Some(labels);
         }
         labels.push(wire.get(at + 1..at + 1 + len)?);
         at += 1 + len;
     }
-    Name::from_labels(labels).ok()
 }
 
 /// The length of the uncompressed wire name at the start of `wire`, or
