@@ -124,6 +124,22 @@ pub struct ProofRecord {
     pub rdata: Box<[u8]>,
 }
 
+impl ProofRecord {
+    /// The RDATA of the RRSIGs among `proof` at `owner` that cover
+    /// `covered`.
+    pub fn rrsigs_over<'p>(
+        proof: &'p [ProofRecord],
+        owner: &[u8],
+        covered: u16,
+    ) -> impl Iterator<Item = &'p [u8]> {
+        proof
+            .iter()
+            .filter(move |r| r.rtype == rtype::RRSIG && r.owner.eq_ignore_ascii_case(owner))
+            .filter(move |r| r.rdata.get(..2) == Some(&covered.to_be_bytes()[..]))
+            .map(|r| &r.rdata[..])
+    }
+}
+
 /// The records of an entry a response takes: those for the entry's own
 /// section (the first `placeholders` of them with a pointer slot before
 /// their TTL's type and class), and those for the authority section.

@@ -77,7 +77,7 @@ pub struct Provenance<'a> {
     pub proof: &'a [ProofRecord],
 }
 
-impl Provenance<'_> {
+impl<'a> Provenance<'a> {
     /// From `origin`, not validated, without DNSSEC records.
     pub fn unsigned(origin: Origin) -> Self {
         Provenance {
@@ -85,6 +85,16 @@ impl Provenance<'_> {
             security: Security::Indeterminate,
             rrsigs: &[],
             proof: &[],
+        }
+    }
+
+    /// From `origin`, secure, with its RRSIGs and proof.
+    pub fn secure(origin: Origin, rrsigs: &'a [Box<[u8]>], proof: &'a [ProofRecord]) -> Self {
+        Provenance {
+            origin,
+            security: Security::Secure,
+            rrsigs,
+            proof,
         }
     }
 }

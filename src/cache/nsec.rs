@@ -130,11 +130,8 @@ impl NsecRanges {
         };
         let zone: Box<[u8]> = zone.to_ascii_lowercase().into();
         let rrsigs_of = |proof: &[ProofRecord], owner: &[u8], covered: u16| -> Vec<Box<[u8]>> {
-            proof
-                .iter()
-                .filter(|r| r.rtype == rtype::RRSIG && r.owner.eq_ignore_ascii_case(owner))
-                .filter(|r| r.rdata.get(..2) == Some(&covered.to_be_bytes()[..]))
-                .map(|r| r.rdata.clone())
+            ProofRecord::rrsigs_over(proof, owner, covered)
+                .map(Box::from)
                 .collect()
         };
         if let Some((soa, minimum, soa_proof)) = soa {

@@ -559,12 +559,7 @@ impl Resolver {
     ) -> Option<Arc<CacheEntry>> {
         let now = self.cache.now_ms();
         let expanded = self.nsec_ranges.as_ref()?.expand(name, qtype, now)?;
-        let provenance = Provenance {
-            origin: self.origin(),
-            security: Security::Secure,
-            rrsigs: &expanded.rrsigs,
-            proof: &expanded.proof,
-        };
+        let provenance = Provenance::secure(self.origin(), &expanded.rrsigs, &expanded.proof);
         let entry = self
             .cache
             .store_rrset_via(&expanded.rrset, now, None, provenance)
@@ -598,12 +593,7 @@ impl Resolver {
             soa: &denial.soa,
             minimum: denial.minimum,
         };
-        let provenance = Provenance {
-            origin: self.origin(),
-            security: Security::Secure,
-            rrsigs: &[],
-            proof: &denial.proof,
-        };
+        let provenance = Provenance::secure(self.origin(), &[], &denial.proof);
         let entry = self.cache.store_negative(answer, now, provenance).ok()?;
         self.counters
             .aggressive_nsec(denial.kind == EntryKind::NxDomain);

@@ -760,12 +760,7 @@ fn proven_links<'p>(
 
 /// The RRSIGs among `proof` at `owner` covering `rtype`.
 fn rrsigs_in<'p>(proof: &'p [ProofRecord], owner: &[u8], rtype: u16) -> Vec<&'p [u8]> {
-    proof
-        .iter()
-        .filter(|r| r.rtype == RRSIG && r.owner.eq_ignore_ascii_case(owner))
-        .filter(|r| r.rdata.get(..2) == Some(&rtype.to_be_bytes()[..]))
-        .map(|r| &r.rdata[..])
-        .collect()
+    ProofRecord::rrsigs_over(proof, owner, rtype).collect()
 }
 
 /// The name one label up (the root's parent is the root).
