@@ -326,12 +326,21 @@ pub struct ServerConfig {
     /// EDNS payload size we advertise and the largest UDP response we send.
     #[serde(deserialize_with = "udp_payload_size")]
     pub udp_payload_size: u16,
-    /// A TCP connection with no complete query for this long is closed.
+    /// A TCP connection with no query begun for this long is closed.
     #[serde(deserialize_with = "duration")]
     pub tcp_idle_timeout: Duration,
-    /// Connections beyond this wait in the kernel's accept queue.
+    /// Once a TCP message's first byte arrives, the rest must arrive
+    /// within this (Knot's tcp-io-timeout).
+    #[serde(deserialize_with = "duration")]
+    pub tcp_message_timeout: Duration,
+    /// Open TCP connections; a new one beyond this closes the one idle
+    /// longest.
     #[serde(deserialize_with = "positive")]
     pub tcp_max_connections: usize,
+    /// Open TCP connections from one IPv4 address or IPv6 /64; a new one
+    /// beyond this closes that network's connection idle longest.
+    #[serde(deserialize_with = "positive")]
+    pub tcp_max_connections_per_address: usize,
     /// Queries one TCP connection may have unanswered at once.
     #[serde(deserialize_with = "positive")]
     pub tcp_max_in_flight: usize,
@@ -347,7 +356,9 @@ impl Default for ServerConfig {
             threads: 0,
             udp_payload_size: 1232,
             tcp_idle_timeout: Duration::from_secs(10),
+            tcp_message_timeout: Duration::from_millis(500),
             tcp_max_connections: 256,
+            tcp_max_connections_per_address: 64,
             tcp_max_in_flight: 32,
             shutdown_grace: Duration::from_secs(5),
         }

@@ -301,6 +301,31 @@ pub enum TcpClose {
     WriteTimeout,
     /// A frame too short to hold a header.
     Garbage,
+    /// A message begun and not finished within the message timeout.
+    Stalled,
+    /// Closed, idle longest, to admit a new connection over a cap, or to
+    /// free a descriptor.
+    Evicted,
+}
+
+impl TcpClose {
+    pub const ALL: [TcpClose; 5] = [
+        TcpClose::Idle,
+        TcpClose::WriteTimeout,
+        TcpClose::Garbage,
+        TcpClose::Stalled,
+        TcpClose::Evicted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpClose::Idle => "idle",
+            TcpClose::WriteTimeout => "write_timeout",
+            TcpClose::Garbage => "garbage",
+            TcpClose::Stalled => "stalled",
+            TcpClose::Evicted => "evicted",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -313,7 +338,7 @@ pub struct Counters {
     udp_send_dropped: AtomicU64,
     network_errors: AtomicU64,
     tcp_connections: AtomicU64,
-    tcp_closed: [AtomicU64; 3],
+    tcp_closed: [AtomicU64; TcpClose::ALL.len()],
     upstream: [AtomicU64; 8],
     coalesced: AtomicU64,
     prefetches: AtomicU64,
@@ -513,7 +538,7 @@ pub struct Snapshot {
     pub udp_send_dropped: u64,
     pub network_errors: u64,
     pub tcp_connections: u64,
-    tcp_closed: [u64; 3],
+    tcp_closed: [u64; TcpClose::ALL.len()],
     upstream: [u64; 8],
     pub coalesced: u64,
     pub prefetches: u64,

@@ -22,8 +22,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::counters::{
-    HistogramSnapshot, IterationEvent, LATENCY_BUCKETS_US, SiblingEvent, Source, Transport,
-    UpstreamEvent,
+    HistogramSnapshot, IterationEvent, LATENCY_BUCKETS_US, SiblingEvent, Source, TcpClose,
+    Transport, UpstreamEvent,
 };
 use crate::resolve::Servers;
 use crate::server::Handle;
@@ -426,6 +426,26 @@ impl Collector for Scrape {
             "truncated",
             "Answers truncated (TC) to fit.",
             c.truncated,
+        )?;
+        counter(
+            &mut e,
+            "tcp_connections",
+            "TCP connections accepted.",
+            c.tcp_connections,
+        )?;
+        for why in TcpClose::ALL {
+            counter(
+                &mut e,
+                &format!("tcp_closed_{}", why.as_str()),
+                "TCP connections we closed, by reason.",
+                c.tcp_closed(why),
+            )?;
+        }
+        counter(
+            &mut e,
+            "network_errors",
+            "Failed socket operations (accept, receive, send).",
+            c.network_errors,
         )?;
         counter(
             &mut e,

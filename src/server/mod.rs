@@ -1,6 +1,7 @@
 //! Starting, reloading and stopping the server: binds the listeners, loads
 //! the zones, and owns the tasks.
 
+mod connections;
 mod handle;
 #[cfg(target_os = "linux")]
 mod mmsg;
@@ -134,7 +135,9 @@ impl Server {
         ));
         let limits = TcpLimits {
             idle_timeout: config.server.tcp_idle_timeout,
-            max_connections: config.server.tcp_max_connections,
+            message_timeout: config.server.tcp_message_timeout,
+            max_connections: tcp_connection_cap(config.server.tcp_max_connections),
+            max_connections_per_address: config.server.tcp_max_connections_per_address,
             max_in_flight: config.server.tcp_max_in_flight,
         };
         let mut server = Server {
@@ -276,6 +279,13 @@ impl Server {
         limits: TcpLimits,
     ) -> Result<(), StartError> {
         let sockets_per_addr = config.server.worker_threads();
+        // One table for every TCP listener: the caps are the server's.
+        let connections = Arc::new(connections::ConnectionTable::new(
+            connections::ConnectionCaps {
+                total: limits.max_connections,
+                per_network: limits.max_connections_per_address,
+            },
+        ));
         for listen in config.server.listen_addrs() {
             let (udp_sockets, listener) = match bind(listen.addr, sockets_per_addr) {
                 Ok(bound) => bound,
@@ -311,6 +321,7 @@ impl Server {
             self.tcp_addrs.push(tcp_addr);
             self.tasks.spawn(tcp::serve(
                 listener,
+                connections.clone(),
                 responder.clone(),
                 self.counters.clone(),
                 limits,
@@ -570,8 +581,61 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
+    socket.listen(TCP_BACKLOG)?;
     Ok(socket.into())
+}
+
+/// The kernel's queue of connections not yet accepted. The accept loop
+/// never waits for a free slot (a connection over the caps evicts the
+/// idlest), so this only has to hold what arrives between two of its
+/// turns: a burst of a few thousand SYNs within milliseconds. Linux caps it
+/// at net.core.somaxconn (4096 by default since 5.4).
+const TCP_BACKLOG: i32 = 4096;
+
+/// Descriptors each TCP connection may hold at most (its socket), against
+/// the process's limit: the other half is left for UDP sockets towards
+/// servers, zone files and the rest. Raises the soft limit to the hard one
+/// first, as NSD and Unbound do.
+fn tcp_connection_cap(configured: usize) -> usize {
+    let limit = raise_descriptor_limit();
+    let cap = usize::try_from(limit / 2).unwrap_or(usize::MAX).max(1);
+    if configured > cap {
+        warn!(
+            configured,
+            cap, "tcp_max_connections lowered to half the descriptor limit (ulimit -n)"
+        );
+        return cap;
+    }
+    configured
+}
+
+/// The soft RLIMIT_NOFILE, raised to the hard limit where allowed.
+fn raise_descriptor_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max.min(1 << 20),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return raised.rlim_cur;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Whether an accept or socket failure means the process or system is
+/// out of file descriptors.
+pub(crate) fn out_of_descriptors(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// The next connection for a listener with at most as many connections as

@@ -1,17 +1,21 @@
 //! The TCP listener (RFC 7766): length-prefixed messages, many queries per
 //! connection, answers written as they complete.
 //!
-//! Limits: a semaphore caps connections (the rest wait in the accept
-//! queue); each connection has a bound on unanswered queries; every read
-//! and write has a deadline, so a slow or silent client costs a small task
-//! and a socket for at most that long, never a worker thread.
+//! Limits: every connection is accepted at once, and one beyond the caps
+//! evicts the connection idle longest (`connections.rs`), so idle or
+//! stalled clients cannot lock a new one out. Once a message's first byte
+//! arrives the rest must follow within `message_timeout` (Knot's
+//! tcp-io-timeout); between messages a connection may sit idle for
+//! `idle_timeout`. Each connection has a bound on unanswered queries, and
+//! every write a deadline, so a slow or silent client costs a small task
+//! and a socket for a bounded time, never a worker thread.
 
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
@@ -20,58 +24,82 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ErrorLog;
+use super::connections::{Admission, ConnectionTable};
 use crate::counters::{Counters, TcpClose, Transport};
 use crate::responder::{Action, Responder};
 
 /// Limits for TCP clients.
 #[derive(Clone, Copy, Debug)]
 pub struct TcpLimits {
-    /// No complete query for this long closes the connection; also the
+    /// No query begun for this long closes the connection; also the
     /// deadline for writing an answer.
     pub idle_timeout: Duration,
+    /// The rest of a message must arrive this soon after its first byte.
+    pub message_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_address: usize,
     pub max_in_flight: usize,
 }
+
+/// Connections accepted in a row before the accept loop lets other tasks
+/// on its thread run.
+const ACCEPTS_PER_TURN: u32 = 8;
 
 /// Accepts connections until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
+    table: Arc<ConnectionTable>,
     responder: Arc<Responder>,
     counters: Arc<Counters>,
     limits: TcpLimits,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut errors = ErrorLog::new("tcp accept", counters.clone());
+    let mut accepted = 0u32;
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     errors.log(&e);
-                    // Out of file descriptors and the like: back off
-                    // instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if super::out_of_descriptors(&e) {
+                        // Give up our idlest connection rather than leave
+                        // a new client waiting in the accept queue.
+                        if table.evict_idlest() {
+                            counters.tcp_closed(TcpClose::Evicted);
+                        }
+                    }
+                    // Back off instead of spinning while the descriptor
+                    // is being released (or on any other failure).
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             },
         };
         counters.tcp_connection();
+        // A burst of connections (a flood, or a flood being evicted) must
+        // not hold this worker thread from the UDP socket it also serves.
+        accepted = accepted.wrapping_add(1);
+        if accepted.is_multiple_of(ACCEPTS_PER_TURN) {
+            tokio::task::yield_now().await;
+        }
+        let (admission, evicted) = table.admit(peer.ip());
+        for _ in 0..evicted {
+            counters.tcp_closed(TcpClose::Evicted);
+        }
         let (responder, counters, shutdown) =
             (responder.clone(), counters.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            connection(stream, peer.ip(), responder, counters, limits, shutdown).await;
-            drop(permit);
-        });
+        tasks.spawn(connection(
+            stream,
+            peer.ip(),
+            admission,
+            responder,
+            counters,
+            limits,
+            shutdown,
+        ));
     }
 }
 
@@ -80,6 +108,7 @@ pub async fn serve(
 async fn connection(
     stream: TcpStream,
     client: IpAddr,
+    admission: Admission,
     responder: Arc<Responder>,
     counters: Arc<Counters>,
     limits: TcpLimits,
@@ -89,81 +118,107 @@ async fn connection(
     let (reader, writer) = stream.into_split();
     let (answers, queue) = mpsc::channel(limits.max_in_flight);
     let write_failed = CancellationToken::new();
+    let admission = Arc::new(admission);
     let writing = tokio::spawn(write_answers(
         writer,
         queue,
         limits.idle_timeout,
         counters.clone(),
         write_failed.clone(),
+        admission.clone(),
     ));
     let reading = Reading {
         client,
         responder,
         counters,
-        idle: limits.idle_timeout,
+        limits,
         answers,
         in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+        admission,
     };
-    reading.run(reader, &shutdown, &write_failed).await;
+    reading
+        .run(
+            BufReader::with_capacity(READ_BUFFER, reader),
+            &shutdown,
+            &write_failed,
+        )
+        .await;
     // The queue closes when the reader and every resolution still under
     // way are done with it; the writer then sends what is queued and
     // closes the connection.
     let _ = writing.await;
 }
 
+/// Enough for a few pipelined queries per read.
+const READ_BUFFER: usize = 2048;
+
 /// The reading side of a connection.
 struct Reading {
     client: IpAddr,
     responder: Arc<Responder>,
     counters: Arc<Counters>,
-    idle: Duration,
+    limits: TcpLimits,
     answers: mpsc::Sender<Vec<u8>>,
     /// One permit per unanswered query: when they are all out, the
     /// connection is not read until an answer goes out.
     in_flight: Arc<Semaphore>,
+    admission: Arc<Admission>,
 }
 
 impl Reading {
     async fn run(
         self,
-        mut reader: OwnedReadHalf,
+        mut reader: BufReader<OwnedReadHalf>,
         shutdown: &CancellationToken,
         write_failed: &CancellationToken,
     ) {
+        let evicted = &self.admission.activity.evicted;
         let mut packet = Vec::new();
         loop {
             let slot = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = write_failed.cancelled() => return,
+                _ = evicted.cancelled() => return,
                 slot = self.in_flight.clone().acquire_owned() => match slot {
                     Ok(slot) => slot,
                     Err(_) => return,
                 },
             };
             let mut prefix = [0u8; 2];
-            let read = tokio::select! {
+            let first = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = write_failed.cancelled() => return,
-                read = timeout(self.idle, reader.read_exact(&mut prefix)) => read,
+                _ = evicted.cancelled() => return,
+                read = timeout(self.limits.idle_timeout, reader.read(&mut prefix[..1])) => read,
             };
-            match read {
-                Ok(Ok(_)) => {}
+            match first {
+                Ok(Ok(1)) => {}
                 // EOF or reset between messages: the client is done.
-                Ok(Err(_)) => return,
+                Ok(_) => return,
                 Err(_) => {
                     self.counters.tcp_closed(TcpClose::Idle);
                     return;
                 }
             }
-            packet.resize(u16::from_be_bytes(prefix) as usize, 0);
-            match timeout(self.idle, reader.read_exact(&mut packet)).await {
+            let rest = async {
+                reader.read_exact(&mut prefix[1..]).await?;
+                packet.resize(u16::from_be_bytes(prefix) as usize, 0);
+                reader.read_exact(&mut packet).await
+            };
+            let rest = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = evicted.cancelled() => return,
+                read = timeout(self.limits.message_timeout, rest) => read,
+            };
+            match rest {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
-                    self.counters.tcp_closed(TcpClose::Idle);
+                    self.counters.tcp_closed(TcpClose::Stalled);
                     return;
                 }
             }
+            self.admission.query_read();
             let mut answer = Vec::new();
             let received_at = std::time::Instant::now();
             match self.responder.respond(
@@ -178,7 +233,7 @@ impl Reading {
                     // A full queue means the client is not reading; wait no
                     // longer than it would be allowed to stay idle.
                     if !matches!(
-                        timeout(self.idle, self.answers.send(answer)).await,
+                        timeout(self.limits.idle_timeout, self.answers.send(answer)).await,
                         Ok(Ok(()))
                     ) {
                         return;
@@ -192,8 +247,11 @@ impl Reading {
                 }
                 Action::Busy => return,
                 Action::Resolve(pending) => {
-                    let (responder, answers, idle) =
-                        (self.responder.clone(), self.answers.clone(), self.idle);
+                    let (responder, answers, idle) = (
+                        self.responder.clone(),
+                        self.answers.clone(),
+                        self.limits.idle_timeout,
+                    );
                     tokio::spawn(async move {
                         responder.resolve(pending, &mut answer).await;
                         let _ = timeout(idle, answers.send(answer)).await;
@@ -213,6 +271,7 @@ async fn write_answers(
     deadline: Duration,
     counters: Arc<Counters>,
     failed: CancellationToken,
+    admission: Arc<Admission>,
 ) {
     let mut writer = BufWriter::new(writer);
     while let Some(answer) = queue.recv().await {
@@ -227,7 +286,7 @@ async fn write_answers(
             Ok::<_, io::Error>(())
         };
         match timeout(deadline, write).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => admission.answer_written(),
             Ok(Err(_)) => {
                 failed.cancel();
                 return;
