@@ -14,6 +14,8 @@ pub mod config;
 pub mod control;
 pub mod counters;
 pub mod dnssec;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod metrics;
 pub mod persist;
 pub mod querylog;

@@ -79,9 +79,14 @@ pub struct Loaded {
 /// written; expired entries are skipped. All or nothing: an error names
 /// the file and line, and nothing is stored.
 pub fn load(cache: &Cache, path: &Path) -> Result<Loaded, String> {
-    let at = |line: usize, what: String| format!("{}:{line}: {what}", path.display());
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    load_text(cache, &text, path)
+}
+
+/// As `load`, for a file already read; `path` names it in errors.
+pub fn load_text(cache: &Cache, text: &str, path: &Path) -> Result<Loaded, String> {
+    let at = |line: usize, what: String| format!("{}:{line}: {what}", path.display());
     let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
     let Some(last) = lines.pop() else {
         return Err(at(1, "empty file".into()));

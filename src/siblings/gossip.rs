@@ -146,3 +146,27 @@ async fn flush(
         info!(members = ?siblings.members(), "sibling members changed");
     }
 }
+
+/// Hands one authenticated gossip payload to a fresh member, as the
+/// listener would, and drains what foca wants done: the fuzz target's
+/// view of a member holding the cluster key.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn feed(payload: &[u8]) {
+    let me = MemberId {
+        addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+        incarnation: 1,
+    };
+    let config = Config::new_lan(NonZeroU32::MIN.saturating_add(2));
+    let mut foca = Foca::new(
+        me,
+        config,
+        <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1),
+        PostcardCodec,
+    );
+    let mut runtime = AccumulatingRuntime::new();
+    let _ = foca.handle_data(payload, &mut runtime);
+    while runtime.to_send().is_some() {}
+    while runtime.to_schedule().is_some() {}
+    while runtime.to_notify().is_some() {}
+    let _ = foca.iter_members().count();
+}

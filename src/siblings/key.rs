@@ -96,6 +96,11 @@ impl ClusterKey {
     /// Checks a signed message: a query (`query_mac` None) or the answer
     /// to the query with that MAC. Returns the message's own MAC.
     pub fn verify(&self, packet: &[u8], query_mac: Option<&[u8]>) -> Result<Vec<u8>, Rejection> {
+        if !counts_fit(packet) {
+            return Err(Rejection::BadSignature(
+                "section counts exceed the message".into(),
+            ));
+        }
         let (mac, time, _) = self
             .signer
             .verify_message_byte(packet, query_mac, true)
@@ -147,6 +152,19 @@ impl ClusterKey {
     }
 }
 
+/// Whether the header's section counts could fit in the message: a
+/// question takes at least 5 octets and a record 11. hickory adds the
+/// answer and authority counts as u16 (an overflow, fatal where overflow
+/// is checked), so counts no message could carry never reach it.
+fn counts_fit(packet: &[u8]) -> bool {
+    let Some(header) = packet.get(..12) else {
+        return false;
+    };
+    let count = |at: usize| u32::from(u16::from_be_bytes([header[at], header[at + 1]]));
+    let least = 12 + 5 * count(4) + 11 * (count(6) + count(8) + count(10));
+    least as usize <= packet.len()
+}
+
 pub fn is_gossip(packet: &[u8]) -> bool {
     packet.starts_with(&GOSSIP_MAGIC)
 }
@@ -172,6 +190,21 @@ mod tests {
         let mut packet = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         packet.extend_from_slice(b"\x03www\x07example\x00\x00\x01\x00\x01");
         packet
+    }
+
+    /// Found by fuzz/fuzz_targets/sibling_packet.rs: hickory's TSIG check
+    /// added 0xffff answers and 0xffff authorities in a u16.
+    #[test]
+    fn section_counts_past_the_message_are_rejected_before_hickory() {
+        let packet = b"\x10\x28\x01\x00\x00\x00\xff\xff\xff\xff\xff\xff\x29\x42\x42\x42\x42\x00";
+        let ours = key(b"0123456789abcdef0123456789abcdef");
+        assert!(matches!(
+            ours.verify(packet, None),
+            Err(Rejection::BadSignature(_))
+        ));
+        let mut signed = query();
+        ours.sign_query(&mut signed).unwrap();
+        assert!(counts_fit(&signed));
     }
 
     #[test]

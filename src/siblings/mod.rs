@@ -11,8 +11,8 @@
 //! the member list with foca (SWIM). Every message is authenticated with
 //! the cluster key (`key`).
 
-mod gossip;
-mod key;
+pub(crate) mod gossip;
+pub(crate) mod key;
 mod listener;
 mod owner;
 
