@@ -243,6 +243,13 @@ pub struct ResolverConfig {
     /// dropped.
     #[serde(deserialize_with = "positive")]
     pub max_pending: usize,
+    /// Queries outstanding to the servers of one zone (recursive mode), as
+    /// BIND's fetches-per-zone; a resolution past it fails at once. 0: no
+    /// cap.
+    pub fetches_per_zone: u32,
+    /// Queries outstanding to one authoritative server, as BIND's
+    /// fetches-per-server. 0: no cap.
+    pub fetches_per_server: u32,
     /// Root hints file (recursive mode); the IANA hints are built in.
     /// Relative paths are taken from the config file's directory.
     pub root_hints: Option<PathBuf>,
@@ -287,6 +294,8 @@ impl Default for ResolverConfig {
             upstreams: Vec::new(),
             timeout: Duration::from_secs(3),
             max_pending: 10_000,
+            fetches_per_zone: 1_000,
+            fetches_per_server: 2_000,
             root_hints: None,
             authority_port: 53,
             qname_minimisation: true,

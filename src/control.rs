@@ -224,7 +224,9 @@ fn stats_json(handle: &Handle) -> serde_json::Value {
                     })
                     .collect(),
             ),
-            Some(crate::resolve::Servers::Authorities { known, held_down }) => {
+            Some(crate::resolve::Servers::Authorities {
+                known, held_down, ..
+            }) => {
                 serde_json::json!({ "authorities_known": known, "authorities_held_down": held_down })
             }
             None => serde_json::Value::Null,

@@ -168,10 +168,13 @@ pub enum IterationEvent {
     BelowNxdomain = 6,
     /// A zone's own NS set replaced its parent's view of it.
     ApexNs = 7,
+    /// A query was not sent: its zone or server had as many outstanding
+    /// as `fetches_per_zone` or `fetches_per_server` allow.
+    FetchLimited = 8,
 }
 
 impl IterationEvent {
-    pub const ALL: [IterationEvent; 8] = [
+    pub const ALL: [IterationEvent; 9] = [
         IterationEvent::Referral,
         IterationEvent::Lame,
         IterationEvent::LimitReached,
@@ -180,6 +183,7 @@ impl IterationEvent {
         IterationEvent::MinimiseFallback,
         IterationEvent::BelowNxdomain,
         IterationEvent::ApexNs,
+        IterationEvent::FetchLimited,
     ];
 
     pub fn label(self) -> &'static str {
@@ -192,6 +196,7 @@ impl IterationEvent {
             IterationEvent::MinimiseFallback => "minimise_fallback",
             IterationEvent::BelowNxdomain => "below_nxdomain",
             IterationEvent::ApexNs => "apex_ns",
+            IterationEvent::FetchLimited => "fetch_limited",
         }
     }
 }

@@ -320,7 +320,17 @@ impl Collector for Scrape {
                         .encode(held.encode_family(&labels)?)?;
                 }
             }
-            Some(Servers::Authorities { known, held_down }) => {
+            Some(Servers::Authorities {
+                known,
+                held_down,
+                outstanding,
+            }) => {
+                gauge(
+                    &mut e,
+                    "authority_queries_outstanding",
+                    "Queries sent to authoritative servers and not yet answered.",
+                    f64::from(outstanding),
+                )?;
                 gauge(
                     &mut e,
                     "authorities_known",

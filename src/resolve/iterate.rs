@@ -27,6 +27,7 @@ use super::delegation::{
     Delegation, Delegations, MIN_DELEGATION_TTL, NameServer, NsSource, address_types,
 };
 use super::exchange::{Exchange, ExchangeError, Question, exchange};
+use super::fetch_limit::{FetchCaps, FetchLimits, Refusal};
 use super::infra::Infra;
 use super::judge::{self, Verdict};
 use super::rendezvous::Turn;
@@ -93,6 +94,8 @@ pub enum IterateError {
     NoServers(Name),
     #[error("deadline passed")]
     Deadline,
+    #[error("too many queries outstanding to {0}")]
+    FetchLimit(String),
 }
 
 /// Why asking the servers of a cut gave no usable response.
@@ -117,6 +120,7 @@ pub struct RecursorSettings {
     pub minimise: bool,
     /// Whether IPv6 servers can be reached from here.
     pub ipv6: bool,
+    pub fetch_caps: FetchCaps,
 }
 
 pub struct Recursor {
@@ -127,6 +131,8 @@ pub struct Recursor {
     port: u16,
     minimise: bool,
     ipv6: bool,
+    /// Boxed: the maps would make every `Mode` as large as this.
+    fetches: Box<FetchLimits>,
     counters: Arc<Counters>,
 }
 
@@ -145,6 +151,7 @@ impl Recursor {
             port: settings.port,
             minimise: settings.minimise,
             ipv6: settings.ipv6,
+            fetches: Box::new(FetchLimits::new(settings.fetch_caps)),
             counters,
         }
     }
@@ -152,6 +159,11 @@ impl Recursor {
     /// Authoritative servers known, and how many are held down.
     pub fn census(&self) -> (u64, u64) {
         self.infra.census()
+    }
+
+    /// Queries sent to authoritative servers and not yet answered.
+    pub fn outstanding(&self) -> u32 {
+        self.fetches.outstanding()
     }
 
     /// Forgets the zone cuts learned at or below `suffix`.
@@ -537,6 +549,23 @@ impl Recursor {
             let (result, led) = match self.shared.arrive(pick.addr, ask.as_bytes(), qtype) {
                 Turn::Join(joined) => (Ended::outcome(joined.wait(attempt_deadline).await), false),
                 turn => {
+                    let _fetch = match self.fetches.start(&cut.key, pick.addr) {
+                        Ok(fetch) => fetch,
+                        Err(refusal) => {
+                            // A leader dropped unfinished hands its joiners
+                            // a failure.
+                            drop(turn);
+                            self.counters.iteration(IterationEvent::FetchLimited);
+                            let what = match refusal {
+                                Refusal::Zone => cut.zone.to_string(),
+                                Refusal::Server => pick.addr.to_string(),
+                            };
+                            budget.note(depth, || {
+                                format!("not asked: too many queries outstanding to {what}")
+                            });
+                            return Err(IterateError::FetchLimit(what).into());
+                        }
+                    };
                     let result = exchange(
                         pick.addr,
                         question,

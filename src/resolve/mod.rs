@@ -11,6 +11,7 @@
 
 mod delegation;
 mod exchange;
+mod fetch_limit;
 mod forward;
 mod infra;
 mod iterate;
@@ -43,6 +44,7 @@ use crate::wire::{NameKey, rcode};
 pub use delegation::{Delegation, NameServer, built_in_hints, read_hints};
 pub(crate) use exchange::connected_socket;
 pub use exchange::{Exchange, Question};
+pub use fetch_limit::FetchCaps;
 pub use forward::Forwarder;
 pub use infra::{Infra, ServerHealth};
 pub use iterate::{
@@ -66,7 +68,12 @@ pub enum Outcome {
 /// The servers a resolver asks, as `Resolver::servers` reports them.
 pub enum Servers {
     Upstreams(Vec<ServerHealth>),
-    Authorities { known: u64, held_down: u64 },
+    Authorities {
+        known: u64,
+        held_down: u64,
+        /// Queries sent and not yet answered.
+        outstanding: u32,
+    },
 }
 
 /// Where answers come from.
@@ -156,7 +163,11 @@ impl Resolver {
             Mode::Forward(forwarder) => Servers::Upstreams(forwarder.health()),
             Mode::Recursive(recursor) => {
                 let (known, held_down) = recursor.census();
-                Servers::Authorities { known, held_down }
+                Servers::Authorities {
+                    known,
+                    held_down,
+                    outstanding: recursor.outstanding(),
+                }
             }
         }
     }

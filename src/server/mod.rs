@@ -27,8 +27,8 @@ use crate::dnssec::TrustAnchor;
 use crate::dnssec::rollover::Rollover;
 use crate::querylog::QueryLog;
 use crate::resolve::{
-    Exchange, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings, Validator,
-    built_in_hints, read_hints,
+    Exchange, FetchCaps, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings,
+    Validator, built_in_hints, read_hints,
 };
 use crate::responder::{Recursion, Responder};
 use crate::siblings::{ClusterKey, SiblingListener, SiblingSettings, Siblings, run_gossip};
@@ -466,6 +466,10 @@ fn recursion(
                     port: config.resolver.authority_port,
                     minimise: config.resolver.qname_minimisation,
                     ipv6,
+                    fetch_caps: FetchCaps {
+                        per_zone: config.resolver.fetches_per_zone,
+                        per_server: config.resolver.fetches_per_server,
+                    },
                 },
                 Arc::new(Infra::new()),
                 exchange,
