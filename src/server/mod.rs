@@ -36,7 +36,6 @@ use crate::zone::{ZoneError, ZoneOutcome, ZoneSet};
 
 pub use handle::{Flush, Handle, ReloadReport};
 pub use tcp::TcpLimits;
-use udp::UdpListener;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -305,15 +304,15 @@ impl Server {
                 source,
             };
             for socket in udp_sockets {
-                let socket = tokio::net::UdpSocket::from_std(socket).map_err(bind_err)?;
                 self.udp_addrs.push(socket.local_addr().map_err(bind_err)?);
-                self.tasks.spawn(udp::serve(UdpListener {
-                    socket: Arc::new(socket),
-                    responder: responder.clone(),
-                    counters: self.counters.clone(),
-                    shutdown: self.shutdown.clone(),
-                    tasks: self.tasks.clone(),
-                }));
+                udp::spawn_thread(
+                    socket,
+                    responder.clone(),
+                    self.counters.clone(),
+                    self.shutdown.clone(),
+                    self.tasks.clone(),
+                )
+                .map_err(bind_err)?;
             }
             let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_err)?;
             let tcp_addr = listener.local_addr().map_err(bind_err)?;
@@ -388,6 +387,15 @@ impl Server {
                 Err(e) => warn!("cache not saved: {e}"),
             }
         }
+    }
+}
+
+/// A server dropped without `shutdown` stops serving too: its UDP
+/// threads are not tasks of the runtime, and would otherwise go on
+/// answering (and holding the responder) after it is gone.
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 

@@ -1,8 +1,12 @@
-//! The UDP listener: the hot path. One task per socket receives, answers
-//! into reused buffers, and sends; nothing is allocated per query answered
-//! from a zone or the cache. On Linux queries and answers move in batches
-//! (see `mmsg`). Queries that need resolving get a task of their own, which
-//! sends its answer when it has one.
+//! The UDP listener: the hot path. Each socket has a thread of its own,
+//! which receives, answers into reused buffers, and sends; nothing is
+//! allocated per query answered from a zone or the cache. On Linux queries
+//! and answers move in batches (see `mmsg`). Queries that need resolving
+//! get a task of their own on the resolution runtime, which sends its
+//! answer when it has one. The thread is the point: however many
+//! resolutions a flood of missing names has ready to run, a query for a
+//! cached name never waits in their queue, only for the kernel to
+//! schedule a thread that does little else.
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,6 +32,43 @@ pub struct UdpListener {
     pub counters: Arc<Counters>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+    /// Where resolutions run.
+    pub resolution: tokio::runtime::Handle,
+}
+
+/// Serves `socket` on a thread of its own until shutdown; resolutions go
+/// to the runtime this is called from. The thread counts as one of
+/// `tasks` until it ends.
+pub fn spawn_thread(
+    socket: std::net::UdpSocket,
+    responder: Arc<Responder>,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let socket = {
+        let _inside = runtime.enter();
+        Arc::new(UdpSocket::from_std(socket)?)
+    };
+    let token = tasks.token();
+    let listener = UdpListener {
+        socket,
+        responder,
+        counters,
+        shutdown,
+        tasks,
+        resolution: tokio::runtime::Handle::current(),
+    };
+    std::thread::Builder::new()
+        .name("hearsay-udp".into())
+        .spawn(move || {
+            runtime.block_on(serve(listener));
+            drop(token);
+        })?;
+    Ok(())
 }
 
 impl UdpListener {
@@ -38,12 +79,13 @@ impl UdpListener {
             self.responder.clone(),
             self.counters.clone(),
         );
-        self.tasks.spawn(async move {
+        let resolution = async move {
             let mut out = Vec::with_capacity(crate::wire::PLAIN_UDP_SIZE);
             responder.resolve(pending, &mut out).await;
             let mut errors = ErrorLog::new("udp", counters.clone());
             send_one(&socket, &out, peer, &counters, &mut errors).await;
-        });
+        };
+        self.tasks.spawn_on(resolution, &self.resolution);
     }
 }
 
