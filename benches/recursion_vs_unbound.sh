@@ -15,6 +15,11 @@
 # A fourth workload is warm:
 #  (d) the 10,000 names of c.com. asked once to fill the cache, then for
 #      HIT_SECONDS over and over: CPU per cache hit.
+# A fifth, (f), not run unless named in WORKLOADS, is a flood: with the
+# names of c.com. cached, unique missing names under three zones as fast
+# as dnsperf sends them for FLOOD_SECONDS (20), while a probe asks cached
+# names at 500 a second: the probe's p50 and p99 latency (an unanswered
+# probe counts as 2 s), and the resolver's peak memory.
 # With SIGNED=1 every zone is signed (dnssec-signzone, ECDSA P-256, NSEC),
 # both resolvers validate from the root's DS (hearsay's default; Unbound
 # as "validator iterator"), and every query sets DO, so answers carry
@@ -36,6 +41,8 @@ NAMES=${NAMES:-200000}
 MIX=${MIX:-200000}
 WORKLOADS=${WORKLOADS:-a b c d}
 HIT_SECONDS=${HIT_SECONDS:-5}
+FLOOD_SECONDS=${FLOOD_SECONDS:-20}
+FLOOD_NAMES=${FLOOD_NAMES:-2000000}
 SIGNED=${SIGNED:-0}
 UNBOUND_PORT=${UNBOUND_PORT:-5311}
 HEARSAY_PORT=${HEARSAY_PORT:-5312}
@@ -319,7 +326,49 @@ queries() {
     esac
 }
 
+# flood SERVER ROUND: the 10,000 names of c.com. cached, then for
+# FLOOD_SECONDS a random-subdomain flood (unique missing names under
+# a.com., c.com. and c.net., as fast as dnsperf goes) while a probe asks
+# cached names at 500 a second; prints "p50_ms p99_ms probe_unanswered
+# flood_qps peak_rss_mb rss_before_mb".
+flood() {
+    local server=$1 round=$2 port=$UNBOUND_PORT rss_before peak probe
+    [ "$server" = hearsay ] && port=$HEARSAY_PORT
+    start_resolver "$server"
+    seq 1 10000 | sed "s/.*/n&.c.com A/" >"$work/warm"
+    taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/warm" -n 1 -c 4 -q 200 -t 5 >/dev/null 2>&1
+    rss_before=$(rss_kb "$resolver_pid")
+    awk -v n="$FLOOD_NAMES" -v tag="f$round-$server" 'BEGIN {
+        split("a.com c.com c.net", zones, " ")
+        for (i = 1; i <= n; i++) printf "%s%d.%s A\n", tag, i, zones[i % 3 + 1] }' >"$work/flood"
+    taskset -c 1 python3 benches/probe.py 127.0.0.1 "$port" 500 "$FLOOD_SECONDS" $(seq 1 50 10000 | sed 's/.*/n&.c.com/') >"$work/probe" &
+    probe=$!
+    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/flood" -l "$FLOOD_SECONDS" -c 8 -q 2000 -t 2 2>&1)
+    wait "$probe"
+    peak=$(awk '/VmHWM/ {print $2}' "/proc/$resolver_pid/status")
+    stop_resolver
+    read -r sent answered p50 p99 max <"$work/probe"
+    awk -v s="$sent" -v a="$answered" -v p50="$p50" -v p99="$p99" -v peak="$peak" -v before="$rss_before" \
+        -v qps="$(awk '/Queries per second:/ {print $4}' <<<"$out")" \
+        'BEGIN { printf "%s %s %d %.0f %.0f %.0f\n", p50, p99, s - a, qps, peak / 1024, before / 1024 }'
+}
+
 reports=()
+if [[ " $WORKLOADS " == *" f "* ]]; then
+    echo "workload (f): random-subdomain flood, cached names probed"
+    echo "round  server   probe_p50_ms  probe_p99_ms  unanswered  flood_qps  peak_rss_mb  rss_warm_mb"
+    pu=() ph=()
+    for round in $(seq 1 "$ROUNDS"); do
+        for server in unbound hearsay; do
+            read -r p50 p99 lost qps peak before < <(flood "$server" "$round")
+            printf "%5d  %-7s  %12s  %12s  %10s  %9s  %11s  %11s\n" "$round" "$server" "$p50" "$p99" "$lost" "$qps" "$peak" "$before"
+            if [ "$server" = unbound ]; then pu+=("$p99"); else ph+=("$p99"); fi
+        done
+    done
+    reports+=("(f) cached-name p99 under the flood: unbound $(median "${pu[@]}") ms, hearsay $(median "${ph[@]}") ms (target: hearsay under 10 ms and at most unbound's)")
+    WORKLOADS=${WORKLOADS//f/}
+    echo
+fi
 for workload in $WORKLOADS; do
     echo "workload ($workload)"
     echo "round  server   cpu_us/answer  auth/answer   answers      qps"

@@ -93,6 +93,8 @@ pub enum Fault {
     /// corrupted: RRsets with piles of signatures that all fail, the
     /// KeyTrap shape (CVE-2023-50387).
     CorruptSignatures,
+    /// Every answer held back this long: a server far away or overloaded.
+    Delay(Duration),
 }
 
 /// What runs on one lab address.
@@ -432,6 +434,9 @@ async fn proxy(socket: UdpSocket, backend: SocketAddr, fault: Fault) {
             if fault.drops(&query) {
                 return;
             }
+            if let Fault::Delay(delay) = fault {
+                tokio::time::sleep(delay).await;
+            }
             let Some(answer) = udp_exchange(backend, &query, DEADLINE).await else {
                 return;
             };
@@ -490,7 +495,7 @@ impl Fault {
         }
         match self {
             Fault::ClearAa => answer[2] &= !0x04,
-            Fault::NoPriming => {}
+            Fault::NoPriming | Fault::Delay(_) => {}
             Fault::StripRrsigs
             | Fault::StripAuthority
             | Fault::ForgeAddresses
