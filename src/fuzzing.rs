@@ -6,7 +6,7 @@
 //! the fuzzers found).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -39,16 +39,6 @@ const CACHED: &str = include_str!("../fuzz/zones/cached.test.zone");
 /// A time inside the signed zones' validity.
 const NOW: u32 = 1_800_000_000;
 
-/// A directory of this process's own for files the targets write.
-fn scratch_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hearsay-fuzz-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        dir
-    })
-}
-
 struct Fixture {
     responder: Responder,
 }
@@ -60,10 +50,9 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let mut zones = Vec::new();
         for (origin, text) in ZONES {
-            let path = scratch_dir().join(origin);
-            std::fs::write(&path, text).expect("scratch directory writable");
             let origin = Name::from_ascii(origin).expect("a name");
-            let (zone, _) = Zone::load(&origin, &path).expect("fixture zone loads");
+            let (zone, _) = Zone::from_text(&origin, text.as_bytes(), Path::new("fixture"))
+                .expect("fixture zone loads");
             zones.push(Arc::new(zone));
         }
         let counters = Arc::new(Counters::default());
@@ -210,12 +199,8 @@ pub fn zone_file(text: &[u8]) {
     if text.len() > 64 << 10 {
         return;
     }
-    let path = scratch_dir().join("zone");
-    if std::fs::write(&path, text).is_err() {
-        return;
-    }
     let origin = Name::from_ascii("fuzz.test.").expect("a name");
-    let Ok((zone, _)) = Zone::load(&origin, &path) else {
+    let Ok((zone, _)) = Zone::from_text(&origin, text, Path::new("fuzz.zone")) else {
         return;
     };
     let mut out = Vec::new();

@@ -190,10 +190,21 @@ pub fn read_master_text(text: &str, source: &Path, origin: &Name) -> Result<Read
         });
         Ok(())
     };
-    let mut reader = Reader::new(None, &mut sink);
-    reader.read_text(text.as_bytes(), source, wire_of(origin), None, 0);
-    let findings = reader.finish()?;
+    let findings = read_master_text_into(text.as_bytes(), source, origin, &mut sink)?;
     Ok((records, findings))
+}
+
+/// Like [`read_master_file_into`], for master file text already in
+/// memory; `source` names it in errors and anchors relative `$INCLUDE`s.
+pub fn read_master_text_into(
+    text: &[u8],
+    source: &Path,
+    origin: &Name,
+    sink: &mut Sink<'_>,
+) -> Result<Findings, ZoneError> {
+    let mut reader = Reader::new(None, sink);
+    reader.read_text(text, source, wire_of(origin), None, 0);
+    reader.finish()
 }
 
 /// State that carries from one entry to the next.

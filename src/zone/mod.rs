@@ -326,14 +326,36 @@ impl Zone {
         // A record takes 20 octets of a master file at the least, so this
         // bounds the names (before $INCLUDE and $GENERATE, which grow it).
         let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let expected = usize::try_from(file_len / 20).unwrap_or(0).min(1 << 24);
+        Self::compile(origin, path, file_len, |sink| {
+            file::read_master_file_into(path, origin, None, sink)
+        })
+    }
+
+    /// As `load`, for master file text already in memory; `source` names
+    /// it in errors.
+    pub fn from_text(
+        origin: &Name,
+        text: &[u8],
+        source: &Path,
+    ) -> Result<(Zone, Vec<String>), ZoneError> {
+        Self::compile(origin, source, text.len() as u64, |sink| {
+            file::read_master_text_into(text, source, origin, sink)
+        })
+    }
+
+    /// Groups what `read` hands its sink, and compiles the zone.
+    fn compile(
+        origin: &Name,
+        path: &Path,
+        text_len: u64,
+        read: impl FnOnce(&mut file::Sink<'_>) -> Result<findings::Findings, ZoneError>,
+    ) -> Result<(Zone, Vec<String>), ZoneError> {
+        let expected = usize::try_from(text_len / 20).unwrap_or(0).min(1 << 24);
         let mut origin_wire = Vec::with_capacity(256);
         crate::wire::name::name_to_wire(origin, &mut origin_wire);
         let mut grouper = data::Grouper::new(&origin_wire, expected);
         let mut findings =
-            file::read_master_file_into(path, origin, None, &mut |record, location, findings| {
-                grouper.add(record, location, findings)
-            })?;
+            read(&mut |record, location, findings| grouper.add(record, location, findings))?;
         let zone = build::build(origin, path, grouper, &mut findings)?;
         Ok((zone, findings.settle(path)?))
     }
