@@ -342,6 +342,10 @@ pub struct Counters {
     truncated: AtomicU64,
     udp_send_dropped: AtomicU64,
     network_errors: AtomicU64,
+    descriptor_shortages: AtomicU64,
+    /// Unix seconds of the last log line about them, and the count then.
+    descriptor_logged_at: AtomicU64,
+    descriptor_shortages_logged: AtomicU64,
     tcp_connections: AtomicU64,
     tcp_closed: [AtomicU64; TcpClose::ALL.len()],
     upstream: [AtomicU64; 8],
@@ -490,6 +494,33 @@ impl Counters {
         self.network_errors.fetch_add(1, Relaxed);
     }
 
+    /// Counts `error` if it means the process (EMFILE) or the system
+    /// (ENFILE) is out of file descriptors, and says so in the log at most
+    /// once a minute, with how many failures there were since. Returns
+    /// whether it was.
+    pub fn descriptor_shortage(&self, error: &std::io::Error, what: &'static str) -> bool {
+        if !matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+            return false;
+        }
+        let total = self.descriptor_shortages.fetch_add(1, Relaxed) + 1;
+        let now = crate::unix_seconds();
+        let last = self.descriptor_logged_at.load(Relaxed);
+        if (last == 0 || now >= last + 60)
+            && self
+                .descriptor_logged_at
+                .compare_exchange(last, now.max(1), Relaxed, Relaxed)
+                .is_ok()
+        {
+            let since = total - self.descriptor_shortages_logged.swap(total, Relaxed);
+            tracing::warn!(
+                failures = since,
+                "out of file descriptors ({what}: {error}); raise ulimit -n, \
+                 or lower tcp_max_connections or max_pending"
+            );
+        }
+        true
+    }
+
     pub fn tcp_connection(&self) {
         self.tcp_connections.fetch_add(1, Relaxed);
     }
@@ -511,6 +542,7 @@ impl Counters {
             truncated: load(&self.truncated),
             udp_send_dropped: load(&self.udp_send_dropped),
             network_errors: load(&self.network_errors),
+            descriptor_shortages: load(&self.descriptor_shortages),
             tcp_connections: load(&self.tcp_connections),
             tcp_closed: self.tcp_closed.each_ref().map(load),
             upstream: self.upstream.each_ref().map(load),
@@ -542,6 +574,7 @@ pub struct Snapshot {
     pub truncated: u64,
     pub udp_send_dropped: u64,
     pub network_errors: u64,
+    pub descriptor_shortages: u64,
     pub tcp_connections: u64,
     tcp_closed: [u64; TcpClose::ALL.len()],
     upstream: [u64; 8],

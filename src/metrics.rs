@@ -453,6 +453,12 @@ impl Collector for Scrape {
         }
         counter(
             &mut e,
+            "descriptor_shortages",
+            "Sockets not opened or accepted for want of file descriptors.",
+            c.descriptor_shortages,
+        )?;
+        counter(
+            &mut e,
             "network_errors",
             "Failed socket operations (accept, receive, send).",
             c.network_errors,

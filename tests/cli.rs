@@ -199,3 +199,70 @@ fn every_shipped_config_passes_its_own_check() {
         assert!(ok, "{}: {stderr}", file.display());
     }
 }
+
+/// Issue 13: under `ulimit -n 64`, a forwarder whose upstream never
+/// answers runs out of descriptors for its own queries. Its zone still
+/// answers over UDP, the log says so once (not once per failure), and once
+/// the queries time out TCP and resolution work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_udp_still_answers_the_log_says_so_once_and_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "z.zone", ZONE);
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = write(
+        dir.path(),
+        "h.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[resolver]\nmode = \"forward\"\n\
+             upstreams = [\"{}\"]\ntimeout = \"2s\"\ndnssec = false\n\
+             [[zone]]\norigin = \"example.test\"\nfile = \"z.zone\"\n",
+            silent.local_addr().unwrap()
+        ),
+    );
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -n 64 && exec \"$0\" serve --config \"$1\"",
+            BIN,
+            config.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hearsay");
+    let stderr = child.stderr.take().unwrap();
+    let _process = Process(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let listening = wait_for(&lines, "listening on UDP and TCP");
+    let addr: SocketAddr = listening
+        .rsplit("addr=")
+        .next()
+        .and_then(|a| a.trim().parse().ok())
+        .expect("address in the log line");
+
+    // 300 misses, each holding a socket towards the silent upstream.
+    let flood = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..300 {
+        let query = query_message(&format!("miss{i}.elsewhere.test."), RecordType::A, None);
+        flood.send_to(&query.to_vec().unwrap(), addr).await.unwrap();
+    }
+    let said = wait_for(&lines, "out of file descriptors");
+    assert!(said.contains("ulimit -n"), "{said}");
+    for _ in 0..20 {
+        let reply = udp_query(addr, "www.example.test.", RecordType::A, None).await;
+        assert_eq!(lines_of(&reply), ["www.example.test. 60 IN A 192.0.2.1"]);
+    }
+    // The queries time out and give their sockets back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reply = tcp_query(addr, "www.example.test.", RecordType::A).await;
+    assert_eq!(lines_of(&reply), ["www.example.test. 60 IN A 192.0.2.1"]);
+    let again = lines
+        .try_iter()
+        .filter(|l| l.contains("out of file descriptors"));
+    assert_eq!(again.count(), 0, "logged once a minute, not per failure");
+}

@@ -246,7 +246,9 @@ async fn over_udp(
     deadline: Instant,
     counters: &Counters,
 ) -> Result<Received, ExchangeError> {
-    let socket = connected_socket(server).await?;
+    let socket = connected_socket(server).await.inspect_err(|e| {
+        counters.descriptor_shortage(e, "opening a socket to ask a server");
+    })?;
     socket.send(packet).await?;
     // A server may not send more than we advertised; one byte more shows
     // that it did, and the answer is then fetched over TCP.

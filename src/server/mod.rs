@@ -644,12 +644,6 @@ fn raise_descriptor_limit() -> u64 {
     limit.rlim_cur
 }
 
-/// Whether an accept or socket failure means the process or system is
-/// out of file descriptors.
-pub(crate) fn out_of_descriptors(error: &io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-}
-
 /// The next connection for a listener with at most as many connections as
 /// `slots` has permits: waits for a free slot, then for a connection,
 /// either way giving up at `shutdown`. Failed accepts (a client that left

@@ -63,8 +63,9 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    errors.log(&e);
-                    if super::out_of_descriptors(&e) {
+                    if !counters.descriptor_shortage(&e, "accepting a TCP connection") {
+                        errors.log(&e);
+                    } else {
                         // Give up our idlest connection rather than leave
                         // a new client waiting in the accept queue.
                         if table.evict_idlest() {
@@ -80,7 +81,8 @@ pub async fn serve(
         };
         counters.tcp_connection();
         // A burst of connections (a flood, or a flood being evicted) must
-        // not hold this worker thread from the UDP socket it also serves.
+        // not hold this worker thread from the connections and
+        // resolutions it also runs.
         accepted = accepted.wrapping_add(1);
         if accepted.is_multiple_of(ACCEPTS_PER_TURN) {
             tokio::task::yield_now().await;
