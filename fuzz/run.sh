@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) for SECONDS each, JOBS at a time
-# (default 2), and prints the executions each made. Exits non-zero if any
+# (default 2), and prints the executions each made. With RUNS set, a
+# target stops after that many executions if SECONDS have not passed
+# (RUNS=10000000 fuzz/run.sh 7200: a campaign of 10 million each). Exits non-zero if any
 # target found a crash, a hang (an input over 10 s) or an allocation over
 # 512 MiB; what it found is in fuzz/artifacts/TARGET/.
 #
@@ -25,7 +27,7 @@ run() {
     local target=$1
     mkdir -p "corpus/$target" "artifacts/$target"
     cargo +nightly fuzz run "${flags[@]}" "$target" "corpus/$target" "seeds/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+        -max_total_time="$seconds" ${RUNS:+-runs=$RUNS} -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
         -artifact_prefix="artifacts/$target/" -print_final_stats=1 >"$logs/$target" 2>&1
 }
 failed=()
