@@ -63,14 +63,14 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    if !counters.descriptor_shortage(&e, "accepting a TCP connection") {
-                        errors.log(&e);
-                    } else {
+                    if counters.descriptor_shortage(&e, "accepting a TCP connection") {
                         // Give up our idlest connection rather than leave
                         // a new client waiting in the accept queue.
                         if table.evict_idlest() {
                             counters.tcp_closed(TcpClose::Evicted);
                         }
+                    } else {
+                        errors.log(&e);
                     }
                     // Back off instead of spinning while the descriptor
                     // is being released (or on any other failure).
@@ -88,7 +88,7 @@ pub async fn serve(
             tokio::task::yield_now().await;
         }
         let (admission, evicted) = table.admit(peer.ip());
-        for _ in 0..evicted {
+        if evicted {
             counters.tcp_closed(TcpClose::Evicted);
         }
         let (responder, counters, shutdown) =
