@@ -13,8 +13,10 @@ pub fn loc(f: &mut Fields<'_, '_>) -> Result<(), String> {
     let latitude = angle(f, b'N', b'S', 90, "latitude")?;
     let longitude = angle(f, b'E', b'W', 180, "longitude")?;
     let altitude = meters(f.next("altitude")?.text, true).ok_or("bad altitude")?;
-    let altitude =
-        u32::try_from(altitude + ALTITUDE_BASE_CM).map_err(|_| "altitude out of range")?;
+    let altitude = altitude
+        .checked_add(ALTITUDE_BASE_CM)
+        .and_then(|cm| u32::try_from(cm).ok())
+        .ok_or("altitude out of range")?;
     let mut precision = [100i64, 1_000_000, 1_000]; // size 1 m, hp 10 km, vp 10 m
     for (slot, what) in
         precision
@@ -85,13 +87,15 @@ fn thousandths(text: &[u8]) -> Option<i64> {
     {
         return None;
     }
+    // Checked: a number of seconds too large for the field is refused,
+    // not wrapped into some other location.
     let mut value: i64 = whole.parse().ok()?;
     for i in 0..3 {
-        value = value * 10
-            + fraction
-                .as_bytes()
-                .get(i)
-                .map_or(0, |d| i64::from(d - b'0'));
+        let digit = fraction
+            .as_bytes()
+            .get(i)
+            .map_or(0, |d| i64::from(d - b'0'));
+        value = value.checked_mul(10)?.checked_add(digit)?;
     }
     Some(value)
 }
@@ -114,7 +118,7 @@ fn meters(text: &[u8], signed: bool) -> Option<i64> {
     }
     let mut cm: i64 = whole.parse::<i64>().ok()?.checked_mul(100)?;
     for (i, d) in fraction.bytes().enumerate() {
-        cm += i64::from(d - b'0') * if i == 0 { 10 } else { 1 };
+        cm = cm.checked_add(i64::from(d - b'0') * if i == 0 { 10 } else { 1 })?;
     }
     Some(if negative { -cm } else { cm })
 }
@@ -168,5 +172,14 @@ mod tests {
         assert_eq!(&wire[..4], [0, 0x12, 0x16, 0x13]);
         assert!(encode("91 N 0 E 0m").is_err());
         assert!(encode("42 N 71 W 0m 1m 1m 1m 1m").is_err(), "surplus");
+    }
+
+    /// Found by fuzz/fuzz_targets/zone_file.rs: seconds of 19 digits
+    /// overflowed into thousandths.
+    #[test]
+    fn numbers_too_large_for_their_field_are_refused() {
+        assert!(encode("40 32 9999999999999999999 N 105 04 25 W 1m").is_err());
+        assert!(encode("40 32 922337203685477580 N 105 04 25 W 1m").is_err());
+        assert!(encode("40 N 105 W 92233720368547758.07m").is_err());
     }
 }
