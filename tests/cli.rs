@@ -95,6 +95,31 @@ impl Drop for Process {
     }
 }
 
+/// Starts `command` (hearsay serving, at info level), and returns it with
+/// its log lines and the address its log says it listens on.
+fn serve(mut command: Command) -> (Process, mpsc::Receiver<String>, SocketAddr) {
+    let mut child = command
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hearsay");
+    let stderr = child.stderr.take().unwrap();
+    let process = Process(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let listening = wait_for(&lines, "listening on UDP and TCP");
+    let addr: SocketAddr = listening
+        .rsplit("addr=")
+        .next()
+        .and_then(|a| a.trim().parse().ok())
+        .expect("address in the log line");
+    (process, lines, addr)
+}
+
 fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
@@ -123,26 +148,9 @@ async fn serve_answers_reloads_on_sighup_and_exits_on_sigterm() {
         "h.toml",
         "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[resolver]\nmode = \"off\"\n[[zone]]\norigin = \"example.test\"\nfile = \"z.zone\"\n",
     );
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hearsay");
-    let stderr = child.stderr.take().unwrap();
-    let process = Process(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let listening = wait_for(&lines, "listening on UDP and TCP");
-    let addr: SocketAddr = listening
-        .rsplit("addr=")
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .expect("address in the log line");
+    let mut command = Command::new(BIN);
+    command.args(["serve", "--config", config.to_str().unwrap()]);
+    let (process, lines, addr) = serve(command);
 
     let reply = udp_query(addr, "www.example.test.", RecordType::A, None).await;
     assert_eq!(lines_of(&reply), ["www.example.test. 60 IN A 192.0.2.1"]);
@@ -219,31 +227,14 @@ async fn out_of_descriptors_udp_still_answers_the_log_says_so_once_and_it_recove
             silent.local_addr().unwrap()
         ),
     );
-    let mut child = Command::new("sh")
-        .args([
-            "-c",
-            "ulimit -n 64 && exec \"$0\" serve --config \"$1\"",
-            BIN,
-            config.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hearsay");
-    let stderr = child.stderr.take().unwrap();
-    let _process = Process(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let listening = wait_for(&lines, "listening on UDP and TCP");
-    let addr: SocketAddr = listening
-        .rsplit("addr=")
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .expect("address in the log line");
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        "ulimit -n 64 && exec \"$0\" serve --config \"$1\"",
+        BIN,
+        config.to_str().unwrap(),
+    ]);
+    let (_process, lines, addr) = serve(command);
 
     // 300 misses, each holding a socket towards the silent upstream.
     let flood = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
