@@ -29,6 +29,18 @@ wait_ready() {
     exit 1
 }
 
+# wait_authoritative ADDRESS...: until each answers a question for the
+# root's SOA without recursion (NSD up, whatever it answers).
+wait_authoritative() {
+    local addr
+    for addr in "$@"; do
+        for _ in $(seq 1 100); do
+            dig +short +tries=1 +time=1 +norec @"$addr" . SOA >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+    done
+}
+
 # alive PID...: fails if a server exited (a stray one may hold its port).
 alive() {
     for pid in "$@"; do

@@ -185,12 +185,7 @@ nsd_server tld 127.0.0.21 com.=com.zone net.=net.zone
 nsd_server ab 127.0.0.22 a.com.=a.com.zone b.com.=b.com.zone
 nsd_server c 127.0.0.23 c.com.=c.com.zone
 nsd_server cnet 127.0.0.24 c.net.=c.net.zone
-for addr in 20 21 22 23 24; do
-    for _ in $(seq 1 100); do
-        dig +short +tries=1 +time=1 +norec @127.0.0.$addr . SOA >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-done
+wait_authoritative 127.0.0.20 127.0.0.21 127.0.0.22 127.0.0.23 127.0.0.24
 printf '. 3600000 NS a.root-servers.net.\na.root-servers.net. 3600000 A 127.0.0.20\n' >"$work/root.hints"
 
 # Queries every NSD has answered so far.
