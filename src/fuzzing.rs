@@ -286,14 +286,35 @@ pub fn sibling_packet(packet: &[u8]) {
     let _ = key.verify(packet, None);
     let _ = key.verify(packet, Some(&[0u8; 32]));
     let _ = key.open(packet);
-    // A message we could have built ourselves signs and verifies.
-    if let Some(mut signed) = Message::from_vec(packet).ok().and_then(|m| m.to_vec().ok())
-        && key.sign_query(&mut signed).is_some()
-    {
-        assert!(
-            key.verify(&signed, None).is_ok(),
-            "our own signature verifies"
-        );
+    if let Ok(mut message) = Message::from_vec(packet) {
+        // Signed again, a message that was already signed holds two TSIG
+        // records, which must be refused (it once tripped an assertion in
+        // hickory: fuzz/seeds/sibling_packet/crash-two-tsig-records).
+        if message.signature().is_some()
+            && let Ok(mut twice) = message.to_vec()
+            && key.sign_query(&mut twice).is_some()
+        {
+            assert!(key.verify(&twice, None).is_err(), "two TSIG records");
+        }
+        // A message we could have built ourselves signs and verifies. One
+        // still holding a TSIG-typed record (an UPDATE's empty one, which
+        // hickory does not take for a signature) must not.
+        let _ = message.take_signature();
+        let holds_tsig = message
+            .answers
+            .iter()
+            .chain(&message.authorities)
+            .chain(&message.additionals)
+            .any(|record| record.record_type() == RecordType::TSIG);
+        if let Ok(mut signed) = message.to_vec()
+            && key.sign_query(&mut signed).is_some()
+        {
+            assert_eq!(
+                key.verify(&signed, None).is_ok(),
+                !holds_tsig,
+                "our own signature verifies on a message with one TSIG record"
+            );
+        }
     }
     let sealed = key.seal(packet);
     let opened = key.open(&sealed).expect("our own seal opens");

@@ -2,8 +2,8 @@
 //! and answer, and an HMAC on every gossip packet. A member without the
 //! key can neither ask, answer, nor join.
 
-use hickory_proto::rr::Name;
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm, make_tsig_record};
+use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::rr::{TSigResponseContext, TSigner};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use ring::hmac;
@@ -96,9 +96,9 @@ impl ClusterKey {
     /// Checks a signed message: a query (`query_mac` None) or the answer
     /// to the query with that MAC. Returns the message's own MAC.
     pub fn verify(&self, packet: &[u8], query_mac: Option<&[u8]>) -> Result<Vec<u8>, Rejection> {
-        if !counts_fit(packet) {
+        if !one_tsig_last(packet) {
             return Err(Rejection::BadSignature(
-                "section counts exceed the message".into(),
+                "not a whole message ending in its only TSIG record".into(),
             ));
         }
         let (mac, time, _) = self
@@ -152,17 +152,52 @@ impl ClusterKey {
     }
 }
 
-/// Whether the header's section counts could fit in the message: a
-/// question takes at least 5 octets and a record 11. hickory adds the
-/// answer and authority counts as u16 (an overflow, fatal where overflow
-/// is checked), so counts no message could carry never reach it.
-fn counts_fit(packet: &[u8]) -> bool {
+/// Whether the message holds every record its header counts, and a TSIG
+/// record is the last of them and the only one (RFC 8945 section 5.1).
+/// hickory's TSIG check assumes both: it adds the answer and authority
+/// counts as u16 (an overflow, fatal where overflow is checked), and a
+/// TSIG record before the last trips a debug assertion. So a message that
+/// breaks either never reaches it.
+fn one_tsig_last(packet: &[u8]) -> bool {
     let Some(header) = packet.get(..12) else {
         return false;
     };
-    let count = |at: usize| u32::from(u16::from_be_bytes([header[at], header[at + 1]]));
-    let least = 12 + 5 * count(4) + 11 * (count(6) + count(8) + count(10));
-    least as usize <= packet.len()
+    let count = |at: usize| usize::from(u16::from_be_bytes([header[at], header[at + 1]]));
+    let records = count(6) + count(8) + count(10);
+    let mut at = 12;
+    for _ in 0..count(4) {
+        let Some(end) = skip_name(packet, at) else {
+            return false;
+        };
+        at = end + 4;
+    }
+    for index in 0..records {
+        let Some(end) = skip_name(packet, at) else {
+            return false;
+        };
+        let Some(fixed) = packet.get(end..end + 10) else {
+            return false;
+        };
+        let is_tsig = u16::from_be_bytes([fixed[0], fixed[1]]) == u16::from(RecordType::TSIG);
+        if is_tsig != (index + 1 == records) {
+            return false;
+        }
+        at = end + 10 + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    }
+    at == packet.len()
+}
+
+/// Where the possibly compressed name starting at `at` ends.
+fn skip_name(packet: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *packet.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            1..=63 => at += 1 + usize::from(len),
+            0xc0..=0xff => return packet.get(at + 1).map(|_| at + 2),
+            _ => return None,
+        }
+    }
 }
 
 pub fn is_gossip(packet: &[u8]) -> bool {
@@ -204,7 +239,28 @@ mod tests {
         ));
         let mut signed = query();
         ours.sign_query(&mut signed).unwrap();
-        assert!(counts_fit(&signed));
+        assert!(one_tsig_last(&signed));
+    }
+
+    /// Found by fuzz/fuzz_targets/sibling_packet.rs: a TSIG record before
+    /// the last one tripped a debug assertion in hickory.
+    #[test]
+    fn a_tsig_record_anywhere_but_last_is_rejected_before_hickory() {
+        let ours = key(b"0123456789abcdef0123456789abcdef");
+        let mut signed = query();
+        ours.sign_query(&mut signed).unwrap();
+        let tsig = signed[query().len()..].to_vec();
+        let mut twice = signed.clone();
+        twice[11] += 1;
+        twice.extend_from_slice(&tsig);
+        assert!(!one_tsig_last(&twice));
+        assert!(matches!(
+            ours.verify(&twice, None),
+            Err(Rejection::BadSignature(_))
+        ));
+        let mut trailing = signed.clone();
+        trailing.push(0);
+        assert!(!one_tsig_last(&trailing), "octets after the TSIG record");
     }
 
     #[test]
