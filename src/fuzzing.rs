@@ -253,9 +253,11 @@ fn write_and_check(out: &mut Vec<u8>, query: &[u8], reply: &crate::wire::respons
         recursion_available: false,
     };
     crate::wire::response::write_reply(out, &query, reply, opts);
-    // hickory refuses some answers dig reads whole: an RRSIG whose signer
-    // name holds raw control bytes (seed crash-rrsig-binary-signer) reads
-    // back short. Until that is settled, only what decodes is re-checked.
+    // hickory refuses whole messages that NSD serves and kdig reads: a
+    // DNSKEY whose protocol field is not 3 (seed dnskey-protocol-not-3;
+    // RFC 4034 2.1.2 makes such a key unusable, not the message invalid).
+    // The record is served as the file gives it, as NSD does, so only
+    // what hickory decodes is re-checked.
     if let Ok(message) = Message::from_vec(out) {
         round_trip(&message);
     }
