@@ -46,6 +46,9 @@ prefetch = false
 # The benchmark zone is unsigned, and Unbound here does not validate.
 dnssec = false
 upstreams = ["$UPSTREAM"]
+[special_use]
+# bench.test. is resolved, as Unbound's "test." nodefault below.
+nodefault = ["test."]
 EOF
 {
     unbound_conf "$UNBOUND_PORT"

@@ -66,7 +66,7 @@ impl Fleet {
         let mut members = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let mut text = format!(
-                "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[log]\nlevel = \"warn\"\n[cache]\nprefetch = false\n[resolver]\ndnssec = false\nupstreams = [\"{}\"]\n",
+                "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[log]\nlevel = \"warn\"\n[cache]\nprefetch = false\n[resolver]\ndnssec = false\nupstreams = [\"{}\"]\n[special_use]\nnodefault = [\"test.\"]\n",
                 authority.local_addr()
             );
             if siblings {

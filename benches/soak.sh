@@ -143,6 +143,9 @@ mode = "recursive"
 root_hints = "root.hints"
 dnssec = false
 timeout = "3s"
+[special_use]
+# zipf.test. and faulty.test. are resolved, not special-use names.
+nodefault = ["test."]
 [[zone]]
 origin = "local.soak."
 file = "local.zone"

@@ -58,6 +58,8 @@ pub struct Config {
     pub control: ControlConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub special_use: SpecialUseConfig,
     /// The file this was read from, if any (for reloads).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -482,6 +484,44 @@ impl LogLevel {
             LogLevel::Trace => "trace",
         }
     }
+}
+
+/// `[special_use]`: names the resolver answers itself (`special_use.rs`),
+/// as Unbound's default local zones.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpecialUseConfig {
+    /// Off: every name goes to the resolver.
+    pub enabled: bool,
+    /// Built-in zones not to serve, as Unbound's `local-zone: NAME
+    /// nodefault` (a lab whose root delegates test., say).
+    #[serde(deserialize_with = "special_use_zones")]
+    pub nodefault: Vec<Name>,
+}
+
+impl Default for SpecialUseConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            nodefault: Vec::new(),
+        }
+    }
+}
+
+fn special_use_zones<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Name>, D::Error> {
+    let mut names = Vec::new();
+    for text in Vec::<String>::deserialize(d)? {
+        let mut name = Name::from_ascii(&text)
+            .map_err(|e| de::Error::custom(format!("{text:?} is not a domain name: {e}")))?;
+        name.set_fqdn(true);
+        if !crate::special_use::is_special_use_zone(&name) {
+            return Err(de::Error::custom(format!(
+                "{name} is not one of the special-use zones"
+            )));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// `[[zone]]`: a zone served authoritatively.
@@ -945,6 +985,20 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text, Path::new("h.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn nodefault_names_only_special_use_zones() {
+        let config =
+            parse("[special_use]\nnodefault = [\"Test\", \"10.in-addr.arpa.\"]\n").unwrap();
+        assert_eq!(config.special_use.nodefault.len(), 2);
+        assert!(config.special_use.enabled);
+        let error = parse("[special_use]\nnodefault = [\"example.\"]\n").unwrap_err();
+        assert!(
+            error.contains("h.toml:2: special_use.nodefault")
+                && error.contains("example. is not one of the special-use zones"),
+            "{error}"
+        );
     }
 
     #[test]

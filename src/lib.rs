@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod responder;
 pub mod server;
 pub mod siblings;
+pub mod special_use;
 pub mod wire;
 pub mod zone;
 

@@ -2,9 +2,9 @@
 //!
 //! Order of decisions: a packet that does not decode gets FORMERR (or
 //! nothing); then EDNS version, opcode, class and meta-types; then the most
-//! specific local zone that holds the name; then, for clients allowed to
-//! recurse, the cache, and on a miss the resolver. Everyone else is
-//! REFUSED.
+//! specific local zone that holds the name (for clients allowed to
+//! recurse, the special-use zones too); then, for those clients, the
+//! cache, and on a miss the resolver. Everyone else is REFUSED.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,6 +33,8 @@ pub struct Recursion {
     pub resolver: Arc<Resolver>,
     /// Client queries that may wait on the resolver at once.
     pub max_pending: usize,
+    /// Names answered here and never resolved (`special_use.rs`).
+    pub special_use: Arc<ZoneSet>,
 }
 
 /// What to do with a packet once `Responder::respond` has seen it.
@@ -164,10 +166,11 @@ impl Responder {
 
         let zones = self.zones.load();
         let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
-        if let Some(reply) = zones
+        // A configured zone first, so one can replace a special-use zone.
+        let zone = zones
             .find(&query.key)
-            .and_then(|zone| zone.lookup(&query.key, query.qtype, dnssec_ok))
-        {
+            .or_else(|| recursion.and_then(|r| r.special_use.find(&query.key)));
+        if let Some(reply) = zone.and_then(|zone| zone.lookup(&query.key, query.qtype, dnssec_ok)) {
             if write_reply(out, &query, &reply, opts) {
                 self.counters.truncated();
             }

@@ -239,7 +239,7 @@ async fn out_of_descriptors_udp_still_answers_the_log_says_so_once_and_it_recove
     // 300 misses, each holding a socket towards the silent upstream.
     let flood = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for i in 0..300 {
-        let query = query_message(&format!("miss{i}.elsewhere.test."), RecordType::A, None);
+        let query = query_message(&format!("miss{i}.elsewhere.example."), RecordType::A, None);
         flood.send_to(&query.to_vec().unwrap(), addr).await.unwrap();
     }
     let said = wait_for(&lines, "out of file descriptors");

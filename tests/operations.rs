@@ -245,7 +245,7 @@ async fn the_cache_survives_a_restart_with_ttls_reduced() {
         dir.path(),
         "hearsay.toml",
         &format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[resolver]\ndnssec = false\nupstreams = [\"{}\"]\n[cache]\nprefetch = false\npersist_file = \"cache.state\"\n",
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 1\n[resolver]\ndnssec = false\nupstreams = [\"{}\"]\n[cache]\nprefetch = false\npersist_file = \"cache.state\"\n[special_use]\nnodefault = [\"test.\"]\n",
             authority.addr()
         ),
     );

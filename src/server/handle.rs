@@ -135,6 +135,10 @@ impl Handle {
             ("siblings", differ(&running.siblings, &new.siblings)),
             ("control", differ(&running.control, &new.control)),
             ("metrics", differ(&running.metrics, &new.metrics)),
+            (
+                "special_use",
+                differ(&running.special_use, &new.special_use),
+            ),
             ("log.level", running.log.level != new.log.level),
         ] {
             if changed {

@@ -529,6 +529,10 @@ fn recursion(
         cache,
         resolver: Arc::new(resolver),
         max_pending: config.resolver.max_pending,
+        special_use: Arc::new(match config.special_use.enabled {
+            true => crate::special_use::zone_set(&config.special_use.nodefault),
+            false => ZoneSet::new([]),
+        }),
     }))
 }
 

@@ -97,6 +97,12 @@ pub async fn start_at(listen: SocketAddr, zones: &[(&str, &str)], extra: &str) -
     if !extra.contains("[resolver]") {
         config.push_str("[resolver]\nmode = \"off\"\n");
     }
+    // The labs and fakes serve test. as a top-level domain, so it is
+    // resolved, not answered as a special-use name: the lab's Unbound is
+    // told the same (`local-zone: "test." nodefault`).
+    if !extra.contains("[special_use]") {
+        config.push_str("[special_use]\nnodefault = [\"test.\"]\n");
+    }
     for (i, (origin, text)) in zones.iter().enumerate() {
         let file = dir.path().join(format!("zone{i}.zone"));
         std::fs::write(&file, text).expect("write zone");
