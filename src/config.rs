@@ -331,6 +331,14 @@ pub struct ServerConfig {
     /// Addresses for UDP and TCP. `None`: loopback on port 5353, IPv6 only
     /// where the host has it.
     pub listen: Option<Vec<SocketAddr>>,
+    /// Addresses for DNS over TLS (RFC 7858; 853 is its port).
+    pub tls_listen: Vec<SocketAddr>,
+    /// Addresses for DNS over HTTPS (RFC 8484; 443 is its port).
+    pub https_listen: Vec<SocketAddr>,
+    /// PEM certificate chain for DoT and DoH, re-read on reload.
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1), re-read on reload.
+    pub tls_key: Option<PathBuf>,
     /// Worker threads; 0 means one per CPU.
     #[serde(deserialize_with = "threads")]
     pub threads: usize,
@@ -358,12 +366,27 @@ pub struct ServerConfig {
     /// How long a shutdown waits for queries in flight.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    /// The NSID option's value for clients that ask (RFC 5001); text, or
+    /// hex after "0x". None: not sent.
+    #[serde(deserialize_with = "nsid")]
+    pub nsid: Option<Vec<u8>>,
+    /// Answered for CH TXT id.server. and hostname.bind. None: REFUSED.
+    #[serde(deserialize_with = "chaos_text")]
+    pub identity: Option<String>,
+    /// Answered for CH TXT version.bind. and version.server. None:
+    /// REFUSED.
+    #[serde(deserialize_with = "chaos_text")]
+    pub version: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: None,
+            tls_listen: Vec::new(),
+            https_listen: Vec::new(),
+            tls_certificate: None,
+            tls_key: None,
             threads: 0,
             udp_payload_size: 1232,
             tcp_idle_timeout: Duration::from_secs(10),
@@ -372,6 +395,9 @@ impl Default for ServerConfig {
             tcp_max_connections_per_address: 64,
             tcp_max_in_flight: 32,
             shutdown_grace: Duration::from_secs(5),
+            nsid: None,
+            identity: None,
+            version: None,
         }
     }
 }
@@ -508,6 +534,28 @@ impl Default for SpecialUseConfig {
     }
 }
 
+fn nsid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    let text = String::deserialize(d)?;
+    let bytes = match text.strip_prefix("0x") {
+        Some(hex) => data_encoding::HEXLOWER_PERMISSIVE
+            .decode(hex.as_bytes())
+            .map_err(|e| de::Error::custom(format!("{text:?} is not hex after 0x: {e}")))?,
+        None => text.into_bytes(),
+    };
+    if bytes.is_empty() || bytes.len() > 256 {
+        return Err(de::Error::custom("an NSID is 1 to 256 octets"));
+    }
+    Ok(Some(bytes))
+}
+
+fn chaos_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() || text.len() > 1024 {
+        return Err(de::Error::custom("1 to 1024 octets of text"));
+    }
+    Ok(Some(text))
+}
+
 fn special_use_zones<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Name>, D::Error> {
     let mut names = Vec::new();
     for text in Vec::<String>::deserialize(d)? {
@@ -581,6 +629,8 @@ impl Config {
             }
         };
         config.cache.persist_file.as_mut().map(relative);
+        config.server.tls_certificate.as_mut().map(relative);
+        config.server.tls_key.as_mut().map(relative);
         config.control.socket.as_mut().map(relative);
         config.log.query_log.as_mut().map(relative);
         if let Some(siblings) = &mut config.siblings {
@@ -635,6 +685,20 @@ impl Config {
                         "zone {} is already configured as zone[{first}]",
                         zone.origin
                     ),
+                ));
+            }
+        }
+        let encrypted =
+            !config.server.tls_listen.is_empty() || !config.server.https_listen.is_empty();
+        for (key, file) in [
+            ("server.tls_certificate", &config.server.tls_certificate),
+            ("server.tls_key", &config.server.tls_key),
+        ] {
+            if encrypted && file.is_none() {
+                return Err(invalid(
+                    None,
+                    key.into(),
+                    "tls_listen and https_listen need a certificate and its key".into(),
                 ));
             }
         }

@@ -157,6 +157,11 @@ pub fn execute(handle: &Handle, words: &[String]) -> Result<String, String> {
                     "[{section}] changed: takes effect at the next restart\n"
                 ));
             }
+            if let Some(error) = &report.tls_error {
+                text.push_str(&format!(
+                    "TLS certificate: failed ({error}); the running one keeps serving\n"
+                ));
+            }
             text.push_str("configuration reloaded\n");
             Ok(text)
         }

@@ -14,16 +14,34 @@ use crate::wire::{Malformed, rcode};
 pub enum Transport {
     Udp = 0,
     Tcp = 1,
+    /// DNS over TLS (RFC 7858).
+    Tls = 2,
+    /// DNS over HTTPS (RFC 8484).
+    Https = 3,
 }
 
 impl Transport {
-    pub const ALL: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+    pub const COUNT: usize = 4;
+    pub const ALL: [Transport; Self::COUNT] = [
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Tls,
+        Transport::Https,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Https => "https",
         }
+    }
+
+    /// Whether the client's queries are private on the wire, so answers
+    /// are padded when it asks (RFC 8467).
+    pub fn encrypted(self) -> bool {
+        matches!(self, Transport::Tls | Transport::Https)
     }
 }
 
@@ -335,9 +353,9 @@ impl TcpClose {
 
 #[derive(Default)]
 pub struct Counters {
-    queries: [AtomicU64; 2],
+    queries: [AtomicU64; Transport::COUNT],
     /// By transport, rcode and source (the last slot: no answer data).
-    responses: [[[AtomicU64; SOURCE_SLOTS]; RCODE_SLOTS]; 2],
+    responses: [[[AtomicU64; SOURCE_SLOTS]; RCODE_SLOTS]; Transport::COUNT],
     malformed: [AtomicU64; Malformed::COUNT],
     truncated: AtomicU64,
     udp_send_dropped: AtomicU64,
@@ -347,6 +365,7 @@ pub struct Counters {
     descriptor_logged_at: AtomicU64,
     descriptor_shortages_logged: AtomicU64,
     tcp_connections: AtomicU64,
+    tls_handshakes_failed: AtomicU64,
     tcp_closed: [AtomicU64; TcpClose::ALL.len()],
     upstream: [AtomicU64; 8],
     coalesced: AtomicU64,
@@ -525,6 +544,12 @@ impl Counters {
         self.tcp_connections.fetch_add(1, Relaxed);
     }
 
+    /// A DoT or DoH client that did not finish its TLS handshake in time,
+    /// or failed it.
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshakes_failed.fetch_add(1, Relaxed);
+    }
+
     pub fn tcp_closed(&self, why: TcpClose) {
         self.tcp_closed[why as usize].fetch_add(1, Relaxed);
     }
@@ -544,6 +569,7 @@ impl Counters {
             network_errors: load(&self.network_errors),
             descriptor_shortages: load(&self.descriptor_shortages),
             tcp_connections: load(&self.tcp_connections),
+            tls_handshakes_failed: load(&self.tls_handshakes_failed),
             tcp_closed: self.tcp_closed.each_ref().map(load),
             upstream: self.upstream.each_ref().map(load),
             coalesced: load(&self.coalesced),
@@ -568,14 +594,15 @@ impl Counters {
 /// Counter values at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    queries: [u64; 2],
-    responses: [[[u64; SOURCE_SLOTS]; RCODE_SLOTS]; 2],
+    queries: [u64; Transport::COUNT],
+    responses: [[[u64; SOURCE_SLOTS]; RCODE_SLOTS]; Transport::COUNT],
     malformed: [u64; Malformed::COUNT],
     pub truncated: u64,
     pub udp_send_dropped: u64,
     pub network_errors: u64,
     pub descriptor_shortages: u64,
     pub tcp_connections: u64,
+    pub tls_handshakes_failed: u64,
     tcp_closed: [u64; TcpClose::ALL.len()],
     upstream: [u64; 8],
     pub coalesced: u64,

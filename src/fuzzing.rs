@@ -94,6 +94,11 @@ fn fixture() -> &'static Fixture {
             1232,
             Some(recursion),
             Arc::new(ArcSwapOption::empty()),
+            crate::identity::Identity {
+                nsid: Some(b"fuzz-1".to_vec().into_boxed_slice()),
+                identity: Some("fuzz-1.example".into()),
+                version: None,
+            },
         );
         Fixture { responder }
     })
@@ -136,9 +141,10 @@ pub fn responder(packet: &[u8]) {
         0 => IpAddr::V4(Ipv4Addr::LOCALHOST),
         _ => IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
     };
-    let transport = match id & 2 {
+    let transport = match (id >> 1) & 3 {
         0 => Transport::Udp,
-        _ => Transport::Tcp,
+        1 => Transport::Tcp,
+        _ => Transport::Tls,
     };
     let mut out = Vec::new();
     let action = fixture
@@ -151,6 +157,17 @@ pub fn responder(packet: &[u8]) {
     assert_eq!(out[..2], packet[..2], "a reply echoes the ID");
     if transport == Transport::Udp {
         assert!(out.len() <= 4096, "a UDP reply of {} octets", out.len());
+    }
+    if transport == Transport::Tls
+        && let Ok(query) = crate::wire::decode(packet)
+        && query.edns.is_some_and(|e| e.padded)
+        && out.len() + crate::wire::options::RESPONSE_BLOCK <= crate::wire::MAX_MESSAGE_SIZE
+    {
+        assert_eq!(
+            out.len() % crate::wire::options::RESPONSE_BLOCK,
+            0,
+            "padded"
+        );
     }
     let decoded = match Message::from_vec(&out) {
         Ok(message) => message,

@@ -16,6 +16,7 @@ pub mod counters;
 pub mod dnssec;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod identity;
 pub mod metrics;
 pub mod persist;
 pub mod querylog;

@@ -440,8 +440,14 @@ impl Collector for Scrape {
         counter(
             &mut e,
             "tcp_connections",
-            "TCP connections accepted.",
+            "TCP connections accepted (DNS over TCP, TLS and HTTPS).",
             c.tcp_connections,
+        )?;
+        counter(
+            &mut e,
+            "tls_handshakes_failed",
+            "DoT and DoH connections whose TLS handshake failed or timed out.",
+            c.tls_handshakes_failed,
         )?;
         for why in TcpClose::ALL {
             counter(

@@ -17,12 +17,15 @@ use crate::access::RecursionAcl;
 use crate::cache::Origin;
 use crate::cache::{Cache, Chain, Lookup};
 use crate::counters::{Counters, Source, Transport};
+use crate::identity::Identity;
 use crate::querylog::{QueryLine, QueryLog};
 use crate::resolve::{Outcome, Resolver};
 use crate::wire::response::{
     ReplyOptions, udp_limit, write_header_only, write_reply, write_status,
 };
-use crate::wire::{MAX_MESSAGE_SIZE, Query, class, decode, flags, opcode, rcode, rtype};
+use crate::wire::{
+    MAX_MESSAGE_SIZE, Query, class, decode, edns, flags, opcode, options, rcode, rtype,
+};
 use crate::zone::ZoneSet;
 
 /// The cache and resolver, and who may use them.
@@ -55,10 +58,18 @@ pub struct Pending {
     /// What the cache held past its TTL, served if resolution fails.
     stale: Option<Chain>,
     opts: ReplyOptions,
+    extras: Extras,
     transport: Transport,
     client: IpAddr,
     received_at: Instant,
     _slot: OwnedSemaphorePermit,
+}
+
+/// EDNS options a response gets once written.
+#[derive(Clone, Copy)]
+struct Extras {
+    nsid: bool,
+    pad: bool,
 }
 
 /// Answers queries. Shared by every listener.
@@ -70,6 +81,7 @@ pub struct Responder {
     pending: Arc<Semaphore>,
     /// Set when the query log is on; swapped on reload.
     query_log: Arc<ArcSwapOption<QueryLog>>,
+    identity: Identity,
 }
 
 impl Responder {
@@ -81,6 +93,7 @@ impl Responder {
         our_udp_size: u16,
         recursion: Option<Recursion>,
         query_log: Arc<ArcSwapOption<QueryLog>>,
+        identity: Identity,
     ) -> Self {
         let slots = recursion.as_ref().map_or(0, |r| r.max_pending);
         Self {
@@ -90,6 +103,20 @@ impl Responder {
             recursion,
             pending: Arc::new(Semaphore::new(slots)),
             query_log,
+            identity,
+        }
+    }
+
+    /// Adds the EDNS options the client asked for to a written response:
+    /// our NSID if it fits, then padding to the block (RFC 8467).
+    fn add_options(&self, out: &mut Vec<u8>, extras: Extras, max_len: usize) {
+        if extras.nsid
+            && let Some(nsid) = &self.identity.nsid
+        {
+            options::append(out, edns::NSID, &[nsid], max_len);
+        }
+        if extras.pad {
+            options::pad(out, options::RESPONSE_BLOCK, max_len);
         }
     }
 
@@ -153,11 +180,49 @@ impl Responder {
         let opts = ReplyOptions {
             max_len: match transport {
                 Transport::Udp => udp_limit(&query, self.our_udp_size),
-                Transport::Tcp => MAX_MESSAGE_SIZE,
+                Transport::Tcp | Transport::Tls | Transport::Https => MAX_MESSAGE_SIZE,
             },
             our_udp_size: self.our_udp_size,
             recursion_available: recursion.is_some(),
         };
+        let extras = Extras {
+            nsid: query.edns.is_some_and(|e| e.nsid),
+            pad: transport.encrypted() && query.edns.is_some_and(|e| e.padded),
+        };
+        let action = self.answer(
+            query,
+            recursion,
+            opts,
+            extras,
+            client,
+            transport,
+            received_at,
+            out,
+        );
+        if matches!(action, Action::Reply) {
+            self.add_options(out, extras, opts.max_len);
+        }
+        action
+    }
+
+    /// `respond` for a query that decoded.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        query: Query,
+        recursion: Option<&Recursion>,
+        opts: ReplyOptions,
+        extras: Extras,
+        client: IpAddr,
+        transport: Transport,
+        received_at: Instant,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        if query.qclass == class::CH && query.header.opcode() == opcode::QUERY {
+            let code = self.identity.answer_chaos(out, &query, opts);
+            self.sent(client, transport, Some(&query), code, None, received_at);
+            return Action::Reply;
+        }
         if let Some(code) = refusal(&query) {
             write_status(out, &query, code, opts);
             self.sent(client, transport, Some(&query), code, None, received_at);
@@ -230,6 +295,7 @@ impl Responder {
             query: Box::new(query),
             stale,
             opts,
+            extras,
             transport,
             client,
             received_at,
@@ -276,6 +342,7 @@ impl Responder {
         if truncated {
             self.counters.truncated();
         }
+        self.add_options(out, pending.extras, pending.opts.max_len);
         self.counters.latency(pending.received_at.elapsed(), 1);
         self.sent(
             pending.client,

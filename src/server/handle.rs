@@ -36,6 +36,8 @@ pub struct Handle {
     pub(crate) cache: Option<Arc<Cache>>,
     pub(crate) resolver: Option<Arc<Resolver>>,
     pub(crate) siblings: Option<Arc<Siblings>>,
+    /// DoT and DoH certificate, re-read on reload.
+    pub(crate) tls: Option<Arc<super::tls::TlsIdentity>>,
     pub(crate) counters: Arc<Counters>,
     started: Instant,
 }
@@ -46,6 +48,9 @@ pub struct ReloadReport {
     pub zones: Vec<ZoneOutcome>,
     /// Sections that changed but take effect only after a restart.
     pub needs_restart: Vec<&'static str>,
+    /// Why the TLS certificate and key could not be re-read, if they
+    /// could not: the running pair stays.
+    pub tls_error: Option<String>,
 }
 
 /// What `flush` removes.
@@ -73,6 +78,7 @@ impl Handle {
             cache: None,
             resolver: None,
             siblings: None,
+            tls: None,
             counters,
             started: Instant::now(),
         }
@@ -160,6 +166,12 @@ impl Handle {
             None => None,
         };
         let zones = self.swap_zones(&new.zone_sources());
+        let tls_error = self.tls.as_ref().and_then(|tls| tls.reload().err());
+        match &tls_error {
+            Some(error) => warn!("reload: {error}; the running certificate stays"),
+            None if self.tls.is_some() => info!("TLS certificate and key reloaded"),
+            None => {}
+        }
         self.acl
             .store(Arc::new(RecursionAcl::new(&new.access.recursion)));
         self.query_log.store(query_log);
@@ -175,6 +187,7 @@ impl Handle {
         Ok(ReloadReport {
             zones,
             needs_restart,
+            tls_error,
         })
     }
 

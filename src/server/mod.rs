@@ -2,10 +2,12 @@
 //! the zones, and owns the tasks.
 
 mod connections;
+mod doh;
 mod handle;
 #[cfg(target_os = "linux")]
 mod mmsg;
 mod tcp;
+mod tls;
 mod udp;
 
 use std::io;
@@ -48,6 +50,8 @@ pub enum StartError {
     NoListeners,
     #[error("siblings: {0}")]
     Siblings(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("{0}")]
     Ops(String),
 }
@@ -56,6 +60,8 @@ pub enum StartError {
 pub struct Server {
     udp_addrs: Vec<SocketAddr>,
     tcp_addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
     handle: Arc<Handle>,
     counters: Arc<Counters>,
     shutdown: CancellationToken,
@@ -109,6 +115,14 @@ impl Server {
         handle.cache = recursion.as_ref().map(|r| r.cache.clone());
         handle.resolver = resolver.clone();
         handle.siblings = siblings.clone();
+        if let (Some(certificate), Some(key)) =
+            (&config.server.tls_certificate, &config.server.tls_key)
+            && !(config.server.tls_listen.is_empty() && config.server.https_listen.is_empty())
+        {
+            handle.tls = Some(Arc::new(
+                tls::TlsIdentity::load(certificate, key).map_err(StartError::Tls)?,
+            ));
+        }
         let handle = Arc::new(handle);
         if let (Some(cache), Some(file)) = (&handle.cache, &config.cache.persist_file)
             && file.exists()
@@ -131,6 +145,11 @@ impl Server {
             config.server.udp_payload_size,
             recursion,
             query_log,
+            crate::identity::Identity {
+                nsid: config.server.nsid.clone().map(Vec::into_boxed_slice),
+                identity: config.server.identity.clone(),
+                version: config.server.version.clone(),
+            },
         ));
         let limits = TcpLimits {
             idle_timeout: config.server.tcp_idle_timeout,
@@ -142,6 +161,8 @@ impl Server {
         let mut server = Server {
             udp_addrs: Vec::new(),
             tcp_addrs: Vec::new(),
+            tls_addrs: Vec::new(),
+            https_addrs: Vec::new(),
             handle,
             counters,
             shutdown: CancellationToken::new(),
@@ -320,6 +341,7 @@ impl Server {
             self.tcp_addrs.push(tcp_addr);
             self.tasks.spawn(tcp::serve(
                 listener,
+                tcp::Protocol::Dns,
                 connections.clone(),
                 responder.clone(),
                 self.counters.clone(),
@@ -332,7 +354,58 @@ impl Server {
         if self.tcp_addrs.is_empty() {
             return Err(StartError::NoListeners);
         }
+        if let Some(identity) = self.handle.tls.clone() {
+            let encrypted = [
+                (
+                    &config.server.tls_listen,
+                    tcp::Protocol::Tls(identity.dot.clone()),
+                ),
+                (
+                    &config.server.https_listen,
+                    tcp::Protocol::Https(identity.doh.clone()),
+                ),
+            ];
+            for (addrs, protocol) in encrypted {
+                for &addr in addrs {
+                    let bind_err = |source| StartError::Bind { addr, source };
+                    let listener = tcp_listener(addr)
+                        .and_then(tokio::net::TcpListener::from_std)
+                        .map_err(bind_err)?;
+                    let bound = listener.local_addr().map_err(bind_err)?;
+                    match protocol {
+                        tcp::Protocol::Https(_) => {
+                            info!(addr = %bound, "listening for DNS over HTTPS");
+                            self.https_addrs.push(bound);
+                        }
+                        _ => {
+                            info!(addr = %bound, "listening for DNS over TLS");
+                            self.tls_addrs.push(bound);
+                        }
+                    }
+                    self.tasks.spawn(tcp::serve(
+                        listener,
+                        protocol.clone(),
+                        connections.clone(),
+                        responder.clone(),
+                        self.counters.clone(),
+                        limits,
+                        self.shutdown.clone(),
+                        self.tasks.clone(),
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// DNS over TLS addresses being served.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
+    }
+
+    /// DNS over HTTPS addresses being served.
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
     }
 
     /// UDP addresses being served (one per listen address).

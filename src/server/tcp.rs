@@ -15,16 +15,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::ErrorLog;
 use super::connections::{Admission, ConnectionTable};
+use super::{ErrorLog, doh, tls};
 use crate::counters::{Counters, TcpClose, Transport};
 use crate::responder::{Action, Responder};
 
@@ -45,9 +45,23 @@ pub struct TcpLimits {
 /// on its thread run.
 const ACCEPTS_PER_TURN: u32 = 8;
 
+/// What a TCP listener speaks. The three share the accept loop, the
+/// connection caps and eviction.
+#[derive(Clone)]
+pub enum Protocol {
+    /// DNS over TCP (RFC 7766).
+    Dns,
+    /// DNS over TLS (RFC 7858): the same framing inside TLS.
+    Tls(Arc<ArcSwap<rustls::ServerConfig>>),
+    /// DNS over HTTPS (RFC 8484), HTTP/2 or HTTP/1.1 inside TLS.
+    Https(Arc<ArcSwap<rustls::ServerConfig>>),
+}
+
 /// Accepts connections until `shutdown` is cancelled.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: TcpListener,
+    protocol: Protocol,
     table: Arc<ConnectionTable>,
     responder: Arc<Responder>,
     counters: Arc<Counters>,
@@ -91,33 +105,87 @@ pub async fn serve(
         if evicted {
             counters.tcp_closed(TcpClose::Evicted);
         }
-        let (responder, counters, shutdown) =
-            (responder.clone(), counters.clone(), shutdown.clone());
-        tasks.spawn(connection(
-            stream,
-            peer.ip(),
+        let _ = stream.set_nodelay(true);
+        let client = peer.ip();
+        let served = Served {
+            client,
             admission,
-            responder,
-            counters,
+            responder: responder.clone(),
+            counters: counters.clone(),
             limits,
-            shutdown,
-        ));
+            shutdown: shutdown.clone(),
+        };
+        match protocol.clone() {
+            Protocol::Dns => {
+                let (reader, writer) = stream.into_split();
+                tasks.spawn(connection(reader, writer, served, Transport::Tcp));
+            }
+            Protocol::Tls(config) => {
+                tasks.spawn(async move {
+                    if let Some(stream) = served.handshake(stream, &config).await {
+                        let (reader, writer) = tokio::io::split(stream);
+                        connection(reader, writer, served, Transport::Tls).await;
+                    }
+                });
+            }
+            Protocol::Https(config) => {
+                tasks.spawn(async move {
+                    if let Some(stream) = served.handshake(stream, &config).await {
+                        doh::serve_connection(stream, served).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// One accepted connection and what serving it needs.
+pub(super) struct Served {
+    pub client: IpAddr,
+    pub admission: Admission,
+    pub responder: Arc<Responder>,
+    pub counters: Arc<Counters>,
+    pub limits: TcpLimits,
+    pub shutdown: CancellationToken,
+}
+
+impl Served {
+    /// The TLS handshake, given up on shutdown or eviction.
+    async fn handshake<S>(
+        &self,
+        stream: S,
+        config: &ArcSwap<rustls::ServerConfig>,
+    ) -> Option<tokio_rustls::server::TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let done = tokio::select! {
+            _ = self.shutdown.cancelled() => return None,
+            _ = self.admission.activity.evicted.cancelled() => return None,
+            done = tls::accept(stream, config) => done,
+        };
+        if done.is_none() {
+            self.counters.tls_handshake_failed();
+        }
+        done
     }
 }
 
 /// Serves one connection: this task reads and answers, a second one writes,
 /// so a client that reads slowly holds up only its own answers.
-async fn connection(
-    stream: TcpStream,
-    client: IpAddr,
-    admission: Admission,
-    responder: Arc<Responder>,
-    counters: Arc<Counters>,
-    limits: TcpLimits,
-    shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
+async fn connection<R, W>(reader: R, writer: W, served: Served, transport: Transport)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Served {
+        client,
+        admission,
+        responder,
+        counters,
+        limits,
+        shutdown,
+    } = served;
     let (answers, queue) = mpsc::channel(limits.max_in_flight);
     let write_failed = CancellationToken::new();
     let admission = Arc::new(admission);
@@ -131,6 +199,7 @@ async fn connection(
     ));
     let reading = Reading {
         client,
+        transport,
         responder,
         counters,
         limits,
@@ -157,6 +226,7 @@ const READ_BUFFER: usize = 2048;
 /// The reading side of a connection.
 struct Reading {
     client: IpAddr,
+    transport: Transport,
     responder: Arc<Responder>,
     counters: Arc<Counters>,
     limits: TcpLimits,
@@ -168,9 +238,9 @@ struct Reading {
 }
 
 impl Reading {
-    async fn run(
+    async fn run<R: AsyncRead + Unpin>(
         self,
-        mut reader: BufReader<OwnedReadHalf>,
+        mut reader: BufReader<R>,
         shutdown: &CancellationToken,
         write_failed: &CancellationToken,
     ) {
@@ -226,7 +296,7 @@ impl Reading {
             match self.responder.respond(
                 &packet,
                 self.client,
-                Transport::Tcp,
+                self.transport,
                 received_at,
                 &mut answer,
             ) {
@@ -267,8 +337,8 @@ impl Reading {
 
 /// Writes answers with their length prefix, batching those that are ready
 /// together into one send.
-async fn write_answers(
-    writer: OwnedWriteHalf,
+async fn write_answers<W: AsyncWrite + Unpin>(
+    writer: W,
     mut queue: mpsc::Receiver<Vec<u8>>,
     deadline: Duration,
     counters: Arc<Counters>,

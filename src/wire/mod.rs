@@ -7,8 +7,10 @@
 
 pub mod answer;
 pub mod name;
+pub mod options;
 pub mod query;
 pub mod response;
+pub mod walk;
 
 pub use answer::{Answer, AnswerBuilder, Owner, Piece, Section};
 pub use name::NameKey;
@@ -72,6 +74,18 @@ pub mod rtype {
 /// Classes.
 pub mod class {
     pub const IN: u16 = 1;
+    /// CHAOS (RFC 1035), where servers name themselves.
+    pub const CH: u16 = 3;
+}
+
+/// EDNS option codes (RFC 6891 registry).
+pub mod edns {
+    /// RFC 5001.
+    pub const NSID: u16 = 3;
+    /// RFC 7830.
+    pub const PADDING: u16 = 12;
+    /// Extended DNS Errors, RFC 8914.
+    pub const EDE: u16 = 15;
 }
 
 /// Largest message over UDP without EDNS (RFC 1035 section 4.2.1).

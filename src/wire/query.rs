@@ -32,6 +32,11 @@ pub struct Edns {
     pub version: u8,
     /// The DO bit (RFC 3225), echoed in the reply.
     pub dnssec_ok: bool,
+    /// The client sent a Padding option (RFC 7830): over an encrypted
+    /// transport the answer is padded too (RFC 8467).
+    pub padded: bool,
+    /// The client asked for our NSID (RFC 5001).
+    pub nsid: bool,
 }
 
 /// A decoded query: header, the one question, and EDNS.
@@ -199,11 +204,13 @@ pub fn decode(packet: &[u8]) -> Result<Query, DecodeError> {
             if index < additional_from || query.edns.is_some() || pos - owner != 1 {
                 return Err(fail(Malformed::BadOpt));
             }
-            check_options(rdata).map_err(fail)?;
+            let options = read_options(rdata).map_err(fail)?;
             query.edns = Some(Edns {
                 udp_size: class,
                 version: (ttl >> 16) as u8,
                 dnssec_ok: ttl & 0x8000 != 0,
+                padded: options.padded,
+                nsid: options.nsid,
             });
         }
         pos = rdata_end;
@@ -298,19 +305,32 @@ fn skip_name(packet: &[u8], mut pos: usize) -> Result<usize, Malformed> {
     }
 }
 
-/// Checks that the OPT RDATA is a whole number of {code, length, value}
-/// options (RFC 6891 section 6.1.2).
-fn check_options(mut rdata: &[u8]) -> Result<(), Malformed> {
+/// The EDNS options a reply depends on.
+#[derive(Default)]
+struct Options {
+    padded: bool,
+    nsid: bool,
+}
+
+/// Reads the OPT RDATA, which must be a whole number of {code, length,
+/// value} options (RFC 6891 section 6.1.2).
+fn read_options(mut rdata: &[u8]) -> Result<Options, Malformed> {
+    let mut options = Options::default();
     while !rdata.is_empty() {
-        let Some(len) = read_u16(rdata, 2) else {
+        let (Some(code), Some(len)) = (read_u16(rdata, 0), read_u16(rdata, 2)) else {
             return Err(Malformed::BadOpt);
         };
         let Some(rest) = rdata.get(4 + len as usize..) else {
             return Err(Malformed::BadOpt);
         };
+        match code {
+            super::edns::NSID => options.nsid = true,
+            super::edns::PADDING => options.padded = true,
+            _ => {}
+        }
         rdata = rest;
     }
-    Ok(())
+    Ok(options)
 }
 
 #[cfg(test)]
@@ -355,9 +375,19 @@ mod tests {
             Some(Edns {
                 udp_size: 1232,
                 version: 0,
-                dnssec_ok: true
+                dnssec_ok: true,
+                padded: false,
+                nsid: false,
             })
         );
+        // NSID and Padding (RFC 5001, RFC 7830) among other options.
+        let opt = [
+            0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 20, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 3, 0, 0,
+            0, 12, 0, 0,
+        ];
+        let q = decode(&query_bytes(b"\x03www\x00", 1, Some(&opt[..]))).unwrap();
+        let edns = q.edns.unwrap();
+        assert!(edns.nsid && edns.padded && !edns.dnssec_ok);
     }
 
     #[test]

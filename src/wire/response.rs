@@ -125,24 +125,10 @@ pub fn write_error(
     (info_code, text): (u16, &str),
 ) {
     write_status(out, query, rcode, opts);
-    if query.edns.is_none() {
-        return;
-    }
-    // OPT is last: lengthen its RDATA by the option.
-    let Some(rdlen_at) = out.len().checked_sub(2) else {
-        return;
-    };
     let text = &text.as_bytes()[..text.len().min(200)];
-    let option_len = 4 + 2 + text.len();
-    out[rdlen_at..].copy_from_slice(&(option_len as u16).to_be_bytes());
-    out.extend_from_slice(&EDE_OPTION.to_be_bytes());
-    out.extend_from_slice(&((2 + text.len()) as u16).to_be_bytes());
-    out.extend_from_slice(&info_code.to_be_bytes());
-    out.extend_from_slice(text);
+    let parts: [&[u8]; 2] = [&info_code.to_be_bytes(), text];
+    super::options::append(out, super::edns::EDE, &parts, super::MAX_MESSAGE_SIZE);
 }
-
-/// The EDNS option code of an Extended DNS Error (RFC 8914).
-const EDE_OPTION: u16 = 15;
 
 /// Starts a response: header placeholder and the client's question.
 pub(crate) fn begin(out: &mut Vec<u8>, query: &Query) {
