@@ -464,3 +464,44 @@ async fn dig_gets_nsid_and_the_identity_only_when_configured() {
     .unwrap();
     assert!(!out.contains("NSID"), "{out}");
 }
+
+/// dnsperf's DoH client takes a TLS record for a response and keeps one
+/// response buffer per connection: with several streams outstanding on
+/// one connection, it loses answers unless each response is a record of
+/// its own (as Unbound writes them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnsperf_gets_every_answer_with_ten_streams_on_one_connection() {
+    let certs = tempfile::tempdir().unwrap();
+    let Some(e) = start_encrypted(&certs).await else {
+        return;
+    };
+    let dir = certs.path();
+    let queries: String = (0..100)
+        .map(|i| format!("www.example.test A\nnope{i}.example.test A\n"))
+        .collect();
+    std::fs::write(dir.join("queries"), queries).unwrap();
+    let port = e.https.port().to_string();
+    let args = [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-m",
+        "doh",
+        "-d",
+        "queries",
+        "-n",
+        "1",
+        "-c",
+        "1",
+        "-q",
+        "10",
+        "-t",
+        "2",
+    ];
+    let Some((ok, out)) = run("dnsperf", dir, &args).await else {
+        return;
+    };
+    assert!(ok, "{out}");
+    contains_all(&out, &["Queries completed:    200 (100.00%)", "200: 200"]);
+}

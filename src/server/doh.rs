@@ -21,7 +21,7 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::server::TlsStream;
 
 use super::tcp::Served;
@@ -57,7 +57,7 @@ where
             async move { Ok::<_, Infallible>(connection.answer(request).await) }
         })
     };
-    let io = TokioIo::new(stream);
+    let io = TokioIo::new(OneRecord::new(stream));
     if h2 {
         let serving = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -214,4 +214,133 @@ fn status_only(status: StatusCode) -> Response<Full<Bytes>> {
         .headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     response
+}
+
+/// Writes each HTTP/2 response (its HEADERS and DATA frames, which h2
+/// hands over as several slices, and several responses at once) as a TLS
+/// record of its own, as Unbound's DoH does. rustls makes a record of each
+/// slice it is given, and clients that take a record for a response
+/// (dnsperf's DoH reads one record, then waits on its socket, and keeps
+/// one response buffer per connection) stall or lose answers otherwise.
+struct OneRecord<S> {
+    inner: S,
+    joined: Vec<u8>,
+}
+
+impl<S> OneRecord<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            joined: Vec::new(),
+        }
+    }
+}
+
+/// Writes larger than this are passed on as they are (a DNS message is at
+/// most 64 KiB, so a response is under this).
+const JOIN_UP_TO: usize = 72 << 10;
+
+/// Where the first response in `frames` ends: after the first HEADERS or
+/// DATA frame that ends its stream, or at the end when there is none or a
+/// frame is cut short.
+fn first_response_end(frames: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(header) = frames.get(at..at + 9) {
+        let length =
+            (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
+        let (kind, flags) = (header[3], header[4]);
+        at += 9 + length;
+        const DATA: u8 = 0;
+        const HEADERS: u8 = 1;
+        const END_STREAM: u8 = 1;
+        if at >= frames.len() {
+            break;
+        }
+        if matches!(kind, DATA | HEADERS) && flags & END_STREAM != 0 {
+            return at;
+        }
+    }
+    frames.len()
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for OneRecord<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for OneRecord<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let end = first_response_end(buf);
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, &buf[..end])
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total > JOIN_UP_TO {
+            return std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        }
+        this.joined.clear();
+        for buf in bufs {
+            this.joined.extend_from_slice(buf);
+        }
+        // What is taken is a prefix of the slices, as a vectored write's
+        // count is; h2 writes the rest next.
+        let end = first_response_end(&this.joined);
+        let written = std::pin::Pin::new(&mut this.inner).poll_write(cx, &this.joined[..end]);
+        if this.joined.capacity() > 16 << 10 {
+            this.joined = Vec::new();
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_response_end;
+
+    #[test]
+    fn a_response_ends_at_the_frame_that_ends_its_stream() {
+        // HEADERS (stream 1), DATA with END_STREAM, then HEADERS of stream 3.
+        let mut frames = vec![0, 0, 2, 1, 4, 0, 0, 0, 1, 0x88, 0x5f];
+        frames.extend_from_slice(&[0, 0, 3, 0, 1, 0, 0, 0, 1, 1, 2, 3]);
+        let first = frames.len();
+        frames.extend_from_slice(&[0, 0, 1, 1, 5, 0, 0, 0, 3, 0x88]);
+        assert_eq!(first_response_end(&frames), first);
+        assert_eq!(first_response_end(&frames[first..]), frames.len() - first);
+        // A frame cut short: everything goes.
+        assert_eq!(first_response_end(&frames[..5]), 5);
+        assert_eq!(first_response_end(&[]), 0);
+    }
 }
