@@ -21,7 +21,7 @@ use crate::identity::Identity;
 use crate::querylog::{QueryLine, QueryLog};
 use crate::resolve::{Outcome, Resolver};
 use crate::wire::response::{
-    ReplyOptions, udp_limit, write_header_only, write_reply, write_status,
+    ReplyOptions, udp_limit, write_error, write_header_only, write_reply, write_status,
 };
 use crate::wire::{
     MAX_MESSAGE_SIZE, Query, class, decode, edns, flags, opcode, options, rcode, rtype,
@@ -223,8 +223,11 @@ impl Responder {
             self.sent(client, transport, Some(&query), code, None, received_at);
             return Action::Reply;
         }
-        if let Some(code) = refusal(&query) {
-            write_status(out, &query, code, opts);
+        if let Some((code, why)) = refusal(&query) {
+            match why {
+                Some(error) => write_error(out, &query, code, opts, error),
+                None => write_status(out, &query, code, opts),
+            }
             self.sent(client, transport, Some(&query), code, None, received_at);
             return Action::Reply;
         }
@@ -252,7 +255,16 @@ impl Responder {
         // Like Unbound's "allow": recursion only for queries that ask for
         // it, so the cache cannot be snooped with RD=0.
         let Some(recursion) = recursion.filter(|_| query.header.flags & flags::RD != 0) else {
-            write_status(out, &query, rcode::REFUSED, opts);
+            // RFC 8914: why, for the operator reading dig's output.
+            let why = match (&self.recursion, recursion) {
+                (None, _) => (ede::NOT_AUTHORITATIVE, "no zone here holds the name"),
+                (Some(_), None) => (ede::PROHIBITED, "recursion is not allowed for this client"),
+                (Some(_), Some(_)) => (
+                    ede::NOT_AUTHORITATIVE,
+                    "no zone here holds the name; recursion needs RD",
+                ),
+            };
+            write_error(out, &query, rcode::REFUSED, opts, why);
             let refused = rcode::REFUSED;
             self.sent(client, transport, Some(&query), refused, None, received_at);
             return Action::Reply;
@@ -332,10 +344,17 @@ impl Responder {
             }
             (Outcome::Failed, Some(stale)) => {
                 let (rcode, truncated) = stale.answer(out, query, now, true, pending.opts);
+                // RFC 8767 section 6: say it is stale.
+                let info = ede::STALE_ANSWER.to_be_bytes();
+                options::append(out, edns::EDE, &[&info], pending.opts.max_len);
                 (rcode, truncated, Some(Source::Stale))
             }
             (Outcome::Failed, None) => {
-                write_status(out, query, rcode::SERVFAIL, pending.opts);
+                let why = (
+                    ede::NO_REACHABLE_AUTHORITY,
+                    "no server gave a usable answer in time",
+                );
+                write_error(out, query, rcode::SERVFAIL, pending.opts, why);
                 (rcode::SERVFAIL, false, None)
             }
         };
@@ -355,24 +374,37 @@ impl Responder {
     }
 }
 
-/// The rcode for a query that no zone or cache can answer, if any.
-fn refusal(query: &Query) -> Option<u16> {
+/// Extended DNS Error codes (RFC 8914 section 4) the responder gives.
+mod ede {
+    pub const STALE_ANSWER: u16 = 3;
+    pub const PROHIBITED: u16 = 18;
+    pub const NOT_AUTHORITATIVE: u16 = 20;
+    pub const NOT_SUPPORTED: u16 = 21;
+    pub const NO_REACHABLE_AUTHORITY: u16 = 22;
+}
+
+/// The rcode for a query that no zone or cache can answer, if any, and
+/// the Extended DNS Error that says why.
+fn refusal(query: &Query) -> Option<(u16, Option<(u16, &'static str)>)> {
+    let not_supported = |text| Some((ede::NOT_SUPPORTED, text));
     if query.edns.is_some_and(|e| e.version > 0) {
         // RFC 6891 section 6.1.3: we speak version 0 only.
-        return Some(rcode::BADVERS);
+        return Some((rcode::BADVERS, None));
     }
     if query.header.opcode() != opcode::QUERY {
-        return Some(rcode::NOTIMP);
+        return Some((rcode::NOTIMP, None));
     }
     if query.qclass != class::IN {
-        return Some(rcode::REFUSED);
+        return Some((rcode::REFUSED, not_supported("only class IN is served")));
     }
     match query.qtype {
-        // Zone transfers are not offered.
-        rtype::AXFR | rtype::IXFR => Some(rcode::REFUSED),
+        rtype::AXFR | rtype::IXFR => Some((
+            rcode::REFUSED,
+            not_supported("zone transfers are not offered"),
+        )),
         // Types that exist only inside a message (RFC 6895 section 3.1).
-        rtype::OPT | rtype::TSIG | rtype::TKEY => Some(rcode::FORMERR),
-        rtype::MAILA | rtype::MAILB => Some(rcode::NOTIMP),
+        rtype::OPT | rtype::TSIG | rtype::TKEY => Some((rcode::FORMERR, None)),
+        rtype::MAILA | rtype::MAILB => Some((rcode::NOTIMP, None)),
         _ => None,
     }
 }

@@ -204,3 +204,63 @@ async fn dig_asks_the_sibling_port_with_the_cluster_key() {
         assert!(!out.contains("192.0.2.80"), "{args:?}: {out}");
     }
 }
+
+/// SERVFAIL and REFUSED say why in an Extended DNS Error (RFC 8914), as
+/// dig shows it, and a stale answer says it is stale (RFC 8767).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_shows_why_an_answer_failed_or_was_refused() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let resolver = start_resolver(
+        &[silent.local_addr().unwrap()],
+        "timeout = \"300ms\"\n[access]\nrecursion = [\"127.0.0.1/32\"]\n",
+    )
+    .await;
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &["+tries=1", "+time=3", "dead.example."],
+            &["status: SERVFAIL", "EDE: 22 (No Reachable Authority)"],
+        ),
+        (
+            &["+norec", "elsewhere.example."],
+            &[
+                "status: REFUSED",
+                "EDE: 20 (Not Authoritative)",
+                "recursion needs RD",
+            ],
+        ),
+        (&["-c", "CH", "TXT", "version.bind"], &["status: REFUSED"]),
+    ];
+    for (args, wanted) in cases {
+        let Some(out) = run("dig", resolver.addr(), args).await else {
+            return;
+        };
+        for want in wanted {
+            assert!(
+                out.contains(want),
+                "dig {args:?}: missing {want:?} in\n{out}"
+            );
+        }
+    }
+    // A client outside [access] recursion (127.0.0.2) is refused by policy.
+    let addr = resolver.addr();
+    let args = ["-b", "127.0.0.2", "www.example."];
+    let Some(out) = run("dig", addr, &args).await else {
+        return;
+    };
+    for want in ["status: REFUSED", "EDE: 18 (Prohibited)"] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    // Recursion off: the name is in no zone here.
+    let authoritative = start_example().await;
+    let Some(out) = run("dig", authoritative.addr(), &["www.elsewhere.example."]).await else {
+        return;
+    };
+    assert!(out.contains("EDE: 20 (Not Authoritative)"), "{out}");
+    let Some(out) = run("dig", authoritative.addr(), &["-c", "HS", "example.test"]).await else {
+        return;
+    };
+    assert!(
+        out.contains("EDE: 21 (Not Supported): (only class IN is served)"),
+        "{out}"
+    );
+}

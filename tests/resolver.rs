@@ -329,10 +329,17 @@ async fn stale_data_is_served_only_when_no_upstream_answers() {
     fake.set(Behaviour::Drop);
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let reply = udp_query(resolver.addr(), "short.example.", RecordType::A, None).await;
+        let reply = udp_query(resolver.addr(), "short.example.", RecordType::A, Some(1232)).await;
         assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
         assert_eq!(reply.answers.len(), 1);
         if ttl(&reply) == 30 {
+            // Extended DNS Error 3, Stale Answer (RFC 8767 section 6).
+            let options = reply.edns.as_ref().expect("OPT").options().as_ref();
+            let ede = options.iter().find_map(|(_, option)| match option {
+                hickory_proto::rr::rdata::opt::EdnsOption::Unknown(15, data) => Some(data.clone()),
+                _ => None,
+            });
+            assert_eq!(ede, Some(vec![0, 3]), "{options:?}");
             break;
         }
         assert!(Instant::now() < deadline, "no stale answer");
