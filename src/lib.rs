@@ -12,6 +12,7 @@ pub mod access;
 pub mod cache;
 pub mod config;
 pub mod control;
+pub mod cookies;
 pub mod counters;
 pub mod dnssec;
 #[cfg(any(test, feature = "fuzzing"))]

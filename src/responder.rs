@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::access::RecursionAcl;
 use crate::cache::Origin;
 use crate::cache::{Cache, Chain, Lookup};
+use crate::cookies::ServerCookies;
 use crate::counters::{Counters, Source, Transport};
 use crate::identity::Identity;
 use crate::querylog::{QueryLine, QueryLog};
@@ -24,7 +25,7 @@ use crate::wire::response::{
     ReplyOptions, udp_limit, write_error, write_header_only, write_reply, write_status,
 };
 use crate::wire::{
-    MAX_MESSAGE_SIZE, Query, class, decode, edns, flags, opcode, options, rcode, rtype,
+    Cookie, MAX_MESSAGE_SIZE, Query, class, decode, edns, flags, opcode, options, rcode, rtype,
 };
 use crate::zone::ZoneSet;
 
@@ -58,7 +59,6 @@ pub struct Pending {
     /// What the cache held past its TTL, served if resolution fails.
     stale: Option<Chain>,
     opts: ReplyOptions,
-    extras: Extras,
     transport: Transport,
     client: IpAddr,
     received_at: Instant,
@@ -70,6 +70,17 @@ pub struct Pending {
 struct Extras {
     nsid: bool,
     pad: bool,
+    cookie: Option<Cookie>,
+}
+
+impl Extras {
+    fn of(query: &Query, transport: Transport) -> Self {
+        Self {
+            nsid: query.edns.is_some_and(|e| e.nsid),
+            pad: transport.encrypted() && query.edns.is_some_and(|e| e.padded),
+            cookie: query.edns.and_then(|e| e.cookie),
+        }
+    }
 }
 
 /// Answers queries. Shared by every listener.
@@ -82,6 +93,7 @@ pub struct Responder {
     /// Set when the query log is on; swapped on reload.
     query_log: Arc<ArcSwapOption<QueryLog>>,
     identity: Identity,
+    cookies: ServerCookies,
 }
 
 impl Responder {
@@ -104,12 +116,21 @@ impl Responder {
             pending: Arc::new(Semaphore::new(slots)),
             query_log,
             identity,
+            cookies: ServerCookies::new(),
         }
     }
 
     /// Adds the EDNS options the client asked for to a written response:
-    /// our NSID if it fits, then padding to the block (RFC 8467).
-    fn add_options(&self, out: &mut Vec<u8>, extras: Extras, max_len: usize) {
+    /// its cookie with ours (RFC 7873), our NSID if it fits, then padding
+    /// to the block (RFC 8467).
+    fn add_options(&self, out: &mut Vec<u8>, extras: Extras, client: IpAddr, max_len: usize) {
+        if let Some(cookie) = extras.cookie {
+            let now = crate::unix_seconds() as u32;
+            let server = self
+                .cookies
+                .answer(&cookie.client, cookie.server(), client, now);
+            options::append(out, edns::COOKIE, &[&cookie.client, &server], max_len);
+        }
         if extras.nsid
             && let Some(nsid) = &self.identity.nsid
         {
@@ -185,22 +206,10 @@ impl Responder {
             our_udp_size: self.our_udp_size,
             recursion_available: recursion.is_some(),
         };
-        let extras = Extras {
-            nsid: query.edns.is_some_and(|e| e.nsid),
-            pad: transport.encrypted() && query.edns.is_some_and(|e| e.padded),
-        };
-        let action = self.answer(
-            query,
-            recursion,
-            opts,
-            extras,
-            client,
-            transport,
-            received_at,
-            out,
-        );
+        let extras = Extras::of(&query, transport);
+        let action = self.answer(query, recursion, opts, client, transport, received_at, out);
         if matches!(action, Action::Reply) {
-            self.add_options(out, extras, opts.max_len);
+            self.add_options(out, extras, client, opts.max_len);
         }
         action
     }
@@ -212,7 +221,6 @@ impl Responder {
         query: Query,
         recursion: Option<&Recursion>,
         opts: ReplyOptions,
-        extras: Extras,
         client: IpAddr,
         transport: Transport,
         received_at: Instant,
@@ -307,7 +315,6 @@ impl Responder {
             query: Box::new(query),
             stale,
             opts,
-            extras,
             transport,
             client,
             received_at,
@@ -361,7 +368,8 @@ impl Responder {
         if truncated {
             self.counters.truncated();
         }
-        self.add_options(out, pending.extras, pending.opts.max_len);
+        let extras = Extras::of(query, pending.transport);
+        self.add_options(out, extras, pending.client, pending.opts.max_len);
         self.counters.latency(pending.received_at.elapsed(), 1);
         self.sent(
             pending.client,

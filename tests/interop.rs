@@ -264,3 +264,32 @@ async fn dig_shows_why_an_answer_failed_or_was_refused() {
         "{out}"
     );
 }
+
+/// DNS cookies (RFC 7873, RFC 9018): dig's client cookie comes back with
+/// a server cookie, and that cookie, returned, is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_gets_a_server_cookie_that_it_can_return() {
+    let server = start_example().await;
+    let Some(out) = run("dig", server.addr(), &["+cookie", "www.example.test"]).await else {
+        return;
+    };
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("; COOKIE: "))
+        .unwrap_or_else(|| panic!("no cookie in\n{out}"));
+    assert!(line.ends_with("(good)"), "{line}");
+    let cookie = line.split_whitespace().nth(2).unwrap().to_string();
+    // 8 octets of client cookie, 16 of server cookie, version 1.
+    assert_eq!(cookie.len(), 48, "{cookie}");
+    assert_eq!(&cookie[16..18], "01", "{cookie}");
+    let returned = format!("+cookie={cookie}");
+    let out = run("dig", server.addr(), &[&returned, "www.example.test"])
+        .await
+        .unwrap();
+    assert!(out.contains(&format!("; COOKIE: {cookie} (good)")), "{out}");
+    // Without a cookie, none comes back.
+    let out = run("dig", server.addr(), &["+nocookie", "www.example.test"])
+        .await
+        .unwrap();
+    assert!(!out.contains("COOKIE"), "{out}");
+}

@@ -14,7 +14,7 @@ pub mod walk;
 
 pub use answer::{Answer, AnswerBuilder, Owner, Piece, Section};
 pub use name::NameKey;
-pub use query::{DecodeError, Edns, Malformed, Query, RequestHeader, decode};
+pub use query::{Cookie, DecodeError, Edns, Malformed, Query, RequestHeader, decode};
 
 /// Header flag bits (RFC 1035 section 4.1.1, RFC 4035 section 3.2).
 pub mod flags {
@@ -82,6 +82,8 @@ pub mod class {
 pub mod edns {
     /// RFC 5001.
     pub const NSID: u16 = 3;
+    /// DNS cookies, RFC 7873.
+    pub const COOKIE: u16 = 10;
     /// RFC 7830.
     pub const PADDING: u16 = 12;
     /// Extended DNS Errors, RFC 8914.

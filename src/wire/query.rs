@@ -37,6 +37,24 @@ pub struct Edns {
     pub padded: bool,
     /// The client asked for our NSID (RFC 5001).
     pub nsid: bool,
+    /// The client's DNS cookie (RFC 7873), and the server cookie it
+    /// returned, if any.
+    pub cookie: Option<Cookie>,
+}
+
+/// A COOKIE option as a client sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cookie {
+    pub client: [u8; 8],
+    server: [u8; 32],
+    server_len: u8,
+}
+
+impl Cookie {
+    /// The server cookie the client returned (8 to 32 octets), if any.
+    pub fn server(&self) -> &[u8] {
+        &self.server[..usize::from(self.server_len)]
+    }
 }
 
 /// A decoded query: header, the one question, and EDNS.
@@ -211,6 +229,7 @@ pub fn decode(packet: &[u8]) -> Result<Query, DecodeError> {
                 dnssec_ok: ttl & 0x8000 != 0,
                 padded: options.padded,
                 nsid: options.nsid,
+                cookie: options.cookie,
             });
         }
         pos = rdata_end;
@@ -310,6 +329,7 @@ fn skip_name(packet: &[u8], mut pos: usize) -> Result<usize, Malformed> {
 struct Options {
     padded: bool,
     nsid: bool,
+    cookie: Option<Cookie>,
 }
 
 /// Reads the OPT RDATA, which must be a whole number of {code, length,
@@ -324,6 +344,24 @@ fn read_options(mut rdata: &[u8]) -> Result<Options, Malformed> {
             return Err(Malformed::BadOpt);
         };
         match code {
+            super::edns::COOKIE => {
+                // RFC 7873 section 5.2.2: a client cookie alone, or with a
+                // server cookie of 8 to 32 octets; anything else, FORMERR.
+                let value = &rdata[4..4 + len as usize];
+                if options.cookie.is_some()
+                    || !(value.len() == 8 || (16..=40).contains(&value.len()))
+                {
+                    return Err(Malformed::BadOpt);
+                }
+                let mut cookie = Cookie {
+                    client: [0; 8],
+                    server: [0; 32],
+                    server_len: (value.len() - 8) as u8,
+                };
+                cookie.client.copy_from_slice(&value[..8]);
+                cookie.server[..value.len() - 8].copy_from_slice(&value[8..]);
+                options.cookie = Some(cookie);
+            }
             super::edns::NSID => options.nsid = true,
             super::edns::PADDING => options.padded = true,
             _ => {}
@@ -378,6 +416,7 @@ mod tests {
                 dnssec_ok: true,
                 padded: false,
                 nsid: false,
+                cookie: None,
             })
         );
         // NSID and Padding (RFC 5001, RFC 7830) among other options.
@@ -388,6 +427,17 @@ mod tests {
         let q = decode(&query_bytes(b"\x03www\x00", 1, Some(&opt[..]))).unwrap();
         let edns = q.edns.unwrap();
         assert!(edns.nsid && edns.padded && !edns.dnssec_ok);
+        let cookie = edns.cookie.unwrap();
+        assert_eq!(
+            (cookie.client, cookie.server()),
+            ([1, 2, 3, 4, 5, 6, 7, 8], &[][..])
+        );
+        // A cookie of 9 octets is malformed (RFC 7873 section 5.2.2).
+        let opt = [
+            0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 13, 0, 10, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+        ];
+        let decoded = decode(&query_bytes(b"\x03www\x00", 1, Some(&opt[..])));
+        assert!(matches!(decoded, Err(e) if e.reason == Malformed::BadOpt));
     }
 
     #[test]
