@@ -339,16 +339,13 @@ impl Server {
             let tcp_addr = listener.local_addr().map_err(bind_err)?;
             info!(addr = %tcp_addr, "listening on UDP and TCP");
             self.tcp_addrs.push(tcp_addr);
-            self.tasks.spawn(tcp::serve(
+            self.serve_tcp(
                 listener,
                 tcp::Protocol::Dns,
-                connections.clone(),
-                responder.clone(),
-                self.counters.clone(),
+                &connections,
+                responder,
                 limits,
-                self.shutdown.clone(),
-                self.tasks.clone(),
-            ));
+            );
         }
         self.udp_addrs.dedup();
         if self.tcp_addrs.is_empty() {
@@ -382,20 +379,32 @@ impl Server {
                             self.tls_addrs.push(bound);
                         }
                     }
-                    self.tasks.spawn(tcp::serve(
-                        listener,
-                        protocol.clone(),
-                        connections.clone(),
-                        responder.clone(),
-                        self.counters.clone(),
-                        limits,
-                        self.shutdown.clone(),
-                        self.tasks.clone(),
-                    ));
+                    self.serve_tcp(listener, protocol.clone(), &connections, responder, limits);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Starts the accept loop of a TCP, DoT or DoH listener.
+    fn serve_tcp(
+        &self,
+        listener: tokio::net::TcpListener,
+        protocol: tcp::Protocol,
+        connections: &Arc<connections::ConnectionTable>,
+        responder: &Arc<Responder>,
+        limits: TcpLimits,
+    ) {
+        self.tasks.spawn(tcp::serve(
+            listener,
+            protocol,
+            connections.clone(),
+            responder.clone(),
+            self.counters.clone(),
+            limits,
+            self.shutdown.clone(),
+            self.tasks.clone(),
+        ));
     }
 
     /// DNS over TLS addresses being served.

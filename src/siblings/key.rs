@@ -159,45 +159,12 @@ impl ClusterKey {
 /// TSIG record before the last trips a debug assertion. So a message that
 /// breaks either never reaches it.
 fn one_tsig_last(packet: &[u8]) -> bool {
-    let Some(header) = packet.get(..12) else {
-        return false;
-    };
-    let count = |at: usize| usize::from(u16::from_be_bytes([header[at], header[at + 1]]));
-    let records = count(6) + count(8) + count(10);
-    let mut at = 12;
-    for _ in 0..count(4) {
-        let Some(end) = skip_name(packet, at) else {
-            return false;
-        };
-        at = end + 4;
-    }
-    for index in 0..records {
-        let Some(end) = skip_name(packet, at) else {
-            return false;
-        };
-        let Some(fixed) = packet.get(end..end + 10) else {
-            return false;
-        };
-        let is_tsig = u16::from_be_bytes([fixed[0], fixed[1]]) == u16::from(RecordType::TSIG);
-        if is_tsig != (index + 1 == records) {
-            return false;
-        }
-        at = end + 10 + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-    }
-    at == packet.len()
-}
-
-/// Where the possibly compressed name starting at `at` ends.
-fn skip_name(packet: &[u8], mut at: usize) -> Option<usize> {
-    loop {
-        let len = *packet.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            1..=63 => at += 1 + usize::from(len),
-            0xc0..=0xff => return packet.get(at + 1).map(|_| at + 2),
-            _ => return None,
-        }
-    }
+    let (mut tsigs, mut last_is_tsig) = (0usize, false);
+    let whole = crate::wire::walk::records(packet, |record| {
+        last_is_tsig = record.rtype == u16::from(RecordType::TSIG);
+        tsigs += usize::from(last_is_tsig);
+    });
+    whole.is_some() && tsigs == 1 && last_is_tsig
 }
 
 pub fn is_gossip(packet: &[u8]) -> bool {
