@@ -121,17 +121,11 @@ impl Connection {
     }
 
     async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        self.in_flight.fetch_add(1, Relaxed);
-        self.last_request_ms.store(self.elapsed_ms(), Relaxed);
-        self.served.admission.query_read();
-        let response = match self.message(request).await {
+        let _in_flight = InFlight::start(self);
+        match self.message(request).await {
             Ok(packet) => self.resolve(&packet).await,
             Err(status) => status_only(status),
-        };
-        self.served.admission.answer_written();
-        self.last_request_ms.store(self.elapsed_ms(), Relaxed);
-        self.in_flight.fetch_sub(1, Relaxed);
-        response
+        }
     }
 
     /// The DNS message a request carries, or the HTTP status refusing it.
@@ -204,6 +198,32 @@ impl Connection {
             headers.insert(CACHE_CONTROL, value);
         }
         response
+    }
+}
+
+/// A request under way. Its end is counted when it is dropped, so a
+/// stream the client resets mid-answer still lets the connection go idle.
+struct InFlight<'a>(&'a Connection);
+
+impl<'a> InFlight<'a> {
+    fn start(connection: &'a Connection) -> Self {
+        connection.in_flight.fetch_add(1, Relaxed);
+        connection
+            .last_request_ms
+            .store(connection.elapsed_ms(), Relaxed);
+        connection.served.admission.query_read();
+        Self(connection)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let connection = self.0;
+        connection.served.admission.answer_written();
+        connection
+            .last_request_ms
+            .store(connection.elapsed_ms(), Relaxed);
+        connection.in_flight.fetch_sub(1, Relaxed);
     }
 }
 
