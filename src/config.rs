@@ -227,6 +227,83 @@ pub enum ResolverMode {
     Off,
 }
 
+/// An upstream resolver (forward mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    /// DNS over TLS (RFC 7858): the name, or address, the server's
+    /// certificate must be valid for. `None`: plain DNS.
+    pub tls_name: Option<String>,
+}
+
+impl Upstream {
+    /// Plain DNS to `addr`.
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            tls_name: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.tls_name {
+            Some(name) => write!(f, "tls://{}#{name}", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
+impl FromStr for Upstream {
+    type Err = String;
+
+    /// "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53",
+    /// "tls://192.0.2.1#dns.example", "tls://[2001:db8::1]:853".
+    fn from_str(text: &str) -> Result<Self, String> {
+        let Some(rest) = text.strip_prefix("tls://") else {
+            return address(text, 53).map(Upstream::plain).ok_or_else(|| {
+                format!("{text:?} is not an address, address:port or tls://address#name")
+            });
+        };
+        let (at, name) = match rest.split_once('#') {
+            Some((at, name)) => (at, Some(name)),
+            None => (rest, None),
+        };
+        let addr = address(at, 853)
+            .ok_or_else(|| format!("{text:?}: {at:?} is not an address or address:port"))?;
+        let name = match name {
+            Some(name) => name.trim_end_matches('.').to_string(),
+            None => addr.ip().to_string(),
+        };
+        if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+            return Err(format!(
+                "{text:?}: {name:?} is not a host name to check a certificate against"
+            ));
+        }
+        Ok(Upstream {
+            addr,
+            tls_name: Some(name),
+        })
+    }
+}
+
+/// "address" (with `port`) or "address:port".
+fn address(text: &str, port: u16) -> Option<SocketAddr> {
+    SocketAddr::from_str(text)
+        .ok()
+        .or_else(|| {
+            IpAddr::from_str(text)
+                .ok()
+                .map(|ip| SocketAddr::new(ip, port))
+        })
+        .or_else(|| {
+            // "[2001:db8::1]" without a port.
+            let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+            Some(SocketAddr::new(IpAddr::from_str(inner).ok()?, port))
+        })
+}
+
 /// `[resolver]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -234,9 +311,16 @@ pub struct ResolverConfig {
     /// Without a mode: forward when upstreams are given, recursive
     /// otherwise.
     pub mode: Option<ResolverMode>,
-    /// Upstream resolvers, "address" or "address:port" (forward mode).
+    /// Upstream resolvers (forward mode): "address" or "address:port"
+    /// for plain DNS; "tls://address[:port][#name]" for DNS over TLS,
+    /// the certificate checked for name (or else for the address).
     #[serde(deserialize_with = "upstreams")]
-    pub upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<Upstream>,
+    /// PEM file of the certificate authorities that DNS-over-TLS
+    /// upstreams are checked against, as Unbound's `tls-cert-bundle`;
+    /// the system's roots without it. Relative paths are taken from the
+    /// config file's directory.
+    pub tls_ca_file: Option<PathBuf>,
     /// The most a client waits for a name to be resolved before it gets
     /// stale data or SERVFAIL.
     #[serde(deserialize_with = "duration")]
@@ -294,6 +378,7 @@ impl Default for ResolverConfig {
         Self {
             mode: None,
             upstreams: Vec::new(),
+            tls_ca_file: None,
             timeout: Duration::from_secs(3),
             max_pending: 10_000,
             fetches_per_zone: 1_000,
@@ -629,6 +714,7 @@ impl Config {
             }
         };
         config.cache.persist_file.as_mut().map(relative);
+        config.resolver.tls_ca_file.as_mut().map(relative);
         config.server.tls_certificate.as_mut().map(relative);
         config.server.tls_key.as_mut().map(relative);
         config.control.socket.as_mut().map(relative);
@@ -955,21 +1041,18 @@ fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
         .collect())
 }
 
-/// Upstream addresses; the port defaults to 53.
-fn upstreams<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
-    struct Upstream(SocketAddr);
-    impl<'de> Deserialize<'de> for Upstream {
+/// Upstream resolvers; the port defaults to 53, or 853 for tls://.
+fn upstreams<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Upstream>, D::Error> {
+    struct Parsed(Upstream);
+    impl<'de> Deserialize<'de> for Parsed {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             let text = String::deserialize(d)?;
-            SocketAddr::from_str(&text)
-                .or_else(|_| IpAddr::from_str(&text).map(|ip| SocketAddr::new(ip, 53)))
-                .map(Upstream)
-                .map_err(|_| {
-                    de::Error::custom(format!("{text:?} is not an address or address:port"))
-                })
+            Upstream::from_str(&text)
+                .map(Parsed)
+                .map_err(de::Error::custom)
         }
     }
-    Ok(Vec::<Upstream>::deserialize(d)?
+    Ok(Vec::<Parsed>::deserialize(d)?
         .into_iter()
         .map(|u| u.0)
         .collect())
@@ -1260,8 +1343,9 @@ mod tests {
             Config::default().resolver.effective_mode(),
             ResolverMode::Recursive
         );
-        assert_eq!(config.resolver.upstreams[0].port(), 53);
-        assert_eq!(config.resolver.upstreams[1].port(), 5353);
+        assert_eq!(config.resolver.upstreams[0].addr.port(), 53);
+        assert_eq!(config.resolver.upstreams[1].addr.port(), 5353);
+        assert_eq!(config.resolver.upstreams[1].tls_name, None);
         assert_eq!(config.cache.max_size, 64 << 20);
         assert_eq!(config.cache.min_ttl, 60);
         assert_eq!(config.access.recursion[1].to_string(), "192.0.2.7/32");
@@ -1269,6 +1353,48 @@ mod tests {
             Config::default().access.recursion[0]
                 .contains(&IpAddr::V4(Ipv4Addr::new(127, 1, 2, 3)))
         );
+    }
+
+    #[test]
+    fn tls_upstreams_take_port_853_and_a_name_or_the_address() {
+        let config = parse(
+            "[resolver]\nupstreams = [\"tls://192.0.2.1#dns.example.\", \"tls://[2001:db8::1]\", \"tls://192.0.2.2:8853#a.example\", \"[2001:db8::2]\"]\ntls_ca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let shown: Vec<String> = config
+            .resolver
+            .upstreams
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "tls://192.0.2.1:853#dns.example",
+                "tls://[2001:db8::1]:853#2001:db8::1",
+                "tls://192.0.2.2:8853#a.example",
+                "[2001:db8::2]:53",
+            ]
+        );
+        for (text, wanted) in [
+            (
+                "tls://dns.example#dns.example",
+                "\"dns.example\" is not an address or address:port",
+            ),
+            ("tls://192.0.2.1#bad name!", "is not a host name"),
+            (
+                "udp://192.0.2.1",
+                "is not an address, address:port or tls://",
+            ),
+        ] {
+            let err = parse(&format!("[resolver]\nupstreams = [\"{text}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("resolver.upstreams[0]") && err.contains(wanted),
+                "{err}"
+            );
+        }
     }
 
     #[test]

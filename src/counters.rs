@@ -118,7 +118,7 @@ impl Source {
 /// Things that happen between us and upstream servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpstreamEvent {
-    /// A query sent over UDP.
+    /// A query sent (over UDP, or TLS to a DNS-over-TLS upstream).
     Sent = 0,
     /// A truncated answer retried over TCP.
     TcpRetry = 1,
@@ -136,10 +136,16 @@ pub enum UpstreamEvent {
     CaseFallback = 6,
     /// A server rejected EDNS; it is asked without for a while.
     EdnsFallback = 7,
+    /// A DNS-over-TLS connection to an upstream opened (handshake done).
+    TlsConnected = 8,
+    /// A DNS-over-TLS connection that could not be opened: no TCP
+    /// connection, a failed handshake, or a certificate not valid for
+    /// the configured name.
+    TlsFailed = 9,
 }
 
 impl UpstreamEvent {
-    pub const ALL: [UpstreamEvent; 8] = [
+    pub const ALL: [UpstreamEvent; 10] = [
         UpstreamEvent::Sent,
         UpstreamEvent::TcpRetry,
         UpstreamEvent::Mismatched,
@@ -148,6 +154,8 @@ impl UpstreamEvent {
         UpstreamEvent::Failed,
         UpstreamEvent::CaseFallback,
         UpstreamEvent::EdnsFallback,
+        UpstreamEvent::TlsConnected,
+        UpstreamEvent::TlsFailed,
     ];
 
     pub fn label(self) -> &'static str {
@@ -160,6 +168,8 @@ impl UpstreamEvent {
             UpstreamEvent::Failed => "failed",
             UpstreamEvent::CaseFallback => "case_fallback",
             UpstreamEvent::EdnsFallback => "edns_fallback",
+            UpstreamEvent::TlsConnected => "tls_connected",
+            UpstreamEvent::TlsFailed => "tls_failed",
         }
     }
 }
@@ -367,7 +377,7 @@ pub struct Counters {
     tcp_connections: AtomicU64,
     tls_handshakes_failed: AtomicU64,
     tcp_closed: [AtomicU64; TcpClose::ALL.len()],
-    upstream: [AtomicU64; 8],
+    upstream: [AtomicU64; UpstreamEvent::ALL.len()],
     coalesced: AtomicU64,
     prefetches: AtomicU64,
     resolutions_failed: AtomicU64,
@@ -604,7 +614,7 @@ pub struct Snapshot {
     pub tcp_connections: u64,
     pub tls_handshakes_failed: u64,
     tcp_closed: [u64; TcpClose::ALL.len()],
-    upstream: [u64; 8],
+    upstream: [u64; UpstreamEvent::ALL.len()],
     pub coalesced: u64,
     pub prefetches: u64,
     pub resolutions_failed: u64,

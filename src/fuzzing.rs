@@ -71,6 +71,7 @@ fn fixture() -> &'static Fixture {
                 max_flights: 16,
             },
             &[SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9)],
+            None,
             Exchange {
                 edns_size: 1232,
                 randomise_case: false,

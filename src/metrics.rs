@@ -349,7 +349,7 @@ impl Collector for Scrape {
         labelled(
             &mut e,
             "upstream_events",
-            "Exchanges with upstream and authoritative servers: sent, timeouts, failures, mismatches.",
+            "Exchanges with upstream and authoritative servers: sent, timeouts, failures, mismatches, DNS-over-TLS connections.",
             "event",
             UpstreamEvent::ALL.map(|u| (u.label(), c.upstream(u))),
         )?;

@@ -505,3 +505,98 @@ async fn dnsperf_gets_every_answer_with_ten_streams_on_one_connection() {
     assert!(ok, "{out}");
     contains_all(&out, &["Queries completed:    200 (100.00%)", "200: 200"]);
 }
+
+/// A forwarder whose upstream is `upstream` (and a dead plain one, so
+/// both kinds share one ranking), trusting `ca`.
+async fn start_dot_forwarder(upstream: &str, ca: &Path) -> TestServer {
+    start_with(
+        &[],
+        &format!(
+            "[resolver]\nupstreams = [\"127.0.0.1:9\", \"{upstream}\"]\ntls_ca_file = \"{}\"\n\
+             timeout = \"2s\"\n[cache]\nprefetch = false\nserve_stale = \"0s\"\n",
+            ca.display()
+        ),
+    )
+    .await
+}
+
+/// Forwarding over DNS over TLS to a second hearsay: the certificate is
+/// checked against the configured name and CA, concurrent questions are
+/// pipelined on one kept connection, and a connection the upstream
+/// closes is replaced without a failed answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_over_tls_checks_the_certificate_and_keeps_one_connection() {
+    use hearsay::counters::UpstreamEvent;
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+
+    let certs = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = certificate(certs.path(), "dns.test").await else {
+        return;
+    };
+    let upstream = start_with(
+        &[("example.test.", EXAMPLE_ZONE)],
+        &format!(
+            "tls_listen = [\"127.0.0.1:0\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n\
+             tcp_idle_timeout = \"1s\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .await;
+    let port = upstream.server.tls_addrs()[0].port();
+
+    let forwarder = start_dot_forwarder(&format!("tls://127.0.0.1:{port}#dns.test"), &ca).await;
+    let asks = (0..30).map(|i| {
+        let addr = forwarder.addr();
+        tokio::spawn(async move {
+            udp_query(
+                addr,
+                &format!("n{i}.apps.example.test."),
+                RecordType::A,
+                Some(1232),
+            )
+            .await
+        })
+    });
+    for ask in asks {
+        let reply = ask.await.unwrap();
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(lines(&reply.answers).len(), 1, "{reply:?}");
+        assert!(lines(&reply.answers)[0].ends_with("A 192.0.2.100"));
+    }
+    let counters = forwarder.server.counters();
+    assert_eq!(counters.upstream(UpstreamEvent::TlsConnected), 1);
+    assert_eq!(counters.upstream(UpstreamEvent::TlsFailed), 0);
+    let served = upstream.server.counters();
+    assert!(
+        served.queries(hearsay::counters::Transport::Tls) >= 30,
+        "every question went over TLS"
+    );
+
+    // The upstream closes the idle connection; the next question opens
+    // another and is answered.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let reply = udp_query(forwarder.addr(), "www.example.test.", RecordType::A, None).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        forwarder
+            .server
+            .counters()
+            .upstream(UpstreamEvent::TlsConnected),
+        2
+    );
+
+    // A certificate not valid for the configured name, or from a CA not
+    // trusted: nothing is asked, and the client gets SERVFAIL.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = certificate(other.path(), "other.test").await.unwrap();
+    for (name, ca) in [("elsewhere.test", &ca), ("dns.test", &other_ca)] {
+        let forwarder = start_dot_forwarder(&format!("tls://127.0.0.1:{port}#{name}"), ca).await;
+        let reply = udp_query(forwarder.addr(), "www.example.test.", RecordType::A, None).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+        let counters = forwarder.server.counters();
+        assert_eq!(counters.upstream(UpstreamEvent::TlsConnected), 0);
+        assert!(counters.upstream(UpstreamEvent::TlsFailed) >= 1);
+    }
+}

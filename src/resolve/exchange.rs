@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
+use super::dot::DotUpstreams;
 use super::infra::Infra;
 use crate::counters::{Counters, UpstreamEvent};
 use crate::wire::name::MAX_NAME_LEN;
@@ -75,9 +76,11 @@ pub enum ExchangeError {
 }
 
 /// Asks `server` and returns its validated response, whatever its rcode.
-/// Gives up at `deadline`.
+/// Gives up at `deadline`. A server among `tls` is asked over TLS.
+#[allow(clippy::too_many_arguments)]
 pub async fn exchange(
     server: SocketAddr,
+    tls: Option<&DotUpstreams>,
     question: Question<'_>,
     how: &Exchange,
     recursion_desired: bool,
@@ -85,12 +88,16 @@ pub async fn exchange(
     infra: &Infra,
     counters: &Counters,
 ) -> Result<Message, ExchangeError> {
+    let tls = tls.filter(|t| t.serves(server));
     let mut edns = infra.speaks_edns(server).then_some(how.edns_size);
-    let mut randomise = how.randomise_case;
+    // Over TLS no off-path forger can answer, so random case would buy
+    // nothing but the servers that lose it.
+    let mut randomise = how.randomise_case && tls.is_none();
     let started = Instant::now();
     let mut sent = [0u8; MAX_NAME_LEN];
     loop {
         let id: u16 = rand::random();
+        let mut received;
         let sent = sent_name(question.name, randomise, &mut sent);
         let asked = Asked {
             question: Question {
@@ -99,13 +106,28 @@ pub async fn exchange(
             },
             randomised: randomise,
         };
-        let packet = build_query(id, asked.question, edns, recursion_desired, how);
+        let mut packet = build_query(id, asked.question, edns, recursion_desired, how);
         counters.upstream(UpstreamEvent::Sent);
-        // Without EDNS a server may send 512 bytes (RFC 1035 section 4.2.1).
-        let limit = edns.unwrap_or(512).max(512);
-        let mut received = over_udp(server, limit, &packet, id, asked, deadline, counters).await?;
-        if matches!(&received, Received::Oversized)
-            || matches!(&received, Received::Message(m) if m.metadata.truncation)
+        if let Some(tls) = tls {
+            let (id, frame) = tls
+                .exchange(server, &mut packet, deadline, counters)
+                .await?;
+            match accept(&frame, id, asked, counters) {
+                Verdict::Ours(response) => received = Received::Message(response),
+                // The ID was ours alone on the connection: a server
+                // that answers it with another question is broken.
+                Verdict::CaseLost | Verdict::Stray => {
+                    return Err(io::Error::from(io::ErrorKind::InvalidData).into());
+                }
+            }
+        } else {
+            // Without EDNS a server may send 512 bytes (RFC 1035 section 4.2.1).
+            let limit = edns.unwrap_or(512).max(512);
+            received = over_udp(server, limit, &packet, id, asked, deadline, counters).await?;
+        }
+        if tls.is_none()
+            && (matches!(&received, Received::Oversized)
+                || matches!(&received, Received::Message(m) if m.metadata.truncation))
         {
             counters.upstream(UpstreamEvent::TcpRetry);
             let id: u16 = rand::random();

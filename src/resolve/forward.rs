@@ -1,5 +1,7 @@
 //! Forward mode: questions go to the configured upstream resolvers, the
 //! fastest first, the next on timeout or SERVFAIL, within one deadline.
+//! Plain and DNS-over-TLS upstreams are ranked together by their RTT
+//! (for TLS, measured on the kept connection).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use tokio::time::Instant;
 
+use super::dot::DotUpstreams;
 use super::exchange::{Exchange, ExchangeError, Question, exchange};
 use super::infra::Infra;
 use crate::counters::{Counters, UpstreamEvent};
@@ -24,6 +27,8 @@ pub enum ForwardError {
 
 pub struct Forwarder {
     upstreams: Box<[SocketAddr]>,
+    /// Those of them reached over TLS.
+    tls: Option<DotUpstreams>,
     infra: Arc<Infra>,
     exchange: Exchange,
     counters: Arc<Counters>,
@@ -32,12 +37,14 @@ pub struct Forwarder {
 impl Forwarder {
     pub fn new(
         upstreams: &[SocketAddr],
+        tls: Option<DotUpstreams>,
         infra: Arc<Infra>,
         exchange: Exchange,
         counters: Arc<Counters>,
     ) -> Self {
         Self {
             upstreams: upstreams.into(),
+            tls,
             infra,
             exchange,
             counters,
@@ -69,6 +76,7 @@ impl Forwarder {
                 let started = std::time::Instant::now();
                 match exchange(
                     pick.addr,
+                    self.tls.as_ref(),
                     question,
                     &self.exchange,
                     true,

@@ -568,6 +568,7 @@ impl Recursor {
                     };
                     let result = exchange(
                         pick.addr,
+                        None,
                         question,
                         &self.exchange,
                         false,

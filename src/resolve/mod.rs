@@ -10,6 +10,7 @@
 //! `Budget`.
 
 mod delegation;
+mod dot;
 mod exchange;
 mod fetch_limit;
 mod forward;
@@ -42,6 +43,7 @@ use crate::wire::name::wire_to_text;
 use crate::wire::{NameKey, rcode};
 
 pub use delegation::{Delegation, NameServer, built_in_hints, read_hints};
+pub use dot::DotUpstreams;
 pub(crate) use exchange::connected_socket;
 pub use exchange::{Exchange, Question};
 pub use fetch_limit::FetchCaps;
@@ -187,16 +189,19 @@ impl Resolver {
         self
     }
 
-    /// A forwarding resolver for `upstreams`.
+    /// A forwarding resolver for `upstreams`; those among `tls` are
+    /// reached over TLS.
     pub fn forwarding(
         settings: ResolverSettings,
         upstreams: &[SocketAddr],
+        tls: Option<DotUpstreams>,
         exchange: Exchange,
         cache: Arc<Cache>,
         counters: Arc<Counters>,
     ) -> Self {
         let forwarder = Forwarder::new(
             upstreams,
+            tls,
             Arc::new(Infra::new()),
             exchange,
             counters.clone(),

@@ -29,8 +29,8 @@ use crate::dnssec::TrustAnchor;
 use crate::dnssec::rollover::Rollover;
 use crate::querylog::QueryLog;
 use crate::resolve::{
-    Exchange, FetchCaps, Infra, Mode, Recursor, RecursorSettings, Resolver, ResolverSettings,
-    Validator, built_in_hints, read_hints,
+    DotUpstreams, Exchange, FetchCaps, Infra, Mode, Recursor, RecursorSettings, Resolver,
+    ResolverSettings, Validator, built_in_hints, read_hints,
 };
 use crate::responder::{Recursion, Responder};
 use crate::siblings::{ClusterKey, SiblingListener, SiblingSettings, Siblings, run_gossip};
@@ -526,10 +526,16 @@ fn recursion(
     };
     let resolver = match mode {
         ResolverMode::Forward => {
-            info!(upstreams = ?config.resolver.upstreams, "forwarding to upstream resolvers");
+            let upstreams = &config.resolver.upstreams;
+            let listed: Vec<String> = upstreams.iter().map(|u| u.to_string()).collect();
+            info!(upstreams = ?listed, "forwarding to upstream resolvers");
+            let tls = DotUpstreams::new(upstreams, config.resolver.tls_ca_file.as_deref())
+                .map_err(|e| StartError::Tls(format!("resolver.upstreams: {e}")))?;
+            let addresses: Vec<SocketAddr> = upstreams.iter().map(|u| u.addr).collect();
             Resolver::forwarding(
                 settings,
-                &config.resolver.upstreams,
+                &addresses,
+                tls,
                 exchange,
                 cache.clone(),
                 counters.clone(),
