@@ -60,6 +60,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub special_use: SpecialUseConfig,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
     /// The file this was read from, if any (for reloads).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -346,6 +348,10 @@ pub struct ResolverConfig {
     pub qname_minimisation: bool,
     /// Randomise the case of names in queries and check the echo (0x20).
     pub case_randomisation: bool,
+    /// Send DNS cookies (RFC 7873) to upstreams and authoritative
+    /// servers and drop answers that do not echo ours, as BIND's
+    /// `send-cookie`.
+    pub send_cookies: bool,
     /// Validate answers with DNSSEC (RFC 4035), as Unbound's
     /// `validator iterator` does.
     pub dnssec: bool,
@@ -387,6 +393,7 @@ impl Default for ResolverConfig {
             authority_port: 53,
             qname_minimisation: true,
             case_randomisation: true,
+            send_cookies: true,
             dnssec: true,
             trust_anchor_file: None,
             trust_anchor_state: None,
@@ -430,6 +437,12 @@ pub struct ServerConfig {
     /// EDNS payload size we advertise and the largest UDP response we send.
     #[serde(deserialize_with = "udp_payload_size")]
     pub udp_payload_size: u16,
+    /// The largest UDP response to a client without a valid server cookie
+    /// (RFC 7873), as BIND's `nocookie-udp-size`; `udp_payload_size` when
+    /// unset. Below it, only clients that proved their address get large
+    /// UDP answers.
+    #[serde(deserialize_with = "some_udp_payload_size")]
+    pub nocookie_udp_payload_size: Option<u16>,
     /// A TCP connection with no query begun for this long is closed.
     #[serde(deserialize_with = "duration")]
     pub tcp_idle_timeout: Duration,
@@ -474,6 +487,7 @@ impl Default for ServerConfig {
             tls_key: None,
             threads: 0,
             udp_payload_size: 1232,
+            nocookie_udp_payload_size: None,
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_message_timeout: Duration::from_millis(500),
             tcp_max_connections: 256,
@@ -608,6 +622,61 @@ pub struct SpecialUseConfig {
     /// nodefault` (a lab whose root delegates test., say).
     #[serde(deserialize_with = "special_use_zones")]
     pub nodefault: Vec<Name>,
+}
+
+/// `[rate_limit]`: limits on UDP queries without a valid server cookie,
+/// per client network (`rate_limit.rs`). Both are off by default.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Queries a second from one network that need the cache or the
+    /// resolver, as Unbound's `ip-ratelimit`; 0: no limit.
+    pub recursion: u32,
+    /// Past that limit, one query in this many is still answered, as
+    /// Unbound's `ip-ratelimit-factor`; 0: none.
+    pub recursion_factor: u32,
+    /// Authoritative answers a second of one kind to one network, as
+    /// NSD's `rrl-ratelimit`; 0: no limit.
+    pub responses: u32,
+    /// Past that limit, every slip-th answer goes out truncated so real
+    /// clients retry over TCP, as NSD's `rrl-slip`; 0: all dropped.
+    pub slip: u32,
+    /// The network a client counts in: its address cut to this many bits.
+    #[serde(deserialize_with = "prefix_v4")]
+    pub ipv4_prefix: u8,
+    #[serde(deserialize_with = "prefix_v6")]
+    pub ipv6_prefix: u8,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            recursion: 0,
+            recursion_factor: 10,
+            responses: 0,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+        }
+    }
+}
+
+fn prefix_v4<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    prefix_length(d, 32)
+}
+
+fn prefix_v6<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    prefix_length(d, 128)
+}
+
+fn prefix_length<'de, D: Deserializer<'de>>(d: D, most: u8) -> Result<u8, D::Error> {
+    let bits = u8::deserialize(d)?;
+    if bits > most {
+        return Err(de::Error::custom(format!(
+            "{bits} bits is longer than an address ({most})"
+        )));
+    }
+    Ok(bits)
 }
 
 impl Default for SpecialUseConfig {
@@ -787,6 +856,18 @@ impl Config {
                     "tls_listen and https_listen need a certificate and its key".into(),
                 ));
             }
+        }
+        if let Some(size) = config.server.nocookie_udp_payload_size
+            && size > config.server.udp_payload_size
+        {
+            return Err(invalid(
+                None,
+                "server.nocookie_udp_payload_size".into(),
+                format!(
+                    "{size} is above server.udp_payload_size ({})",
+                    config.server.udp_payload_size
+                ),
+            ));
         }
         if config.cache.min_ttl > config.cache.max_ttl {
             return Err(invalid(
@@ -970,6 +1051,10 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         return Err(de::Error::custom("must be at least 1"));
     }
     Ok(n)
+}
+
+fn some_udp_payload_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    udp_payload_size(d).map(Some)
 }
 
 fn udp_payload_size<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {

@@ -19,7 +19,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::counters::{IterationEvent, SiblingEvent, Source, Transport, UpstreamEvent};
+use crate::counters::{
+    IterationEvent, RateLimited, SiblingEvent, Source, Transport, UpstreamEvent,
+};
 use crate::server::{Flush, Handle};
 use crate::wire::rcode;
 
@@ -210,6 +212,7 @@ fn stats_json(handle: &Handle) -> serde_json::Value {
         "malformed": c.malformed_total(),
         "refused": Transport::ALL.iter().map(|t| c.responses(*t, rcode::REFUSED)).sum::<u64>(),
         "upstream": map(UpstreamEvent::ALL.iter().map(|u| (u.label(), c.upstream(*u))).collect()),
+        "rate_limited": map(RateLimited::ALL.iter().map(|r| (r.label(), c.rate_limited(*r))).collect()),
         "iteration": map(IterationEvent::ALL.iter().map(|i| (i.label(), c.iteration(*i))).collect()),
         "siblings": map(SiblingEvent::ALL.iter().map(|s| (s.label(), c.sibling(*s))).collect()),
         "members": handle.members().iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -142,10 +142,13 @@ pub enum UpstreamEvent {
     /// connection, a failed handshake, or a certificate not valid for
     /// the configured name.
     TlsFailed = 9,
+    /// A server answered BADCOOKIE (RFC 7873) and was asked again with
+    /// the server cookie it gave.
+    CookieRetry = 10,
 }
 
 impl UpstreamEvent {
-    pub const ALL: [UpstreamEvent; 10] = [
+    pub const ALL: [UpstreamEvent; 11] = [
         UpstreamEvent::Sent,
         UpstreamEvent::TcpRetry,
         UpstreamEvent::Mismatched,
@@ -156,6 +159,7 @@ impl UpstreamEvent {
         UpstreamEvent::EdnsFallback,
         UpstreamEvent::TlsConnected,
         UpstreamEvent::TlsFailed,
+        UpstreamEvent::CookieRetry,
     ];
 
     pub fn label(self) -> &'static str {
@@ -170,6 +174,7 @@ impl UpstreamEvent {
             UpstreamEvent::EdnsFallback => "edns_fallback",
             UpstreamEvent::TlsConnected => "tls_connected",
             UpstreamEvent::TlsFailed => "tls_failed",
+            UpstreamEvent::CookieRetry => "cookie_retry",
         }
     }
 }
@@ -361,6 +366,33 @@ impl TcpClose {
     }
 }
 
+/// What a rate limit (`rate_limit.rs`) did to a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimited {
+    /// A query needing recursion dropped past the per-network limit.
+    RecursionDropped,
+    /// An authoritative answer dropped past the response rate limit.
+    ResponseDropped,
+    /// An authoritative answer sent truncated instead (a slip).
+    ResponseSlipped,
+}
+
+impl RateLimited {
+    pub const ALL: [RateLimited; 3] = [
+        RateLimited::RecursionDropped,
+        RateLimited::ResponseDropped,
+        RateLimited::ResponseSlipped,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RateLimited::RecursionDropped => "recursion_dropped",
+            RateLimited::ResponseDropped => "response_dropped",
+            RateLimited::ResponseSlipped => "response_slipped",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Counters {
     queries: [AtomicU64; Transport::COUNT],
@@ -377,6 +409,7 @@ pub struct Counters {
     tcp_connections: AtomicU64,
     tls_handshakes_failed: AtomicU64,
     tcp_closed: [AtomicU64; TcpClose::ALL.len()],
+    rate_limited: [AtomicU64; RateLimited::ALL.len()],
     upstream: [AtomicU64; UpstreamEvent::ALL.len()],
     coalesced: AtomicU64,
     prefetches: AtomicU64,
@@ -560,6 +593,10 @@ impl Counters {
         self.tls_handshakes_failed.fetch_add(1, Relaxed);
     }
 
+    pub fn rate_limited(&self, what: RateLimited) {
+        self.rate_limited[what as usize].fetch_add(1, Relaxed);
+    }
+
     pub fn tcp_closed(&self, why: TcpClose) {
         self.tcp_closed[why as usize].fetch_add(1, Relaxed);
     }
@@ -581,6 +618,7 @@ impl Counters {
             tcp_connections: load(&self.tcp_connections),
             tls_handshakes_failed: load(&self.tls_handshakes_failed),
             tcp_closed: self.tcp_closed.each_ref().map(load),
+            rate_limited: self.rate_limited.each_ref().map(load),
             upstream: self.upstream.each_ref().map(load),
             coalesced: load(&self.coalesced),
             prefetches: load(&self.prefetches),
@@ -614,6 +652,7 @@ pub struct Snapshot {
     pub tcp_connections: u64,
     pub tls_handshakes_failed: u64,
     tcp_closed: [u64; TcpClose::ALL.len()],
+    rate_limited: [u64; RateLimited::ALL.len()],
     upstream: [u64; UpstreamEvent::ALL.len()],
     pub coalesced: u64,
     pub prefetches: u64,
@@ -654,6 +693,10 @@ impl Snapshot {
 
     pub fn malformed_total(&self) -> u64 {
         self.malformed.iter().sum()
+    }
+
+    pub fn rate_limited(&self, what: RateLimited) -> u64 {
+        self.rate_limited[what as usize]
     }
 
     pub fn tcp_closed(&self, why: TcpClose) -> u64 {

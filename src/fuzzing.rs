@@ -77,6 +77,7 @@ fn fixture() -> &'static Fixture {
                 randomise_case: false,
                 dnssec_ok: true,
                 checking_disabled: false,
+                cookies: true,
             },
             cache.clone(),
             counters.clone(),
@@ -92,7 +93,10 @@ fn fixture() -> &'static Fixture {
         let responder = Responder::new(
             Arc::new(ArcSwap::from_pointee(ZoneSet::new(zones))),
             counters,
-            1232,
+            crate::responder::UdpSizes {
+                ours: 1232,
+                nocookie: 512,
+            },
             Some(recursion),
             Arc::new(ArcSwapOption::empty()),
             crate::identity::Identity {
@@ -100,6 +104,12 @@ fn fixture() -> &'static Fixture {
                 identity: Some("fuzz-1.example".into()),
                 version: None,
             },
+            // On, so every packet goes through the limits' checks too.
+            crate::rate_limit::RateLimits::new(&crate::config::RateLimitConfig {
+                recursion: 100_000,
+                responses: 100_000,
+                ..Default::default()
+            }),
         );
         Fixture { responder }
     })

@@ -21,6 +21,7 @@ pub mod identity;
 pub mod metrics;
 pub mod persist;
 pub mod querylog;
+pub mod rate_limit;
 pub mod resolve;
 pub mod responder;
 pub mod server;

@@ -22,8 +22,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::counters::{
-    HistogramSnapshot, IterationEvent, LATENCY_BUCKETS_US, SiblingEvent, Source, TcpClose,
-    Transport, UpstreamEvent,
+    HistogramSnapshot, IterationEvent, LATENCY_BUCKETS_US, RateLimited, SiblingEvent, Source,
+    TcpClose, Transport, UpstreamEvent,
 };
 use crate::resolve::Servers;
 use crate::server::Handle;
@@ -448,6 +448,13 @@ impl Collector for Scrape {
             "tls_handshakes_failed",
             "DoT and DoH connections whose TLS handshake failed or timed out.",
             c.tls_handshakes_failed,
+        )?;
+        labelled(
+            &mut e,
+            "rate_limited",
+            "UDP queries past a rate limit: recursion dropped, authoritative answers dropped or slipped (TC).",
+            "action",
+            RateLimited::ALL.map(|r| (r.label(), c.rate_limited(r))),
         )?;
         for why in TcpClose::ALL {
             counter(

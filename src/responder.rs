@@ -17,12 +17,14 @@ use crate::access::RecursionAcl;
 use crate::cache::Origin;
 use crate::cache::{Cache, Chain, Lookup};
 use crate::cookies::ServerCookies;
-use crate::counters::{Counters, Source, Transport};
+use crate::counters::{Counters, RateLimited, Source, Transport};
 use crate::identity::Identity;
 use crate::querylog::{QueryLine, QueryLog};
+use crate::rate_limit::{RateLimits, ResponseKind, Verdict};
 use crate::resolve::{Outcome, Resolver};
 use crate::wire::response::{
     ReplyOptions, udp_limit, write_error, write_header_only, write_reply, write_status,
+    write_truncated,
 };
 use crate::wire::{
     Cookie, MAX_MESSAGE_SIZE, Query, class, decode, edns, flags, opcode, options, rcode, rtype,
@@ -83,41 +85,70 @@ impl Extras {
     }
 }
 
+/// The most a UDP response may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct UdpSizes {
+    /// What we advertise, and send to clients with a valid server cookie.
+    pub ours: u16,
+    /// What clients without one get (BIND's `nocookie-udp-size`).
+    pub nocookie: u16,
+}
+
 /// Answers queries. Shared by every listener.
 pub struct Responder {
     zones: Arc<ArcSwap<ZoneSet>>,
     counters: Arc<Counters>,
-    our_udp_size: u16,
+    udp_sizes: UdpSizes,
     recursion: Option<Recursion>,
     pending: Arc<Semaphore>,
     /// Set when the query log is on; swapped on reload.
     query_log: Arc<ArcSwapOption<QueryLog>>,
     identity: Identity,
     cookies: ServerCookies,
+    limits: RateLimits,
 }
 
 impl Responder {
-    /// `our_udp_size` is the EDNS payload size we advertise and the most we
+    /// `udp_sizes.ours` is the EDNS payload size we advertise and the most we
     /// send over UDP.
     pub fn new(
         zones: Arc<ArcSwap<ZoneSet>>,
         counters: Arc<Counters>,
-        our_udp_size: u16,
+        udp_sizes: UdpSizes,
         recursion: Option<Recursion>,
         query_log: Arc<ArcSwapOption<QueryLog>>,
         identity: Identity,
+        limits: RateLimits,
     ) -> Self {
         let slots = recursion.as_ref().map_or(0, |r| r.max_pending);
         Self {
             zones,
             counters,
-            our_udp_size,
+            udp_sizes,
             recursion,
             pending: Arc::new(Semaphore::new(slots)),
             query_log,
             identity,
             cookies: ServerCookies::new(),
+            limits,
         }
+    }
+
+    /// Whether a query's source address is unproven: UDP without a valid
+    /// server cookie. Only those are rate limited and held to the
+    /// no-cookie UDP size; when neither applies, no cookie is checked.
+    fn unproven(&self, query: &Query, transport: Transport, client: IpAddr) -> bool {
+        let matters = self.limits.enabled() || self.udp_sizes.nocookie < self.udp_sizes.ours;
+        if transport != Transport::Udp || !matters {
+            return false;
+        }
+        let now = crate::unix_seconds() as u32;
+        let valid = query.edns.and_then(|e| e.cookie).is_some_and(|cookie| {
+            self.cookies
+                .age(&cookie.client, cookie.server(), client, now)
+                .is_some()
+        });
+        !valid
     }
 
     /// Adds the EDNS options the client asked for to a written response:
@@ -198,16 +229,31 @@ impl Responder {
             .recursion
             .as_ref()
             .filter(|r| r.acl.load().allows(client));
+        let unproven = self.unproven(&query, transport, client);
+        let udp_size = match unproven {
+            true => self.udp_sizes.nocookie,
+            false => self.udp_sizes.ours,
+        };
         let opts = ReplyOptions {
             max_len: match transport {
-                Transport::Udp => udp_limit(&query, self.our_udp_size),
+                Transport::Udp => udp_limit(&query, udp_size),
                 Transport::Tcp | Transport::Tls | Transport::Https => MAX_MESSAGE_SIZE,
             },
-            our_udp_size: self.our_udp_size,
+            our_udp_size: self.udp_sizes.ours,
             recursion_available: recursion.is_some(),
         };
         let extras = Extras::of(&query, transport);
-        let action = self.answer(query, recursion, opts, client, transport, received_at, out);
+        let limited = unproven && self.limits.enabled();
+        let action = self.answer(
+            query,
+            recursion,
+            opts,
+            client,
+            transport,
+            received_at,
+            limited,
+            out,
+        );
         if matches!(action, Action::Reply) {
             self.add_options(out, extras, client, opts.max_len);
         }
@@ -224,6 +270,7 @@ impl Responder {
         client: IpAddr,
         transport: Transport,
         received_at: Instant,
+        limited: bool,
         out: &mut Vec<u8>,
     ) -> Action {
         if query.qclass == class::CH && query.header.opcode() == opcode::QUERY {
@@ -246,7 +293,38 @@ impl Responder {
         let zone = zones
             .find(&query.key)
             .or_else(|| recursion.and_then(|r| r.special_use.find(&query.key)));
-        if let Some(reply) = zone.and_then(|zone| zone.lookup(&query.key, query.qtype, dnssec_ok)) {
+        if let Some((zone, reply)) =
+            zone.and_then(|zone| Some((zone, zone.lookup(&query.key, query.qtype, dnssec_ok)?)))
+        {
+            if limited {
+                let kind = match reply.rcode() {
+                    rcode::NXDOMAIN => ResponseKind::NxDomain {
+                        zone: zone.apex().as_bytes(),
+                    },
+                    _ => ResponseKind::Name {
+                        name: query.key.as_bytes(),
+                        qtype: query.qtype,
+                    },
+                };
+                match self
+                    .limits
+                    .response(client, kind, crate::unix_seconds() as u32)
+                {
+                    Verdict::Send => {}
+                    Verdict::Slip => {
+                        self.counters.rate_limited(RateLimited::ResponseSlipped);
+                        let aa = reply.answer.authoritative();
+                        write_truncated(out, &query, reply.rcode(), aa, opts);
+                        let code = reply.rcode();
+                        self.sent(client, transport, Some(&query), code, None, received_at);
+                        return Action::Reply;
+                    }
+                    Verdict::Drop => {
+                        self.counters.rate_limited(RateLimited::ResponseDropped);
+                        return Action::Drop;
+                    }
+                }
+            }
             if write_reply(out, &query, &reply, opts) {
                 self.counters.truncated();
             }
@@ -277,6 +355,10 @@ impl Responder {
             self.sent(client, transport, Some(&query), refused, None, received_at);
             return Action::Reply;
         };
+        if limited && self.limits.recursion(client, crate::unix_seconds() as u32) == Verdict::Drop {
+            self.counters.rate_limited(RateLimited::RecursionDropped);
+            return Action::Drop;
+        }
 
         let now = recursion.cache.now_ms();
         let validates = recursion.resolver.validates();

@@ -293,3 +293,76 @@ async fn dig_gets_a_server_cookie_that_it_can_return() {
         .unwrap();
     assert!(!out.contains("COOKIE"), "{out}");
 }
+
+/// Past the response rate limit, a slip (TC=1) sends dig, a real client,
+/// to TCP, where it gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_gets_its_answer_over_tcp_after_a_rate_limit_slip() {
+    let server = start_with(
+        &[("example.test.", EXAMPLE_ZONE)],
+        "[rate_limit]\nresponses = 1\nslip = 1\n",
+    )
+    .await;
+    let mut outs = Vec::new();
+    for _ in 0..3 {
+        let Some(out) = run("dig", server.addr(), &["+nocookie", "www.example.test"]).await else {
+            return;
+        };
+        assert!(
+            out.contains("www.example.test.\t3600\tIN\tA\t192.0.2.80"),
+            "{out}"
+        );
+        outs.push(out);
+    }
+    // Three in well under a second: at least the later ones slipped.
+    assert!(
+        outs.iter()
+            .any(|o| o.contains("Truncated, retrying in TCP mode")),
+        "{outs:?}"
+    );
+    let slipped = server
+        .server
+        .counters()
+        .rate_limited(hearsay::counters::RateLimited::ResponseSlipped);
+    assert!(slipped >= 1);
+}
+
+/// With `nocookie_udp_payload_size` below `udp_payload_size`, only a
+/// client that returns a valid server cookie gets a large answer over
+/// UDP; dig without one gets TC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_gets_a_large_udp_answer_only_with_a_valid_cookie() {
+    let server = start_with(
+        &[("example.test.", EXAMPLE_ZONE)],
+        "udp_payload_size = 4096\nnocookie_udp_payload_size = 512\n",
+    )
+    .await;
+    let big = ["+bufsize=4096", "+ignore", "big.example.test", "TXT"];
+    let mut args = vec!["+nocookie"];
+    args.extend_from_slice(&big);
+    let Some(out) = run("dig", server.addr(), &args).await else {
+        return;
+    };
+    assert!(out.contains(";; flags: qr aa tc rd;"), "{out}");
+    // dig's first query has no server cookie yet; over TCP it gets one.
+    let out = run(
+        "dig",
+        server.addr(),
+        &["+cookie", "+tcp", "big.example.test", "TXT"],
+    )
+    .await
+    .unwrap();
+    let cookie = out
+        .lines()
+        .find_map(|l| l.strip_prefix("; COOKIE: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no cookie in\n{out}"))
+        .to_string();
+    let returned = format!("+cookie={cookie}");
+    let mut args = vec![returned.as_str()];
+    args.extend_from_slice(&big);
+    let out = run("dig", server.addr(), &args).await.unwrap();
+    assert!(out.contains(";; flags: qr aa rd;"), "{out}");
+    assert!(out.contains("ANSWER: 6,"), "{out}");
+    assert!(out.contains("(UDP)"), "{out}");
+}

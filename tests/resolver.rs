@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fake::{Behaviour, FakeUpstream};
+use common::fake::{Behaviour, FakeUpstream, SERVER_COOKIE};
 use common::*;
 use hearsay::counters::{Source, Transport, UpstreamEvent};
 use hickory_proto::op::{Message, ResponseCode};
@@ -287,6 +287,92 @@ async fn spoofed_and_garbled_answers_are_ignored_and_never_cached() {
             "{behaviour:?}: nothing was cached from the bad answer"
         );
     }
+}
+
+/// Client cookies (RFC 7873): sent to every upstream, the server cookie
+/// it gives remembered and returned, a forged answer (another client
+/// cookie) dropped, BADCOOKIE retried once with the new cookie, and a
+/// server that stops sending cookies checked over TCP, then forgotten.
+#[tokio::test]
+async fn client_cookies_are_sent_remembered_and_checked() {
+    let fake = FakeUpstream::start(Behaviour::Cookies {
+        strict: false,
+        forge_first: false,
+    })
+    .await;
+    let resolver = start_resolver(&[fake.addr], "timeout = \"1s\"\n").await;
+    let ask = |name: &'static str| {
+        let addr = resolver.addr();
+        async move { lines(&udp_query(addr, name, RecordType::A, None).await.answers) }
+    };
+    assert_eq!(ask("c1.example.").await, ["c1.example. 300 IN A 192.0.2.1"]);
+    assert_eq!(ask("c2.example.").await, ["c2.example. 300 IN A 192.0.2.1"]);
+    let log = fake.log();
+    let first = log[0].cookie.clone().expect("a client cookie");
+    assert_eq!(first.len(), 8, "no server cookie known yet");
+    let mut second = first.clone();
+    second.extend_from_slice(&SERVER_COOKIE);
+    assert_eq!(log[1].cookie, Some(second), "the server cookie comes back");
+
+    // A forged answer that arrives first is dropped.
+    fake.set(Behaviour::Cookies {
+        strict: false,
+        forge_first: true,
+    });
+    let mismatched = resolver
+        .server
+        .counters()
+        .upstream(UpstreamEvent::Mismatched);
+    assert_eq!(ask("c3.example.").await, ["c3.example. 300 IN A 192.0.2.1"]);
+    assert!(
+        resolver
+            .server
+            .counters()
+            .upstream(UpstreamEvent::Mismatched)
+            > mismatched
+    );
+
+    // The server stops doing cookies: its cookieless UDP answer is
+    // checked over TCP, and then its cookie is forgotten.
+    fake.set(Behaviour::Answer { ttl: 300 });
+    assert_eq!(ask("c4.example.").await, ["c4.example. 300 IN A 192.0.2.1"]);
+    assert_eq!(ask("c5.example.").await, ["c5.example. 300 IN A 192.0.2.1"]);
+    let transports: Vec<(String, bool)> = fake.log()[3..]
+        .iter()
+        .map(|r| (r.name.clone(), r.tcp))
+        .collect();
+    assert_eq!(
+        transports,
+        [
+            ("c4.example.".to_string(), false),
+            ("c4.example.".to_string(), true),
+            ("c5.example.".to_string(), false),
+        ]
+    );
+
+    // BADCOOKIE: asked once more, with the cookie it gave.
+    fake.set(Behaviour::Cookies {
+        strict: true,
+        forge_first: false,
+    });
+    assert_eq!(ask("c6.example.").await, ["c6.example. 300 IN A 192.0.2.1"]);
+    assert_eq!(
+        resolver
+            .server
+            .counters()
+            .upstream(UpstreamEvent::CookieRetry),
+        1
+    );
+
+    // Turned off, no cookie is sent.
+    let plain = start_resolver(&[fake.addr], "send_cookies = false\n").await;
+    fake.set(Behaviour::Answer { ttl: 300 });
+    udp_query(plain.addr(), "c7.example.", RecordType::A, None).await;
+    let last = fake.log().pop().unwrap();
+    assert_eq!(
+        (last.name.as_str(), last.edns, last.cookie),
+        ("c7.example.", true, None)
+    );
 }
 
 #[tokio::test]

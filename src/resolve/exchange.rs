@@ -8,19 +8,21 @@
 //! the real answer is awaited. TC=1 moves the question to TCP.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RData;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
+use super::client_cookies::{ClientCookies, CookieCheck, ServerCookie};
 use super::dot::DotUpstreams;
 use super::infra::Infra;
 use crate::counters::{Counters, UpstreamEvent};
 use crate::wire::name::MAX_NAME_LEN;
-use crate::wire::{class, flags, rtype};
+use crate::wire::{class, edns, flags, rtype};
 
 /// A question for an upstream server.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +46,8 @@ pub struct Exchange {
     /// Ask with CD (RFC 4035 section 3.2.2): an upstream resolver hands
     /// over data it found bogus, so the reason is judged here.
     pub checking_disabled: bool,
+    /// Send client cookies (RFC 7873) and check them in answers.
+    pub cookies: bool,
 }
 
 /// The question name as sent, written into `buf`: the lowercase name, or
@@ -90,6 +94,7 @@ pub async fn exchange(
 ) -> Result<Message, ExchangeError> {
     let tls = tls.filter(|t| t.serves(server));
     let mut edns = infra.speaks_edns(server).then_some(how.edns_size);
+    let mut cookie_retried = false;
     // Over TLS no off-path forger can answer, so random case would buy
     // nothing but the servers that lose it.
     let mut randomise = how.randomise_case && tls.is_none();
@@ -99,14 +104,22 @@ pub async fn exchange(
         let id: u16 = rand::random();
         let mut received;
         let sent = sent_name(question.name, randomise, &mut sent);
+        // Cookies ride in OPT: none without EDNS.
+        let cookie = (how.cookies && edns.is_some()).then(|| SentCookie {
+            cookies: &infra.cookies,
+            server: server.ip(),
+            client: infra.cookies.client_cookie(server.ip()),
+            server_cookie: infra.cookies.server_cookie(server.ip()),
+        });
         let asked = Asked {
             question: Question {
                 name: sent,
                 qtype: question.qtype,
             },
             randomised: randomise,
+            cookie,
         };
-        let mut packet = build_query(id, asked.question, edns, recursion_desired, how);
+        let mut packet = build_query(id, asked, edns, recursion_desired, how);
         counters.upstream(UpstreamEvent::Sent);
         if let Some(tls) = tls {
             let (id, frame) = tls
@@ -125,14 +138,23 @@ pub async fn exchange(
             let limit = edns.unwrap_or(512).max(512);
             received = over_udp(server, limit, &packet, id, asked, deadline, counters).await?;
         }
+        // A server that gave us its cookie answers without one: an
+        // off-path forger who left the option out, or a server that
+        // stopped doing cookies. TCP tells which (RFC 7873 section 5.3).
+        let cookie_missing = matches!(&received, Received::Message(m)
+            if asked.cookie.is_some_and(|c| c.server_cookie.is_some()) && cookie_option(m).is_none());
         if tls.is_none()
             && (matches!(&received, Received::Oversized)
-                || matches!(&received, Received::Message(m) if m.metadata.truncation))
+                || matches!(&received, Received::Message(m) if m.metadata.truncation)
+                || cookie_missing)
         {
             counters.upstream(UpstreamEvent::TcpRetry);
             let id: u16 = rand::random();
-            let packet = build_query(id, asked.question, edns, recursion_desired, how);
+            let packet = build_query(id, asked, edns, recursion_desired, how);
             received = over_tcp(server, &packet, id, asked, deadline, counters).await?;
+            if matches!(&received, Received::Message(m) if cookie_option(m).is_none()) {
+                infra.cookies.forget(server.ip());
+            }
         }
         let response = match received {
             Received::Message(response) => response,
@@ -154,6 +176,14 @@ pub async fn exchange(
         // asking it without for a while, so it costs one round trip, not
         // one per question.
         let rcode = response.metadata.response_code;
+        // BADCOOKIE: the server wants its fresh cookie, which the answer
+        // carried and we now hold; ask once more with it (RFC 7873
+        // section 5.3).
+        if rcode == ResponseCode::BADCOOKIE && asked.cookie.is_some() && !cookie_retried {
+            counters.upstream(UpstreamEvent::CookieRetry);
+            cookie_retried = true;
+            continue;
+        }
         if edns.is_some()
             && response.edns.is_none()
             && matches!(rcode, ResponseCode::FormErr | ResponseCode::NotImp)
@@ -170,6 +200,14 @@ pub async fn exchange(
             response
         });
     }
+}
+
+/// Checks a response's cookie against the one sent, remembering the
+/// server cookie it gives; `true` when it is not ours.
+fn cookies_forged(sent: SentCookie<'_>, message: &Message) -> bool {
+    sent.cookies
+        .check(sent.server, &sent.client, cookie_option(message))
+        == CookieCheck::Forged
 }
 
 /// Lowercases every name in a response to a case-randomised query.
@@ -203,15 +241,11 @@ fn lowercase_names(mut message: Message) -> Message {
 }
 
 /// Encodes a query: header, question, and OPT when `edns` is set (with
-/// DO as `how` asks; without EDNS there is no DO, and no DNSSEC).
-fn build_query(
-    id: u16,
-    question: Question<'_>,
-    edns: Option<u16>,
-    rd: bool,
-    how: &Exchange,
-) -> Vec<u8> {
-    let mut packet = Vec::with_capacity(12 + question.name.len() + 4 + 11);
+/// DO as `how` asks, and the cookie; without EDNS there is no DO, and
+/// no DNSSEC).
+fn build_query(id: u16, asked: Asked<'_>, edns: Option<u16>, rd: bool, how: &Exchange) -> Vec<u8> {
+    let question = asked.question;
+    let mut packet = Vec::with_capacity(12 + question.name.len() + 4 + 11 + 44);
     packet.extend_from_slice(&id.to_be_bytes());
     let mut flag_bits = if rd { flags::RD } else { 0 };
     if how.checking_disabled {
@@ -229,17 +263,49 @@ fn build_query(
         let do_bit: u16 = if how.dnssec_ok { 0x8000 } else { 0 };
         packet.extend_from_slice(&[0, 0]);
         packet.extend_from_slice(&do_bit.to_be_bytes());
-        packet.extend_from_slice(&[0, 0]);
+        match asked.cookie {
+            Some(cookie) => {
+                let server_cookie = cookie
+                    .server_cookie
+                    .as_ref()
+                    .map_or(&[][..], |c| c.as_bytes());
+                let len = 8 + server_cookie.len() as u16;
+                packet.extend_from_slice(&(4 + len).to_be_bytes());
+                packet.extend_from_slice(&edns::COOKIE.to_be_bytes());
+                packet.extend_from_slice(&len.to_be_bytes());
+                packet.extend_from_slice(&cookie.client);
+                packet.extend_from_slice(server_cookie);
+            }
+            None => packet.extend_from_slice(&[0, 0]),
+        }
     }
     packet
 }
 
-/// The question as sent, and whether its case was randomised (and so
-/// must be echoed exactly).
+/// The data of a response's COOKIE option.
+fn cookie_option(message: &Message) -> Option<&[u8]> {
+    match message.edns.as_ref()?.option(EdnsCode::Cookie)? {
+        EdnsOption::Unknown(_, data) => Some(data),
+        _ => None,
+    }
+}
+
+/// The cookies a query carried.
+#[derive(Clone, Copy)]
+struct SentCookie<'a> {
+    cookies: &'a ClientCookies,
+    server: IpAddr,
+    client: [u8; 8],
+    server_cookie: Option<ServerCookie>,
+}
+
+/// The question as sent, whether its case was randomised (and so must be
+/// echoed exactly), and the cookies sent with it.
 #[derive(Clone, Copy)]
 struct Asked<'a> {
     question: Question<'a>,
     randomised: bool,
+    cookie: Option<SentCookie<'a>>,
 }
 
 /// What came back.
@@ -384,6 +450,14 @@ fn accept(packet: &[u8], id: u16, asked: Asked<'_>, counters: &Counters) -> Verd
         counters.upstream(UpstreamEvent::Malformed);
         return Verdict::Stray;
     };
+    // An answer with another client cookie was not sent by the server
+    // we asked.
+    if let Some(cookie) = asked.cookie
+        && cookies_forged(cookie, &message)
+    {
+        counters.upstream(UpstreamEvent::Mismatched);
+        return Verdict::Stray;
+    }
     // Byte for byte: with randomised case the echo must keep it.
     if asked.randomised && echo != question.name {
         return Verdict::CaseLost;

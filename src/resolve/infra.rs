@@ -22,6 +22,8 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
 
+use super::client_cookies::ClientCookies;
+
 /// The RTT assumed for a server never heard from: Unbound's 376 ms, so a
 /// known fast server is preferred and an unknown one is still tried before
 /// a slow one.
@@ -106,6 +108,8 @@ pub struct Infra {
     zone_hasher: RandomState,
     /// Servers that rejected EDNS.
     no_edns: moka::sync::Cache<SocketAddr, (), RandomState>,
+    /// Our client cookie for each server, and the server cookie it gave.
+    pub cookies: ClientCookies,
 }
 
 impl Default for Infra {
@@ -130,6 +134,7 @@ impl Infra {
                 .max_capacity(MAX_SERVERS)
                 .time_to_live(NO_EDNS_FOR)
                 .build_with_hasher(RandomState::default()),
+            cookies: ClientCookies::new(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! chased from the top, and all the work for one client question shares one
 //! `Budget`.
 
+mod client_cookies;
 mod delegation;
 mod dot;
 mod exchange;

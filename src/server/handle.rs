@@ -145,6 +145,7 @@ impl Handle {
                 "special_use",
                 differ(&running.special_use, &new.special_use),
             ),
+            ("rate_limit", differ(&running.rate_limit, &new.rate_limit)),
             ("log.level", running.log.level != new.log.level),
         ] {
             if changed {

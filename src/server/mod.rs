@@ -142,7 +142,13 @@ impl Server {
         let responder = Arc::new(Responder::new(
             zones.clone(),
             counters.clone(),
-            config.server.udp_payload_size,
+            crate::responder::UdpSizes {
+                ours: config.server.udp_payload_size,
+                nocookie: config
+                    .server
+                    .nocookie_udp_payload_size
+                    .unwrap_or(config.server.udp_payload_size),
+            },
             recursion,
             query_log,
             crate::identity::Identity {
@@ -150,6 +156,7 @@ impl Server {
                 identity: config.server.identity.clone(),
                 version: config.server.version.clone(),
             },
+            crate::rate_limit::RateLimits::new(&config.rate_limit),
         ));
         let limits = TcpLimits {
             idle_timeout: config.server.tcp_idle_timeout,
@@ -523,6 +530,7 @@ fn recursion(
         // An upstream resolver hands over what it found bogus, so that
         // it is judged (and the reason given) here.
         checking_disabled: dnssec && mode == ResolverMode::Forward,
+        cookies: config.resolver.send_cookies,
     };
     let resolver = match mode {
         ResolverMode::Forward => {

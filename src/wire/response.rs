@@ -115,6 +115,20 @@ pub fn write_status(out: &mut Vec<u8>, query: &Query, rcode: u16, opts: ReplyOpt
     finish(out, query, rcode, 0, [0; 3], opts);
 }
 
+/// Writes an empty response with TC set, so the client asks again over
+/// TCP: a response rate limit's slip. The rcode and AA are the answer's.
+pub fn write_truncated(
+    out: &mut Vec<u8>,
+    query: &Query,
+    rcode: u16,
+    authoritative: bool,
+    opts: ReplyOptions,
+) {
+    begin(out, query);
+    let aa = if authoritative { flags::AA } else { 0 };
+    finish(out, query, rcode, flags::TC | aa, [0; 3], opts);
+}
+
 /// Writes a response with no records that says why in an Extended DNS
 /// Error (RFC 8914: INFO-CODE and EXTRA-TEXT), when the client sent OPT.
 pub fn write_error(

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,7 +47,16 @@ pub enum Behaviour {
     /// everything else, its empty non-terminals included: the behaviour
     /// RFC 9156 resolvers must survive.
     BrokenEnt { exists: String, fault: EntFault },
+    /// Answers with DNS cookies, as a server doing RFC 7873 would: the
+    /// client cookie echoed with the server cookie `SERVER_COOKIE`.
+    /// `strict`: a query without that server cookie gets BADCOOKIE (and
+    /// the cookie). `forge_first`: over UDP, an answer with another
+    /// client cookie (A 203.0.113.66) goes out before the real one.
+    Cookies { strict: bool, forge_first: bool },
 }
+
+/// The server cookie of `Behaviour::Cookies`.
+pub const SERVER_COOKIE: [u8; 16] = [0x5a; 16];
 
 /// How a broken server answers for names other than the one it knows.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,6 +81,8 @@ pub struct Received {
     pub tcp: bool,
     /// Whether the query carried OPT.
     pub edns: bool,
+    /// The COOKIE option's data, if the query carried one.
+    pub cookie: Option<Vec<u8>>,
 }
 
 #[derive(Clone)]
@@ -111,6 +123,9 @@ impl FakeUpstream {
                 };
                 let (fake, udp) = (serving.clone(), udp.clone());
                 tokio::spawn(async move {
+                    if let Some(forged) = fake.forgery(&query) {
+                        let _ = udp.send_to(&forged, peer).await;
+                    }
                     if let Some(reply) = fake.reply(&query, false).await {
                         let _ = udp.send_to(&reply, peer).await;
                     }
@@ -171,6 +186,7 @@ impl FakeUpstream {
             at: Instant::now(),
             tcp,
             edns: query.edns.is_some(),
+            cookie: cookie_of(query),
         });
         let behaviour = self.behaviour.lock().unwrap().clone();
         let mut response = Message::response(query.metadata.id, query.metadata.op_code);
@@ -247,6 +263,30 @@ impl FakeUpstream {
                 response.queries[0].name = question.name().to_lowercase();
             }
             Behaviour::Authoritative => authoritative(&mut response, question.name()),
+            Behaviour::Cookies { strict, .. } => {
+                let Some(sent) = cookie_of(query) else {
+                    answer(
+                        &mut response,
+                        &question.name().to_string(),
+                        question.query_type(),
+                        300,
+                    );
+                    return response.to_vec().ok();
+                };
+                if strict && sent.get(8..) != Some(&SERVER_COOKIE[..]) {
+                    response.metadata.response_code = ResponseCode::BADCOOKIE;
+                } else {
+                    answer(
+                        &mut response,
+                        &question.name().to_string(),
+                        question.query_type(),
+                        300,
+                    );
+                }
+                let mut cookie = sent[..8.min(sent.len())].to_vec();
+                cookie.extend_from_slice(&SERVER_COOKIE);
+                with_cookie(&mut response, cookie);
+            }
             Behaviour::Poison => {
                 authoritative(&mut response, question.name());
                 let evil = |name: &str| {
@@ -289,6 +329,49 @@ impl FakeUpstream {
         }
         response.to_vec().ok()
     }
+}
+
+impl FakeUpstream {
+    /// What goes out over UDP before the answer, if anything: with
+    /// `Cookies { forge_first }`, a forged answer with another client
+    /// cookie.
+    fn forgery(&self, query: &Message) -> Option<Vec<u8>> {
+        let Behaviour::Cookies {
+            forge_first: true, ..
+        } = *self.behaviour.lock().unwrap()
+        else {
+            return None;
+        };
+        let question = query.queries.first()?.clone();
+        let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+        response.metadata.recursion_desired = query.metadata.recursion_desired;
+        response.metadata.recursion_available = true;
+        response.add_query(question.clone());
+        response.answers.push(Record::from_rdata(
+            question.name().clone(),
+            300,
+            RData::A(A::new(203, 0, 113, 66)),
+        ));
+        let mut cookie = vec![0xee; 8];
+        cookie.extend_from_slice(&SERVER_COOKIE);
+        with_cookie(&mut response, cookie);
+        response.to_vec().ok()
+    }
+}
+
+/// The COOKIE option data of a message.
+fn cookie_of(message: &Message) -> Option<Vec<u8>> {
+    match message.edns.as_ref()?.option(EdnsCode::Cookie)? {
+        EdnsOption::Unknown(_, data) => Some(data.clone()),
+        _ => None,
+    }
+}
+
+fn with_cookie(response: &mut Message, cookie: Vec<u8>) {
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    edns.options_mut().insert(EdnsOption::Unknown(10, cookie));
+    response.edns = Some(edns);
 }
 
 /// An authoritative answer: A 192.0.2.7 for the name asked.
