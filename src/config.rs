@@ -475,11 +475,17 @@ pub struct ServerConfig {
     /// REFUSED.
     #[serde(deserialize_with = "chaos_text")]
     pub version: Option<String>,
+    /// The name the TLS certificate is for, advertised to clients that
+    /// ask _dns.resolver.arpa SVCB (RFC 9462, discovery of designated
+    /// resolvers), with the DoT and DoH addresses. None: not advertised.
+    #[serde(deserialize_with = "some_domain_name")]
+    pub resolver_name: Option<Name>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            resolver_name: None,
             listen: None,
             tls_listen: Vec::new(),
             https_listen: Vec::new(),
@@ -845,6 +851,13 @@ impl Config {
         }
         let encrypted =
             !config.server.tls_listen.is_empty() || !config.server.https_listen.is_empty();
+        if config.server.resolver_name.is_some() && !encrypted {
+            return Err(invalid(
+                None,
+                "server.resolver_name".into(),
+                "advertises DoT and DoH, and neither tls_listen nor https_listen is set".into(),
+            ));
+        }
         for (key, file) in [
             ("server.tls_certificate", &config.server.tls_certificate),
             ("server.tls_key", &config.server.tls_key),
@@ -1201,6 +1214,10 @@ fn domain_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Name>, D::Error> 
             Ok(name)
         })
         .collect()
+}
+
+fn some_domain_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Name>, D::Error> {
+    zone_origin(d).map(Some)
 }
 
 fn zone_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {

@@ -88,7 +88,7 @@ fn fixture() -> &'static Fixture {
             cache,
             resolver,
             max_pending: 64,
-            special_use: Arc::new(crate::special_use::zone_set(&[])),
+            special_use: Arc::new(crate::special_use::zone_set(&[], "")),
         };
         let responder = Responder::new(
             Arc::new(ArcSwap::from_pointee(ZoneSet::new(zones))),

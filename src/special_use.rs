@@ -12,6 +12,7 @@
 //! Configured zones are looked up first, so one of the same name, or one
 //! above or below, takes precedence, as a `local-zone` does in Unbound.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -72,11 +73,54 @@ pub fn zones() -> Vec<(String, &'static str)> {
     zones
 }
 
+/// The SVCB records of _dns.resolver.arpa that designate this resolver's
+/// encrypted endpoints (RFC 9462 section 4): one per DoT and DoH port,
+/// for `name` (the name its certificate holds), with the listen
+/// addresses as hints (RFC 9461: ALPN "dot" or "h2", dohpath).
+pub fn designation(name: &Name, tls: &[SocketAddr], https: &[SocketAddr]) -> String {
+    let mut records = String::new();
+    let mut priority = 1;
+    for (addrs, alpn, default_port, extra) in [
+        (tls, "dot", 853, ""),
+        (https, "h2", 443, " dohpath=/dns-query{?dns}"),
+    ] {
+        let mut ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        for port in ports {
+            records.push_str(&format!("_dns 300 SVCB {priority} {name} alpn={alpn}"));
+            if port != default_port {
+                records.push_str(&format!(" port={port}"));
+            }
+            for (family, key) in [(true, "ipv4hint"), (false, "ipv6hint")] {
+                let mut hints: Vec<String> = addrs
+                    .iter()
+                    .filter(|a| a.port() == port && a.is_ipv4() == family)
+                    .filter(|a| !a.ip().is_unspecified())
+                    .map(|a| a.ip().to_string())
+                    .collect();
+                hints.dedup();
+                if !hints.is_empty() {
+                    records.push_str(&format!(" {key}={}", hints.join(",")));
+                }
+            }
+            records.push_str(extra);
+            records.push('\n');
+            priority += 1;
+        }
+    }
+    records
+}
+
 /// The special-use zones, less those named in `nodefault` (as Unbound's
-/// `local-zone: NAME nodefault`).
-pub fn zone_set(nodefault: &[Name]) -> ZoneSet {
+/// `local-zone: NAME nodefault`); resolver.arpa holds `designation`.
+pub fn zone_set(nodefault: &[Name], designation: &str) -> ZoneSet {
     let mut built = Vec::new();
     for (origin, records) in zones() {
+        let records = match origin.as_str() {
+            "resolver.arpa." => designation,
+            _ => records,
+        };
         let Ok(name) = Name::from_ascii(&origin) else {
             continue;
         };
@@ -105,11 +149,35 @@ pub fn is_special_use_zone(name: &Name) -> bool {
 mod tests {
     use super::*;
 
+    /// DoT on two ports (one on the wildcard address), DoH on one.
+    fn example_designation() -> String {
+        let addrs = |list: &[&str]| -> Vec<SocketAddr> {
+            list.iter().map(|a| a.parse().unwrap()).collect()
+        };
+        designation(
+            &Name::from_ascii("dns.example.").unwrap(),
+            &addrs(&["192.0.2.1:853", "[2001:db8::1]:853", "0.0.0.0:8853"]),
+            &addrs(&["192.0.2.1:443"]),
+        )
+    }
+
     #[test]
     fn every_special_use_zone_compiles() {
-        let set = zone_set(&[]);
+        let set = zone_set(&[], &example_designation());
         assert_eq!(set.len(), zones().len());
-        let without_test = zone_set(&[Name::from_ascii("test.").unwrap()]);
+        let without_test = zone_set(&[Name::from_ascii("test.").unwrap()], "");
         assert_eq!(without_test.len(), zones().len() - 1);
+    }
+
+    #[test]
+    fn the_designation_names_each_port_with_its_addresses_as_hints() {
+        assert_eq!(
+            example_designation(),
+            "_dns 300 SVCB 1 dns.example. alpn=dot ipv4hint=192.0.2.1 ipv6hint=2001:db8::1\n\
+             _dns 300 SVCB 2 dns.example. alpn=dot port=8853\n\
+             _dns 300 SVCB 3 dns.example. alpn=h2 ipv4hint=192.0.2.1 dohpath=/dns-query{?dns}\n"
+        );
+        let name = Name::from_ascii("dns.example.").unwrap();
+        assert_eq!(designation(&name, &[], &[]), "");
     }
 }

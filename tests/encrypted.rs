@@ -600,3 +600,80 @@ async fn forwarding_over_tls_checks_the_certificate_and_keeps_one_connection() {
         assert!(counters.upstream(UpstreamEvent::TlsFailed) >= 1);
     }
 }
+
+/// Discovery of designated resolvers (RFC 9462): a client that knows only
+/// our plain address asks _dns.resolver.arpa SVCB, learns the DoT and DoH
+/// endpoints and the name to check the certificate against, and kdig
+/// then asks over the DoT endpoint with that certificate check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_discovers_the_designated_dot_and_doh_endpoints() {
+    let certs = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = certificate(certs.path(), "dns.test").await else {
+        return;
+    };
+    let server = start_with(
+        &[("example.test.", EXAMPLE_ZONE)],
+        &format!(
+            "tls_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\n\
+             tls_certificate = \"{}\"\ntls_key = \"{}\"\nresolver_name = \"dns.test\"\n\
+             [resolver]\nupstreams = [\"127.0.0.1:9\"]\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .await;
+    let dir = certs.path();
+    let port = server.addr().port().to_string();
+    let Some((ok, out)) = run(
+        "dig",
+        dir,
+        &[
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "+norec",
+            "_dns.resolver.arpa",
+            "SVCB",
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(ok, "{out}");
+    let tls_port = server.server.tls_addrs()[0].port();
+    let https_port = server.server.https_addrs()[0].port();
+    contains_all(
+        &out,
+        &[
+            "status: NOERROR",
+            "flags: qr aa",
+            &format!(
+                "_dns.resolver.arpa.\t300\tIN\tSVCB\t1 dns.test. alpn=\"dot\" port={tls_port} ipv4hint=127.0.0.1"
+            ),
+            &format!(
+                "_dns.resolver.arpa.\t300\tIN\tSVCB\t2 dns.test. alpn=\"h2\" port={https_port} ipv4hint=127.0.0.1 key7=\"/dns-query{{?dns}}\""
+            ),
+        ],
+    );
+    // Verified discovery: the endpoint's certificate holds the name the
+    // record gave.
+    let ca = format!("+tls-ca={}", ca.display());
+    let (ok, out) = run(
+        "kdig",
+        dir,
+        &[
+            "@127.0.0.1",
+            "-p",
+            &tls_port.to_string(),
+            "+tls",
+            &ca,
+            "+tls-hostname=dns.test",
+            "www.example.test",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    contains_all(&out, &["status: NOERROR", "192.0.2.80"]);
+}

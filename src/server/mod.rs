@@ -110,7 +110,22 @@ impl Server {
             ))),
             None => None,
         };
-        let recursion = recursion(config, &counters, siblings.clone(), handle.acl.clone())?;
+        // Bound before the resolver is built: resolver.arpa names the
+        // ports they got.
+        let encrypted = EncryptedListeners::bind(config)?;
+        let designation = match &config.server.resolver_name {
+            Some(name) => {
+                crate::special_use::designation(name, &encrypted.tls_addrs, &encrypted.https_addrs)
+            }
+            None => String::new(),
+        };
+        let recursion = recursion(
+            config,
+            &counters,
+            siblings.clone(),
+            handle.acl.clone(),
+            &designation,
+        )?;
         let resolver = recursion.as_ref().map(|r| r.resolver.clone());
         handle.cache = recursion.as_ref().map(|r| r.cache.clone());
         handle.resolver = resolver.clone();
@@ -177,7 +192,7 @@ impl Server {
             grace: config.server.shutdown_grace,
             metrics_addr: None,
         };
-        if let Err(error) = server.listen(config, &responder, limits) {
+        if let Err(error) = server.listen(config, &responder, limits, encrypted) {
             // Stop whatever was started before the failure.
             server.shutdown.cancel();
             return Err(error);
@@ -298,12 +313,14 @@ impl Server {
         self.handle.members()
     }
 
-    /// Binds every listen address and starts its tasks.
+    /// Binds every listen address and starts its tasks, and those of the
+    /// DoT and DoH listeners bound already.
     fn listen(
         &mut self,
         config: &Config,
         responder: &Arc<Responder>,
         limits: TcpLimits,
+        encrypted: EncryptedListeners,
     ) -> Result<(), StartError> {
         let sockets_per_addr = config.server.worker_threads();
         // One table for every TCP listener: the caps are the server's.
@@ -361,21 +378,21 @@ impl Server {
         if let Some(identity) = self.handle.tls.clone() {
             let encrypted = [
                 (
-                    &config.server.tls_listen,
+                    encrypted.tls.into_iter().zip(encrypted.tls_addrs),
                     tcp::Protocol::Tls(identity.dot.clone()),
                 ),
                 (
-                    &config.server.https_listen,
+                    encrypted.https.into_iter().zip(encrypted.https_addrs),
                     tcp::Protocol::Https(identity.doh.clone()),
                 ),
             ];
-            for (addrs, protocol) in encrypted {
-                for &addr in addrs {
-                    let bind_err = |source| StartError::Bind { addr, source };
-                    let listener = tcp_listener(addr)
-                        .and_then(tokio::net::TcpListener::from_std)
-                        .map_err(bind_err)?;
-                    let bound = listener.local_addr().map_err(bind_err)?;
+            for (listeners, protocol) in encrypted {
+                for (listener, bound) in listeners {
+                    let bind_err = |source| StartError::Bind {
+                        addr: bound,
+                        source,
+                    };
+                    let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_err)?;
                     match protocol {
                         tcp::Protocol::Https(_) => {
                             info!(addr = %bound, "listening for DNS over HTTPS");
@@ -500,11 +517,14 @@ fn sibling_key(settings: &crate::config::SiblingsConfig) -> Result<ClusterKey, S
 }
 
 /// The cache and resolver, unless the resolver is off.
+/// The cache, resolver and special-use zones; resolver.arpa holds
+/// `designation` (RFC 9462).
 fn recursion(
     config: &Config,
     counters: &Arc<Counters>,
     siblings: Option<Arc<Siblings>>,
     acl: Arc<ArcSwap<RecursionAcl>>,
+    designation: &str,
 ) -> Result<Option<Recursion>, StartError> {
     let mode = config.resolver.effective_mode();
     if mode == ResolverMode::Off {
@@ -626,7 +646,7 @@ fn recursion(
         resolver: Arc::new(resolver),
         max_pending: config.resolver.max_pending,
         special_use: Arc::new(match config.special_use.enabled {
-            true => crate::special_use::zone_set(&config.special_use.nodefault),
+            true => crate::special_use::zone_set(&config.special_use.nodefault, designation),
             false => ZoneSet::new([]),
         }),
     }))
@@ -683,6 +703,38 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSoc
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// The DoT and DoH listeners, bound, and the addresses they got.
+struct EncryptedListeners {
+    tls: Vec<std::net::TcpListener>,
+    tls_addrs: Vec<SocketAddr>,
+    https: Vec<std::net::TcpListener>,
+    https_addrs: Vec<SocketAddr>,
+}
+
+impl EncryptedListeners {
+    fn bind(config: &Config) -> Result<Self, StartError> {
+        let bind_all = |addrs: &[SocketAddr]| {
+            let mut listeners = Vec::new();
+            let mut bound = Vec::new();
+            for &addr in addrs {
+                let bind_err = |source| StartError::Bind { addr, source };
+                let listener = tcp_listener(addr).map_err(bind_err)?;
+                bound.push(listener.local_addr().map_err(bind_err)?);
+                listeners.push(listener);
+            }
+            Ok::<_, StartError>((listeners, bound))
+        };
+        let (tls, tls_addrs) = bind_all(&config.server.tls_listen)?;
+        let (https, https_addrs) = bind_all(&config.server.https_listen)?;
+        Ok(Self {
+            tls,
+            tls_addrs,
+            https,
+            https_addrs,
+        })
+    }
 }
 
 fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
