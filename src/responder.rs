@@ -21,7 +21,7 @@ use crate::counters::{Counters, RateLimited, Source, Transport};
 use crate::identity::Identity;
 use crate::querylog::{QueryLine, QueryLog};
 use crate::rate_limit::{RateLimits, ResponseKind, Verdict};
-use crate::resolve::{Outcome, Resolver};
+use crate::resolve::{Outcome, ResolutionFailure, Resolver};
 use crate::wire::response::{
     ReplyOptions, udp_limit, write_error, write_header_only, write_reply, write_status,
     write_truncated,
@@ -431,19 +431,21 @@ impl Responder {
                 let (rcode, truncated) = chain.answer(out, query, now, false, pending.opts);
                 (rcode, truncated, Some(source))
             }
-            (Outcome::Failed, Some(stale)) => {
+            (Outcome::Failed(_), Some(stale)) => {
                 let (rcode, truncated) = stale.answer(out, query, now, true, pending.opts);
                 // RFC 8767 section 6: say it is stale.
                 let info = ede::STALE_ANSWER.to_be_bytes();
                 options::append(out, edns::EDE, &[&info], pending.opts.max_len);
                 (rcode, truncated, Some(Source::Stale))
             }
-            (Outcome::Failed, None) => {
-                let why = (
-                    ede::NO_REACHABLE_AUTHORITY,
-                    "no server gave a usable answer in time",
+            (Outcome::Failed(failure), None) => {
+                write_error(
+                    out,
+                    query,
+                    rcode::SERVFAIL,
+                    pending.opts,
+                    why_failed(*failure),
                 );
-                write_error(out, query, rcode::SERVFAIL, pending.opts, why);
                 (rcode::SERVFAIL, false, None)
             }
         };
@@ -466,11 +468,36 @@ impl Responder {
 
 /// Extended DNS Error codes (RFC 8914 section 4) the responder gives.
 mod ede {
+    pub const OTHER: u16 = 0;
     pub const STALE_ANSWER: u16 = 3;
     pub const PROHIBITED: u16 = 18;
     pub const NOT_AUTHORITATIVE: u16 = 20;
     pub const NOT_SUPPORTED: u16 = 21;
     pub const NO_REACHABLE_AUTHORITY: u16 = 22;
+    pub const NETWORK_ERROR: u16 = 23;
+}
+
+/// The Extended DNS Error for a resolution that failed.
+fn why_failed(failure: ResolutionFailure) -> (u16, &'static str) {
+    match failure {
+        ResolutionFailure::Unreachable => (
+            ede::NO_REACHABLE_AUTHORITY,
+            "no server gave a usable answer in time",
+        ),
+        ResolutionFailure::Network => (
+            ede::NETWORK_ERROR,
+            "every server asked was unreachable or refused the connection",
+        ),
+        // RFC 8914 has no code for these; Other with the reason.
+        ResolutionFailure::Busy => (
+            ede::OTHER,
+            "not asked: too many queries outstanding to the servers, or resolutions under way",
+        ),
+        ResolutionFailure::WorkLimit => (
+            ede::OTHER,
+            "the question needs more queries, referrals or CNAMEs than one resolution may use",
+        ),
+    }
 }
 
 /// The rcode for a query that no zone or cache can answer, if any, and

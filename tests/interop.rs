@@ -263,6 +263,20 @@ async fn dig_shows_why_an_answer_failed_or_was_refused() {
         out.contains("EDE: 21 (Not Supported): (only class IN is served)"),
         "{out}"
     );
+    // An upstream whose port is closed answers with ICMP: a network
+    // error, not a silence.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let resolver = start_resolver(&[closed], "timeout = \"300ms\"\n").await;
+    let args = ["+tries=1", "+time=3", "closed.example."];
+    let Some(out) = run("dig", resolver.addr(), &args).await else {
+        return;
+    };
+    for want in ["status: SERVFAIL", "EDE: 23 (Network Error)"] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
 }
 
 /// DNS cookies (RFC 7873, RFC 9018): dig's client cookie comes back with

@@ -13,6 +13,7 @@ use hearsay::counters::IterationEvent;
 use hearsay::resolve::Servers;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use tokio::net::UdpSocket;
 
 const ROOT: &str = "
@@ -126,6 +127,27 @@ async fn a_slow_zone_holds_only_its_share_and_other_zones_answer_at_once() {
         let (rcode, took) = timed(resolver.addr(), &format!("f{i}.fast.test.")).await;
         assert_eq!(rcode, ResponseCode::NoError, "f{i}.fast.test.");
         slowest = slowest.max(took);
+    }
+    // A new name under the capped zone fails at once, saying why.
+    let capped = udp_query(
+        resolver.addr(),
+        "capped.slow.test.",
+        RecordType::A,
+        Some(1232),
+    )
+    .await;
+    assert_eq!(capped.metadata.response_code, ResponseCode::ServFail);
+    let ede = capped
+        .edns
+        .as_ref()
+        .and_then(|e| e.option(EdnsCode::Unknown(15)))
+        .cloned();
+    match ede {
+        Some(EdnsOption::Unknown(15, data)) => {
+            assert_eq!(data[..2], [0, 0], "EDE 0, Other");
+            assert!(String::from_utf8_lossy(&data[2..]).starts_with("not asked"));
+        }
+        other => panic!("no EDE: {other:?}"),
     }
     let counters = resolver.server.counters();
     let limited = counters.iteration(IterationEvent::FetchLimited);

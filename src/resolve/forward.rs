@@ -23,6 +23,9 @@ const ROUND_PAUSE: Duration = Duration::from_millis(25);
 pub enum ForwardError {
     #[error("no upstream answered before the deadline")]
     Deadline,
+    /// Every attempt failed at the network level, none by timing out.
+    #[error("every upstream failed at the network level (unreachable, refused, TLS)")]
+    Network,
 }
 
 pub struct Forwarder {
@@ -64,13 +67,19 @@ impl Forwarder {
         question: Question<'_>,
         deadline: Instant,
     ) -> Result<Message, ForwardError> {
+        // Whether every attempt so far failed at the network level.
+        let mut network_only = None;
+        let failed = |network_only: Option<bool>| match network_only {
+            Some(true) => ForwardError::Network,
+            _ => ForwardError::Deadline,
+        };
         for round in 0u32.. {
             let mut tried = Vec::with_capacity(self.upstreams.len());
             while let Some(pick) = self.infra.pick(&self.upstreams, &tried, b"") {
                 tried.push(pick.addr);
                 let now = Instant::now();
                 if now >= deadline {
-                    return Err(ForwardError::Deadline);
+                    return Err(failed(network_only));
                 }
                 let attempt_deadline = deadline.min(now + pick.timeout * (1 << round.min(4)));
                 let started = std::time::Instant::now();
@@ -100,14 +109,17 @@ impl Forwarder {
                         // for this question. Another server may do better.
                         self.counters.upstream(UpstreamEvent::Failed);
                         self.infra.failure(pick.addr);
+                        network_only = Some(false);
                     }
                     Err(ExchangeError::Timeout) => {
                         self.counters.upstream(UpstreamEvent::Timeout);
                         self.infra.failure(pick.addr);
+                        network_only = Some(false);
                     }
                     Err(ExchangeError::Network(_)) => {
                         self.counters.upstream(UpstreamEvent::Failed);
                         self.infra.failure(pick.addr);
+                        network_only.get_or_insert(true);
                     }
                 }
             }
@@ -119,6 +131,6 @@ impl Forwarder {
             }
             tokio::time::sleep(pause).await;
         }
-        Err(ForwardError::Deadline)
+        Err(failed(network_only))
     }
 }

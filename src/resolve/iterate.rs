@@ -63,6 +63,8 @@ pub struct Budget {
     pub trace: Option<Arc<Trace>>,
     /// Signature checks and NSEC3 hashes left for validation.
     pub dnssec: crate::dnssec::Budget,
+    /// Why the last step that failed did, for the client's EDE.
+    pub failure: super::ResolutionFailure,
 }
 
 impl Default for Budget {
@@ -74,6 +76,7 @@ impl Default for Budget {
             sibling: None,
             trace: None,
             dnssec: crate::dnssec::Budget::default(),
+            failure: super::ResolutionFailure::default(),
         }
     }
 }

@@ -48,7 +48,7 @@ pub use dot::DotUpstreams;
 pub(crate) use exchange::connected_socket;
 pub use exchange::{Exchange, Question};
 pub use fetch_limit::FetchCaps;
-pub use forward::Forwarder;
+pub use forward::{ForwardError, Forwarder};
 pub use infra::{Infra, ServerHealth};
 pub use iterate::{
     Budget, IterateError, MAX_NS_LOOKUPS, MAX_QUERIES, MAX_REFERRALS, Recursor, RecursorSettings,
@@ -65,7 +65,27 @@ pub enum Outcome {
     /// cache itself).
     Answered(Chain),
     /// No usable answer in time, or a work limit was reached.
-    Failed,
+    Failed(ResolutionFailure),
+}
+
+/// Why a resolution failed, for the Extended DNS Error (RFC 8914) the
+/// client gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResolutionFailure {
+    /// No server gave a usable answer in time (EDE 22, No Reachable
+    /// Authority).
+    #[default]
+    Unreachable,
+    /// Every server asked failed at the network level: port unreachable,
+    /// connection refused, a TLS handshake or certificate that failed
+    /// (EDE 23, Network Error).
+    Network,
+    /// Not asked: too many resolutions under way, or queries outstanding
+    /// to the zone or server (the fetch limits).
+    Busy,
+    /// The question needed more work than one resolution may do:
+    /// queries, referrals, a CNAME chain.
+    WorkLimit,
 }
 
 /// The servers a resolver asks, as `Resolver::servers` reports them.
@@ -123,7 +143,9 @@ impl Resolver {
         Self {
             cache,
             mode,
-            flights: Rendezvous::new(settings.max_flights, || Outcome::Failed),
+            flights: Rendezvous::new(settings.max_flights, || {
+                Outcome::Failed(ResolutionFailure::Unreachable)
+            }),
             timeout: settings.timeout,
             counters,
             siblings: None,
@@ -267,7 +289,7 @@ impl Resolver {
             let joined = match self.flights.arrive(flight_key(name, qtype, owner)) {
                 Turn::Full => {
                     self.counters.resolution_refused();
-                    return Arc::new(Outcome::Failed);
+                    return Arc::new(Outcome::Failed(ResolutionFailure::Busy));
                 }
                 // Resolved by this caller, in its own task: no task of its
                 // own, no hand-over. Its deadline is the flight's, which
@@ -293,10 +315,10 @@ impl Resolver {
             let outcome = joined
                 .wait(deadline)
                 .await
-                .unwrap_or_else(|| Arc::new(Outcome::Failed));
+                .unwrap_or_else(|| Arc::new(Outcome::Failed(ResolutionFailure::Unreachable)));
             // A flight joined late can fail at its own deadline, well before
             // ours: then this client deserves an attempt of its own.
-            if !matches!(*outcome, Outcome::Failed) || Instant::now() >= deadline {
+            if !matches!(*outcome, Outcome::Failed(_)) || Instant::now() >= deadline {
                 return outcome;
             }
         }
@@ -369,7 +391,7 @@ impl Resolver {
             path.push(question_key(name, qtype));
             let outcome = self.follow_chain(name, qtype, deadline, budget, path).await;
             path.pop();
-            if matches!(outcome, Outcome::Failed) {
+            if matches!(outcome, Outcome::Failed(_)) {
                 self.counters.resolution_failed();
             }
             outcome
@@ -399,7 +421,7 @@ impl Resolver {
             {
                 for entry in cached.entries() {
                     if !chain.push(entry.clone()) {
-                        return Outcome::Failed;
+                        return Outcome::Failed(budget.failure);
                     }
                 }
                 chain.set_rcode(cached.rcode());
@@ -417,7 +439,7 @@ impl Resolver {
                     )
                 });
                 if !chain.push(nxdomain) {
-                    return Outcome::Failed;
+                    return Outcome::Failed(budget.failure);
                 }
                 chain.set_rcode(rcode::NXDOMAIN);
                 return Outcome::Answered(chain);
@@ -426,7 +448,7 @@ impl Resolver {
             // proved empty (RFC 8198 section 5.3).
             if let Some(entry) = self.expand_from_ranges(&target, qtype, depth, budget) {
                 if !chain.push(entry) {
-                    return Outcome::Failed;
+                    return Outcome::Failed(budget.failure);
                 }
                 return Outcome::Answered(chain);
             }
@@ -436,7 +458,7 @@ impl Resolver {
                     chain.set_rcode(rcode::NXDOMAIN);
                 }
                 if !chain.push(entry) {
-                    return Outcome::Failed;
+                    return Outcome::Failed(budget.failure);
                 }
                 return Outcome::Answered(chain);
             }
@@ -451,13 +473,13 @@ impl Resolver {
                     .map(|reading| (reading, self.origin())),
             };
             let Some((reading, origin)) = reading else {
-                return Outcome::Failed;
+                return Outcome::Failed(budget.failure);
             };
             let Some(judged) = self
                 .judge(&reading, qtype, origin, deadline, budget, path)
                 .await
             else {
-                return Outcome::Failed;
+                return Outcome::Failed(budget.failure);
             };
             let now = self.cache.now_ms();
             let mut dname: Option<Arc<CacheEntry>> = None;
@@ -469,7 +491,7 @@ impl Resolver {
                 let security = judged.rrsets.get(i).copied().unwrap_or(judged.denial);
                 let provenance = reading.provenance(Some(i), origin, security);
                 let Ok(entry) = self.cache.store_rrset_via(rrset, now, via, provenance) else {
-                    return Outcome::Failed;
+                    return Outcome::Failed(budget.failure);
                 };
                 if security == Security::Secure {
                     self.keep_wildcard(rrset, provenance.rrsigs, &judged, entry.expires_ms());
@@ -487,7 +509,7 @@ impl Resolver {
                     dname = Some(entry.clone());
                 }
                 if !chain.push(entry) {
-                    return Outcome::Failed;
+                    return Outcome::Failed(budget.failure);
                 }
             }
             let kind = match reading.end {
@@ -517,7 +539,7 @@ impl Resolver {
                 };
                 let provenance = reading.provenance(None, origin, judged.denial);
                 let Ok(entry) = self.cache.store_negative(answer, now, provenance) else {
-                    return Outcome::Failed;
+                    return Outcome::Failed(budget.failure);
                 };
                 if let (Some(ranges), Some(nsecs)) = (&self.nsec_ranges, &judged.nsecs) {
                     let soa = Some((soa, *minimum, &reading.proof[..]));
@@ -537,12 +559,12 @@ impl Resolver {
                     )
                 });
                 if !chain.push(entry) {
-                    return Outcome::Failed;
+                    return Outcome::Failed(budget.failure);
                 }
             }
             return Outcome::Answered(chain);
         }
-        Outcome::Failed
+        Outcome::Failed(ResolutionFailure::WorkLimit)
     }
 
     /// Keeps a secure RRset synthesised from a wildcard, and the NSEC
@@ -779,6 +801,12 @@ impl Resolver {
                     ),
                     Err(e) => format!("{}: no upstream answered ({e})", wire_to_text(name)),
                 });
+                if let Err(e) = &asked {
+                    budget.failure = match e {
+                        ForwardError::Deadline => ResolutionFailure::Unreachable,
+                        ForwardError::Network => ResolutionFailure::Network,
+                    };
+                }
                 Some(read_answer(&asked.ok()?, name, qtype))
             }
             Mode::Recursive(recursor) => {
@@ -792,6 +820,13 @@ impl Resolver {
                         if let IterateError::Limit(_) = e {
                             self.counters.iteration(IterationEvent::LimitReached);
                         }
+                        budget.failure = match e {
+                            IterateError::Limit(_) => ResolutionFailure::WorkLimit,
+                            IterateError::FetchLimit(_) => ResolutionFailure::Busy,
+                            IterateError::NoServers(_) | IterateError::Deadline => {
+                                ResolutionFailure::Unreachable
+                            }
+                        };
                         budget.note(path.len().saturating_sub(1), || {
                             format!("{key:?}: SERVFAIL, {e}")
                         });

@@ -331,7 +331,7 @@ impl Handle {
         let took = started.elapsed().as_secs_f64() * 1e3;
         let chain = match &*outcome {
             Outcome::Answered(chain) => chain,
-            Outcome::Failed => {
+            Outcome::Failed(_) => {
                 out.push_str(&format!(";; SERVFAIL after {took:.1} ms\n"));
                 return Ok(out);
             }

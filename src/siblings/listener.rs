@@ -217,7 +217,7 @@ async fn answer(
                     Outcome::Answered(chain) => {
                         chain.answer(&mut out, &query, cache.now_ms(), false, opts);
                     }
-                    Outcome::Failed => write_status(&mut out, &query, rcode::SERVFAIL, opts),
+                    Outcome::Failed(_) => write_status(&mut out, &query, rcode::SERVFAIL, opts),
                 }
             }
         }
