@@ -66,9 +66,12 @@ EOF
 taskset -c 1 "$hearsay" serve --config "$work/upstream.toml" &
 pids+=($!)
 if [ -n "${BASELINE:-}" ]; then
-    # A build from before [special_use] (the last section) has no such key.
-    sed -e "s/127.0.0.1:$HEARSAY_PORT/127.0.0.1:$UNBOUND_PORT/" -e '/^\[special_use\]/,$d' \
+    sed -e "s/127.0.0.1:$HEARSAY_PORT/127.0.0.1:$UNBOUND_PORT/" \
         "$work/hearsay.toml" >"$work/baseline.toml"
+    # A build from before [special_use] (the last section) has no such key.
+    if ! "$BASELINE" check-config "$work/baseline.toml" >/dev/null 2>&1; then
+        sed -i -e '/^\[special_use\]/,$d' "$work/baseline.toml"
+    fi
     taskset -c 0 "$BASELINE" serve --config "$work/baseline.toml" &
 else
     taskset -c 0 unbound -d -c "$work/unbound.conf" &
