@@ -255,10 +255,13 @@ pub enum SiblingEvent {
     ServedResolved = 7,
     /// Unsigned, badly signed or out-of-time sibling messages and gossip.
     Rejected = 8,
+    /// The owner failed or was slow, so the next member in rendezvous
+    /// order was asked (before resolving here).
+    Successor = 9,
 }
 
 impl SiblingEvent {
-    pub const ALL: [SiblingEvent; 9] = [
+    pub const ALL: [SiblingEvent; 10] = [
         SiblingEvent::QuerySent,
         SiblingEvent::Answered,
         SiblingEvent::Failed,
@@ -268,6 +271,7 @@ impl SiblingEvent {
         SiblingEvent::ServedFromCache,
         SiblingEvent::ServedResolved,
         SiblingEvent::Rejected,
+        SiblingEvent::Successor,
     ];
 
     pub fn label(self) -> &'static str {
@@ -281,6 +285,7 @@ impl SiblingEvent {
             SiblingEvent::ServedFromCache => "served_from_cache",
             SiblingEvent::ServedResolved => "served_resolved",
             SiblingEvent::Rejected => "rejected",
+            SiblingEvent::Successor => "successor",
         }
     }
 }
@@ -418,7 +423,7 @@ pub struct Counters {
     overload_dropped: AtomicU64,
     iteration: [AtomicU64; IterationEvent::ALL.len()],
     bailiwick_dropped: AtomicU64,
-    sibling: [AtomicU64; 9],
+    sibling: [AtomicU64; SiblingEvent::ALL.len()],
     cache_misses: AtomicU64,
     /// Answers validated: secure, insecure, bogus; and those that could
     /// not be (budget spent, DS or DNSKEY unanswered).
@@ -661,7 +666,7 @@ pub struct Snapshot {
     pub overload_dropped: u64,
     iteration: [u64; IterationEvent::ALL.len()],
     pub bailiwick_dropped: u64,
-    sibling: [u64; 9],
+    sibling: [u64; SiblingEvent::ALL.len()],
     pub cache_misses: u64,
     /// Answers validated secure, insecure and bogus.
     pub validated: [u64; 3],

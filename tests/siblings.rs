@@ -317,6 +317,70 @@ async fn a_killed_sibling_costs_clients_no_more_than_the_hedge() {
     .expect("the dead member leaves the member lists");
 }
 
+/// Asks each of `names` of every one of `servers`; the authoritative
+/// queries that cost.
+async fn ask_everywhere(cluster: &Cluster, servers: &[SocketAddr], names: &[String]) -> u64 {
+    let before = cluster.asked();
+    for round in 0..servers.len() {
+        ask_all(servers, names, round).await;
+    }
+    cluster.asked() - before
+}
+
+/// A member that stops answering, then dies: every survivor that misses
+/// on one of its names turns to the same successor (the next member in
+/// rendezvous order), so the authority still sees each name once, not
+/// once per survivor.
+#[tokio::test]
+async fn a_failed_owners_names_go_to_one_successor() {
+    let cluster = Cluster::new(91).await;
+    let a = cluster.sibling(91, &[92], "good.key").await;
+    let b = cluster.sibling(92, &[91], "good.key").await;
+    let c = cluster.sibling(93, &[91], "good.key").await;
+    let config = write(
+        cluster.keys.path(),
+        "fourth.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.94:0\"]\nthreads = 1\n{}",
+            cluster.sibling_config(94, &[91], "good.key")
+        ),
+    );
+    let mut fourth = std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the fourth sibling");
+    until("four members", || {
+        [&a, &b, &c]
+            .iter()
+            .all(|m| m.server.sibling_members().len() == 4)
+    })
+    .await;
+    let servers = [a.addr(), b.addr(), c.addr()];
+
+    // Silent: probes and queries go unanswered.
+    let pid = fourth.id() as i32;
+    // SAFETY: signalling a child process we started and still own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let names: Vec<String> = (0..200).map(|i| format!("s{i}.cluster.test.")).collect();
+    let silent = ask_everywhere(&cluster, &servers, &names).await;
+    // Dead: the kernel refuses for it.
+    fourth.kill().unwrap();
+    fourth.wait().unwrap();
+    let names: Vec<String> = (0..200).map(|i| format!("k{i}.cluster.test.")).collect();
+    let dead = ask_everywhere(&cluster, &servers, &names).await;
+    let successors: u64 = [&a, &b, &c]
+        .iter()
+        .map(|m| m.server.counters().sibling(SiblingEvent::Successor))
+        .sum();
+    eprintln!(
+        "200 names asked of 3 survivors: {silent} authoritative queries with a silent \
+         member, {dead} after it died; {successors} questions went to a successor"
+    );
+    assert!(silent <= 210, "{silent} authoritative queries for 200 names");
+    assert!(dead <= 210, "{dead} authoritative queries for 200 names");
+}
+
 /// Sends `packet` to `to` and returns the reply, if any.
 async fn exchange(to: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
     udp_exchange(to, packet, Duration::from_millis(500)).await

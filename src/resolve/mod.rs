@@ -718,9 +718,12 @@ impl Resolver {
         }
     }
 
-    /// One answer for (`name`, `qtype`) from the sibling that owns it; if
-    /// it has not answered by the hedge delay, or fails, from the mode's
-    /// source as well, whichever gives a usable answer first.
+    /// Asks the question's owner among the siblings, hedged: if it fails
+    /// or is slower than the hedge delay, the next member in rendezvous
+    /// order is asked the same way, and only if that one fails too is the
+    /// question resolved here. Every member that notices the same failed
+    /// owner turns to the same successor, so their misses still meet in
+    /// one flight instead of each reaching the authorities.
     async fn read_hedged(
         &self,
         owner: std::net::SocketAddr,
@@ -736,39 +739,72 @@ impl Resolver {
                 .await
                 .map(|reading| (reading, self.origin()));
         };
-        // The question to the owner runs as its own task: if the local
-        // resolution wins, the owner's answer (or silence) still reaches
-        // its health record, so a silent member is soon passed over.
-        let mut asked = {
-            let (siblings, name) = (siblings.clone(), name.to_vec());
-            tokio::spawn(async move { siblings.ask(owner, &name, qtype, deadline).await.ok() })
-        };
-        let hedge_at = deadline.min(Instant::now() + siblings.hedge_delay());
-        let from_owner = |message: Message| (read_answer(&message, name, qtype), Origin::Sibling);
-        let here = |reading: Reading| (reading, self.origin());
-        match timeout_at(hedge_at, &mut asked).await {
-            Ok(Ok(Some(message))) => return Some(from_owner(message)),
-            // The owner failed outright: resolve here, without waiting.
-            Ok(_) => {
-                return self
-                    .read(name, qtype, deadline, budget, path)
-                    .await
-                    .map(here);
+        let successor = siblings.successor_of(name, qtype, owner);
+        self.read_from_member(
+            siblings, owner, successor, name, qtype, deadline, budget, path,
+        )
+        .await
+    }
+
+    /// One stage of `read_hedged`: asks `member`, and on its failure, or
+    /// once the hedge delay passes, turns to `next` (a stage of its own
+    /// with no further member) or to resolving here.
+    #[allow(clippy::too_many_arguments)]
+    fn read_from_member<'a>(
+        &'a self,
+        siblings: &'a Arc<Siblings>,
+        member: std::net::SocketAddr,
+        next: Option<std::net::SocketAddr>,
+        name: &'a [u8],
+        qtype: u16,
+        deadline: Instant,
+        budget: &'a mut Budget,
+        path: &'a mut Vec<Box<[u8]>>,
+    ) -> Boxed<'a, Option<(Reading, Origin)>> {
+        Box::pin(async move {
+            // The question to the member runs as its own task: if another
+            // stage wins, the member's answer (or silence) still reaches
+            // its health record, so a silent member is soon passed over.
+            let mut asked = {
+                let (siblings, name) = (siblings.clone(), name.to_vec());
+                tokio::spawn(async move { siblings.ask(member, &name, qtype, deadline).await.ok() })
+            };
+            let hedge_at = deadline.min(Instant::now() + siblings.hedge_delay());
+            let from_member =
+                |message: Message| (read_answer(&message, name, qtype), Origin::Sibling);
+            let fallback = async {
+                match next {
+                    Some(next) => {
+                        self.counters.sibling(SiblingEvent::Successor);
+                        self.read_from_member(
+                            siblings, next, None, name, qtype, deadline, budget, path,
+                        )
+                        .await
+                    }
+                    None => self
+                        .read(name, qtype, deadline, budget, path)
+                        .await
+                        .map(|reading| (reading, self.origin())),
+                }
+            };
+            match timeout_at(hedge_at, &mut asked).await {
+                Ok(Ok(Some(message))) => return Some(from_member(message)),
+                // The member failed outright: the next stage, at once.
+                Ok(_) => return fallback.await,
+                Err(_) => self.counters.sibling(SiblingEvent::Hedged),
             }
-            Err(_) => self.counters.sibling(SiblingEvent::Hedged),
-        }
-        let local = self.read(name, qtype, deadline, budget, path);
-        tokio::pin!(local);
-        tokio::select! {
-            answer = &mut asked => match answer {
-                Ok(Some(message)) => Some(from_owner(message)),
-                _ => local.await.map(here),
-            },
-            reading = &mut local => match reading {
-                Some(reading) => Some(here(reading)),
-                None => asked.await.ok().flatten().map(from_owner),
-            },
-        }
+            tokio::pin!(fallback);
+            tokio::select! {
+                answer = &mut asked => match answer {
+                    Ok(Some(message)) => Some(from_member(message)),
+                    _ => fallback.await,
+                },
+                reading = &mut fallback => match reading {
+                    Some(reading) => Some(reading),
+                    None => asked.await.ok().flatten().map(from_member),
+                },
+            }
+        })
     }
 
     /// Where this resolver's own answers come from.

@@ -13,7 +13,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use foca::{AccumulatingRuntime, Config, Foca, OwnedNotification, PostcardCodec, Timer};
+use foca::{AccumulatingRuntime, Config, Foca, OwnedNotification, PostcardCodec, State, Timer};
 use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -71,13 +71,9 @@ pub async fn run_gossip(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let size = NonZeroU32::new(seeds.len().max(3) as u32).unwrap_or(NonZeroU32::MIN);
-    let mut config = Config::new_lan(size);
-    // Down members are forgotten soon, so a restarted one rejoins fast.
-    config.remove_down_after = Some(Duration::from_secs(15));
     let mut foca = Foca::new(
         me,
-        config,
+        config_for(seeds.len() + 1),
         rand::make_rng::<rand::rngs::StdRng>(),
         PostcardCodec,
     );
@@ -89,7 +85,7 @@ pub async fn run_gossip(
         tokio::select! {
             _ = shutdown.cancelled() => {
                 let _ = foca.leave_cluster(&mut runtime);
-                flush(&mut runtime, &mut timers, &siblings, &socket, &foca).await;
+                flush(&mut runtime, &mut timers, &siblings, &socket, &mut foca).await;
                 return;
             }
             Some(payload) = inbox.recv() => {
@@ -107,8 +103,22 @@ pub async fn run_gossip(
                 }
             }
         }
-        flush(&mut runtime, &mut timers, &siblings, &socket, &foca).await;
+        flush(&mut runtime, &mut timers, &siblings, &socket, &mut foca).await;
     }
+}
+
+/// foca's LAN settings for a cluster of `members`: how many times an
+/// update is passed on (4 log10(n + 1)) and how long a suspect has to
+/// refute (4 log10(n) probe periods) both grow with it, so a suspicion
+/// reaches every member before it expires. They are set again whenever
+/// the member count changes, so 16 members started with 2 seeds are not
+/// gossiped to as if they were 3.
+fn config_for(members: usize) -> Config {
+    let size = NonZeroU32::new(members.max(3) as u32).unwrap_or(NonZeroU32::MIN);
+    let mut config = Config::new_lan(size);
+    // Down members are forgotten soon, so a restarted one rejoins fast.
+    config.remove_down_after = Some(Duration::from_secs(15));
+    config
 }
 
 /// Sends what foca wants sent, arms its timers, and publishes the member
@@ -118,7 +128,7 @@ async fn flush(
     timers: &mut DelayQueue<Timer<MemberId>>,
     siblings: &Siblings,
     socket: &UdpSocket,
-    foca: &Foca<MemberId, PostcardCodec, rand::rngs::StdRng, foca::NoCustomBroadcast>,
+    foca: &mut Foca<MemberId, PostcardCodec, rand::rngs::StdRng, foca::NoCustomBroadcast>,
 ) {
     while let Some((to, payload)) = runtime.to_send() {
         let packet = siblings.key().seal(&payload);
@@ -131,18 +141,30 @@ async fn flush(
             timers.insert(timer, delay);
         }
     }
-    let mut changed = false;
+    let mut joined_or_left = false;
     while let Some(notification) = runtime.to_notify() {
         match notification {
             OwnedNotification::MemberUp(_)
             | OwnedNotification::MemberDown(_)
-            | OwnedNotification::Rename(_, _) => changed = true,
+            | OwnedNotification::Rename(_, _) => joined_or_left = true,
             _ => {}
         }
     }
-    if changed {
-        let members: Vec<SocketAddr> = foca.iter_members().map(|m| m.id().addr).collect();
-        siblings.set_members(members);
+    if joined_or_left {
+        let _ = foca.set_config(config_for(foca.num_members() + 1));
+    }
+    // Owners are chosen among members nobody suspects: a suspicion
+    // spreads by gossip within a few hundred milliseconds, well before
+    // it turns into a verdict, so every member moves a failing owner's
+    // names to the same successor before its own queries time out.
+    let mut alive: Vec<SocketAddr> = foca
+        .iter_members()
+        .filter(|m| m.state() == State::Alive)
+        .map(|m| m.id().addr)
+        .collect();
+    alive.push(siblings.me());
+    alive.sort();
+    if siblings.set_members(alive) {
         info!(members = ?siblings.members(), "sibling members changed");
     }
 }

@@ -148,24 +148,43 @@ impl Siblings {
         self.members.load().to_vec()
     }
 
-    /// Replaces the live member list (from gossip).
-    pub(crate) fn set_members(&self, mut members: Vec<SocketAddr>) {
+    /// Replaces the live member list (from gossip); `true` when it
+    /// changed.
+    pub(crate) fn set_members(&self, mut members: Vec<SocketAddr>) -> bool {
         if !members.contains(&self.me) {
             members.push(self.me);
         }
         members.sort();
         members.dedup();
+        if **self.members.load() == members {
+            return false;
+        }
         self.health
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|member, _| members.contains(member));
         self.members.store(Arc::new(members));
+        true
     }
 
     /// The member to ask about a question, or `None` when it is ours (or
     /// we are alone). Members held down after failures are skipped, so
     /// their keys go to the runner-up.
     pub fn owner_of(&self, name: &[u8], qtype: u16) -> Option<SocketAddr> {
+        self.ranked(name, qtype, None)
+    }
+
+    /// The member to ask when `owner` failed or is slow: the one next
+    /// in rendezvous order, the owner its keys go to if it leaves. Every
+    /// member that sees the same failure picks the same successor, so
+    /// their misses still meet in one place. `None` when that is us.
+    pub fn successor_of(&self, name: &[u8], qtype: u16, owner: SocketAddr) -> Option<SocketAddr> {
+        self.ranked(name, qtype, Some(owner))
+    }
+
+    /// The highest-ranked live member for the question other than
+    /// `skip`, unless it is us.
+    fn ranked(&self, name: &[u8], qtype: u16, skip: Option<SocketAddr>) -> Option<SocketAddr> {
         let members = self.members.load();
         if members.len() < 2 {
             return None;
@@ -173,10 +192,11 @@ impl Siblings {
         let now = std::time::Instant::now();
         let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let live = members.iter().filter(|m| {
-            health
-                .get(m)
-                .and_then(|h| h.held_until)
-                .is_none_or(|until| until <= now)
+            Some(**m) != skip
+                && health
+                    .get(m)
+                    .and_then(|h| h.held_until)
+                    .is_none_or(|until| until <= now)
         });
         let owner = owner(live, &owner_key(name, qtype, class::IN, false))?;
         (owner != self.me).then_some(owner)
