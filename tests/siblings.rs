@@ -377,7 +377,10 @@ async fn a_failed_owners_names_go_to_one_successor() {
         "200 names asked of 3 survivors: {silent} authoritative queries with a silent \
          member, {dead} after it died; {successors} questions went to a successor"
     );
-    assert!(silent <= 210, "{silent} authoritative queries for 200 names");
+    assert!(
+        silent <= 210,
+        "{silent} authoritative queries for 200 names"
+    );
     assert!(dead <= 210, "{dead} authoritative queries for 200 names");
 }
 

@@ -22,7 +22,7 @@ use super::dot::DotUpstreams;
 use super::infra::Infra;
 use crate::counters::{Counters, UpstreamEvent};
 use crate::wire::name::MAX_NAME_LEN;
-use crate::wire::{class, edns, flags, rtype};
+use crate::wire::{MAX_MESSAGE_SIZE, class, edns, flags, options, rtype};
 
 /// A question for an upstream server.
 #[derive(Clone, Copy, Debug)]
@@ -120,6 +120,11 @@ pub async fn exchange(
             cookie,
         };
         let mut packet = build_query(id, asked, edns, recursion_desired, how);
+        if tls.is_some() {
+            // RFC 8467: so the length of an encrypted query does not tell
+            // an observer which name it asks.
+            options::pad(&mut packet, options::QUERY_BLOCK, MAX_MESSAGE_SIZE);
+        }
         counters.upstream(UpstreamEvent::Sent);
         if let Some(tls) = tls {
             let (id, frame) = tls
@@ -463,4 +468,50 @@ fn accept(packet: &[u8], id: u16, asked: Asked<'_>, counters: &Counters) -> Verd
         return Verdict::CaseLost;
     }
     Verdict::Ours(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_carries_the_cookies_and_pads_to_the_block() {
+        let cookies = ClientCookies::new();
+        let server: IpAddr = "192.0.2.1".parse().unwrap();
+        let asked = Asked {
+            question: Question {
+                name: b"\x03www\x07example\x00",
+                qtype: rtype::A,
+            },
+            randomised: false,
+            cookie: Some(SentCookie {
+                cookies: &cookies,
+                server,
+                client: cookies.client_cookie(server),
+                server_cookie: None,
+            }),
+        };
+        let how = Exchange {
+            edns_size: 1232,
+            randomise_case: false,
+            dnssec_ok: true,
+            checking_disabled: false,
+            cookies: true,
+        };
+        let mut packet = build_query(7, asked, Some(1232), true, &how);
+        assert!(options::pad(
+            &mut packet,
+            options::QUERY_BLOCK,
+            MAX_MESSAGE_SIZE
+        ));
+        assert_eq!(packet.len(), options::QUERY_BLOCK);
+        let message = Message::from_vec(&packet).unwrap();
+        let edns = message.edns.unwrap();
+        assert!(edns.flags().dnssec_ok);
+        assert_eq!(
+            cookie_option(&Message::from_vec(&packet).unwrap()),
+            Some(&cookies.client_cookie(server)[..])
+        );
+        assert!(edns.option(EdnsCode::Padding).is_some());
+    }
 }

@@ -35,6 +35,9 @@ pub fn append(out: &mut Vec<u8>, code: u16, parts: &[&[u8]], max_len: usize) -> 
     true
 }
 
+/// The block queries over TLS are padded to (RFC 8467 section 4.1).
+pub const QUERY_BLOCK: usize = 128;
+
 /// The block responses are padded to (RFC 8467 section 4.1, the
 /// Block-Length Padding it recommends).
 pub const RESPONSE_BLOCK: usize = 468;
