@@ -258,10 +258,15 @@ pub enum SiblingEvent {
     /// The owner failed or was slow, so the next member in rendezvous
     /// order was asked (before resolving here).
     Successor = 9,
+    /// A miss on a question we own, soon after the member list changed,
+    /// asked of the member that owned it before, from its cache only.
+    Peeked = 10,
+    /// ... and that member had it.
+    PeekHit = 11,
 }
 
 impl SiblingEvent {
-    pub const ALL: [SiblingEvent; 10] = [
+    pub const ALL: [SiblingEvent; 12] = [
         SiblingEvent::QuerySent,
         SiblingEvent::Answered,
         SiblingEvent::Failed,
@@ -272,6 +277,8 @@ impl SiblingEvent {
         SiblingEvent::ServedResolved,
         SiblingEvent::Rejected,
         SiblingEvent::Successor,
+        SiblingEvent::Peeked,
+        SiblingEvent::PeekHit,
     ];
 
     pub fn label(self) -> &'static str {
@@ -286,6 +293,8 @@ impl SiblingEvent {
             SiblingEvent::ServedResolved => "served_resolved",
             SiblingEvent::Rejected => "rejected",
             SiblingEvent::Successor => "successor",
+            SiblingEvent::Peeked => "peeked",
+            SiblingEvent::PeekHit => "peek_hit",
         }
     }
 }

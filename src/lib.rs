@@ -35,6 +35,12 @@ pub use server::Server;
 
 /// Seconds since the Unix epoch (0 if the clock is before it): for
 /// signature times and file stamps that other hosts and later runs read.
+pub(crate) fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 pub(crate) fn unix_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

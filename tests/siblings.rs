@@ -317,6 +317,48 @@ async fn a_killed_sibling_costs_clients_no_more_than_the_hedge() {
     .expect("the dead member leaves the member lists");
 }
 
+/// A member that joins takes its share of the names, and for each it
+/// misses on first looks in the cache of the member that owned it
+/// before: the names the cluster already knows cost the authority
+/// nothing.
+#[tokio::test]
+async fn a_joining_member_warms_from_the_previous_owners() {
+    let cluster = Cluster::new(101).await;
+    let a = cluster.sibling(101, &[102], "good.key").await;
+    let b = cluster.sibling(102, &[101], "good.key").await;
+    converge(&[&a, &b]).await;
+    let names: Vec<String> = (0..300).map(name).collect();
+    ask_all(&[a.addr(), b.addr()], &names, 0).await;
+    // Joining later than a cluster started at once would.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let c = cluster.sibling(103, &[101], "good.key").await;
+    converge(&[&a, &b, &c]).await;
+
+    let before = cluster.asked();
+    ask_all(&[c.addr()], &names, 0).await;
+    let asked = cluster.asked() - before;
+    let counters = c.server.counters();
+    let (peeked, hits) = (
+        counters.sibling(SiblingEvent::Peeked),
+        counters.sibling(SiblingEvent::PeekHit),
+    );
+    eprintln!(
+        "300 known names asked of a new member: {asked} authoritative queries; \
+         {hits} of its {peeked} misses on its own names found at the previous owner"
+    );
+    assert_eq!(asked, 0);
+    assert!(
+        (60..=140).contains(&peeked),
+        "it owned {peeked} of 300 names"
+    );
+    assert_eq!(hits, peeked);
+    // A name nobody knows is refused by the previous owner's cache and
+    // resolved once.
+    let before = cluster.asked();
+    ask_all(&[a.addr(), b.addr(), c.addr()], &[name(1000)], 0).await;
+    assert_eq!(cluster.asked() - before, 1);
+}
+
 /// Asks each of `names` of every one of `servers`; the authoritative
 /// queries that cost.
 async fn ask_everywhere(cluster: &Cluster, servers: &[SocketAddr], names: &[String]) -> u64 {

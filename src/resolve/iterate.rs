@@ -59,6 +59,9 @@ pub struct Budget {
     /// The sibling to ask first, for the client's question itself (not
     /// for the sub-queries it leads to); taken when used.
     pub sibling: Option<std::net::SocketAddr>,
+    /// For a question we own: the member that owned it before the member
+    /// list changed, whose cache is looked in first; taken when used.
+    pub previous_owner: Option<std::net::SocketAddr>,
     /// Where the steps go when an operator traces the question.
     pub trace: Option<Arc<Trace>>,
     /// Signature checks and NSEC3 hashes left for validation.
@@ -74,6 +77,7 @@ impl Default for Budget {
             ns_lookups: MAX_NS_LOOKUPS,
             referrals: MAX_REFERRALS,
             sibling: None,
+            previous_owner: None,
             trace: None,
             dnssec: crate::dnssec::Budget::default(),
             failure: super::ResolutionFailure::default(),

@@ -327,8 +327,20 @@ impl Resolver {
     /// One resolution of a flight, within the resolver's timeout.
     async fn lead(&self, name: &[u8], qtype: u16, owner: Option<SocketAddr>) -> Outcome {
         let deadline = Instant::now() + self.timeout;
+        // Not for a prefetch: what we hold is about as old as what the
+        // previous owner would give.
+        let held = || {
+            NameKey::from_wire(name)
+                .and_then(|key| self.cache.peek(&key, qtype, self.cache.now_ms()))
+                .is_some()
+        };
+        let previous_owner = match (owner, &self.siblings) {
+            (None, Some(siblings)) if !held() => siblings.previous_owner(name, qtype),
+            _ => None,
+        };
         let mut budget = Budget {
             sibling: owner,
+            previous_owner,
             ..Budget::default()
         };
         self.fetch(name, qtype, deadline, &mut budget, &mut Vec::new())
@@ -462,12 +474,17 @@ impl Resolver {
                 }
                 return Outcome::Answered(chain);
             }
-            let reading = match budget.sibling.take() {
-                Some(owner) => {
+            let peeked = match budget.previous_owner.take() {
+                Some(previous) => self.peek(previous, &target, qtype, deadline).await,
+                None => None,
+            };
+            let reading = match (peeked, budget.sibling.take()) {
+                (Some(peeked), _) => Some(peeked),
+                (None, Some(owner)) => {
                     self.read_hedged(owner, &target, qtype, deadline, budget, path)
                         .await
                 }
-                None => self
+                (None, None) => self
                     .read(&target, qtype, deadline, budget, path)
                     .await
                     .map(|reading| (reading, self.origin())),
@@ -805,6 +822,21 @@ impl Resolver {
                 },
             }
         })
+    }
+
+    /// What the previous owner of a question we own holds of it in its
+    /// cache, waiting no longer than the hedge delay.
+    async fn peek(
+        &self,
+        previous: std::net::SocketAddr,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+    ) -> Option<(Reading, Origin)> {
+        let siblings = self.siblings.as_ref()?;
+        let until = deadline.min(Instant::now() + siblings.hedge_delay());
+        let message = siblings.peek(previous, name, qtype, until).await?;
+        Some((read_answer(&message, name, qtype), Origin::Sibling))
     }
 
     /// Where this resolver's own answers come from.

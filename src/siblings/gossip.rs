@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use foca::{AccumulatingRuntime, Config, Foca, OwnedNotification, PostcardCodec, State, Timer};
 use serde::{Deserialize, Serialize};
@@ -65,11 +65,11 @@ pub async fn run_gossip(
     mut inbox: mpsc::Receiver<Vec<u8>>,
     shutdown: CancellationToken,
 ) {
+    // The incarnation is when we started, which other members use to
+    // tell who may have a warm cache.
     let me = MemberId {
         addr: siblings.me(),
-        incarnation: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        incarnation: siblings.started_ms(),
     };
     let mut foca = Foca::new(
         me,
@@ -157,13 +157,11 @@ async fn flush(
     // spreads by gossip within a few hundred milliseconds, well before
     // it turns into a verdict, so every member moves a failing owner's
     // names to the same successor before its own queries time out.
-    let mut alive: Vec<SocketAddr> = foca
+    let alive: Vec<(SocketAddr, u64)> = foca
         .iter_members()
         .filter(|m| m.state() == State::Alive)
-        .map(|m| m.id().addr)
+        .map(|m| (m.id().addr, m.id().incarnation))
         .collect();
-    alive.push(siblings.me());
-    alive.sort();
     if siblings.set_members(alive) {
         info!(members = ?siblings.members(), "sibling members changed");
     }

@@ -207,6 +207,12 @@ async fn answer(
                 // AD says whether it validated; bogus data is SERVFAIL.
                 chain.answer(&mut out, &query, now, false, opts);
             }
+            // A peek (RD clear) asks for the cache only.
+            Lookup::Hit { .. } | Lookup::Stale(_) | Lookup::Miss
+                if query.header.flags & crate::wire::flags::RD == 0 =>
+            {
+                write_status(&mut out, &query, rcode::REFUSED, opts);
+            }
             // Stale data is never passed on as fresh: resolve it.
             Lookup::Hit { .. } | Lookup::Stale(_) | Lookup::Miss => {
                 counters.sibling(SiblingEvent::ServedResolved);

@@ -47,6 +47,15 @@ const MAX_SEEN_QUERIES: u64 = 1 << 20;
 /// Failures in a row after which a member is passed over.
 const FAILURES_TO_DOWN: u32 = 3;
 const FIRST_HOLD: Duration = Duration::from_secs(1);
+/// How long after the member list changes an owner that misses first
+/// looks in the cache of the member that owned the question before:
+/// longer than most popular records live, so a joining member takes its
+/// share of the names without a burst of misses at the authorities.
+const WARM_UP: Duration = Duration::from_secs(600);
+/// How much earlier than us a member must have started for its cache to
+/// be worth a look at our start, in milliseconds: more than members
+/// started together are apart, more than NTP-kept clocks drift.
+const UP_BEFORE_US: u64 = 2_000;
 const MAX_HOLD: Duration = Duration::from_secs(30);
 
 /// Why a sibling gave no usable answer.
@@ -87,6 +96,13 @@ pub struct Siblings {
     key: ClusterKey,
     /// Live members, us included, as gossip last reported them.
     members: ArcSwap<Vec<SocketAddr>>,
+    /// When that list last changed (our own start counts), and what it
+    /// was before.
+    changed_at: Mutex<(std::time::Instant, Arc<Vec<SocketAddr>>)>,
+    started: std::time::Instant,
+    /// When each member started (Unix milliseconds, as its gossip
+    /// identity says), us included.
+    started_ms: Mutex<HashMap<SocketAddr, u64>>,
     /// Members that failed us recently; bounded by the member list.
     health: Mutex<HashMap<SocketAddr, Health>>,
     rtt: Mutex<Rtt>,
@@ -103,6 +119,9 @@ impl Siblings {
             me: settings.me,
             key: settings.key,
             members: ArcSwap::from_pointee(vec![settings.me]),
+            changed_at: Mutex::new((std::time::Instant::now(), Arc::new(Vec::new()))),
+            started: std::time::Instant::now(),
+            started_ms: Mutex::new(HashMap::from([(settings.me, crate::unix_millis())])),
             health: Mutex::new(HashMap::new()),
             rtt: Mutex::new(Rtt {
                 srtt: settings.hedge_min,
@@ -148,11 +167,31 @@ impl Siblings {
         self.members.load().to_vec()
     }
 
-    /// Replaces the live member list (from gossip); `true` when it
-    /// changed.
-    pub(crate) fn set_members(&self, mut members: Vec<SocketAddr>) -> bool {
+    /// When we started, in Unix milliseconds: our gossip identity.
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&self.me)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Replaces the live member list, each member with when it started
+    /// (from gossip); `true` when it changed.
+    pub(crate) fn set_members(&self, live: Vec<(SocketAddr, u64)>) -> bool {
+        let mut members: Vec<SocketAddr> = live.iter().map(|(addr, _)| *addr).collect();
         if !members.contains(&self.me) {
             members.push(self.me);
+        }
+        {
+            let mut started = self.started_ms.lock().unwrap_or_else(|e| e.into_inner());
+            for (addr, since) in live {
+                if addr != self.me {
+                    started.insert(addr, since);
+                }
+            }
+            started.retain(|addr, _| members.contains(addr));
         }
         members.sort();
         members.dedup();
@@ -163,8 +202,43 @@ impl Siblings {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|member, _| members.contains(member));
-        self.members.store(Arc::new(members));
+        let before = self.members.swap(Arc::new(members));
+        *self.changed_at.lock().unwrap_or_else(|e| e.into_inner()) =
+            (std::time::Instant::now(), before);
         true
+    }
+
+    /// For a question that moved to us, within `WARM_UP` of the move:
+    /// the member that owned it before, if it is still here, whose cache
+    /// may hold it. Soon after our own start every question we own moved
+    /// to us (our cache is empty; the member next in rendezvous order
+    /// owned it); later, those that moved in the last member list change.
+    /// Questions we owned before too have none, so a change costs extra
+    /// sibling messages only for the keys it moved.
+    pub fn previous_owner(&self, name: &[u8], qtype: u16) -> Option<SocketAddr> {
+        if self.owner_of(name, qtype).is_some() {
+            return None;
+        }
+        if self.started.elapsed() <= WARM_UP {
+            // Only a member up well before us has anything cached; in a
+            // cluster started all at once nobody has, and a look would
+            // cost a message for nothing.
+            let successor = self.successor_of(name, qtype, self.me)?;
+            let started = self.started_ms.lock().unwrap_or_else(|e| e.into_inner());
+            let ours = started.get(&self.me).copied().unwrap_or(0);
+            let theirs = started.get(&successor).copied().unwrap_or(u64::MAX);
+            return (theirs.saturating_add(UP_BEFORE_US) <= ours).then_some(successor);
+        }
+        let (changed_at, before) = self
+            .changed_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if changed_at.elapsed() > WARM_UP {
+            return None;
+        }
+        let previous = owner(before.iter(), &owner_key(name, qtype, class::IN, false))?;
+        (previous != self.me && self.members.load().contains(&previous)).then_some(previous)
     }
 
     /// The member to ask about a question, or `None` when it is ours (or
@@ -256,7 +330,7 @@ impl Siblings {
     ) -> Result<Message, AskError> {
         let started = std::time::Instant::now();
         self.counters.sibling(SiblingEvent::QuerySent);
-        let result = self.exchange(owner, name, qtype, deadline).await;
+        let result = self.exchange(owner, name, qtype, true, deadline).await;
         match &result {
             Ok(_) => {
                 self.counters.sibling(SiblingEvent::Answered);
@@ -274,6 +348,30 @@ impl Siblings {
         result
     }
 
+    /// Asks `member` for what its cache holds of (`name`, `qtype`),
+    /// with RD clear: it answers from its cache or refuses, and never
+    /// resolves. A refusal is no failure of the member's.
+    pub async fn peek(
+        &self,
+        member: SocketAddr,
+        name: &[u8],
+        qtype: u16,
+        deadline: Instant,
+    ) -> Option<Message> {
+        self.counters.sibling(SiblingEvent::Peeked);
+        match self.exchange(member, name, qtype, false, deadline).await {
+            Ok(message) => {
+                self.counters.sibling(SiblingEvent::PeekHit);
+                Some(message)
+            }
+            Err(AskError::Unusable) => None,
+            Err(_) => {
+                self.failed(member);
+                None
+            }
+        }
+    }
+
     /// One signed question to `owner` over UDP, and over TCP when the
     /// answer comes back truncated.
     async fn exchange(
@@ -281,9 +379,10 @@ impl Siblings {
         owner: SocketAddr,
         name: &[u8],
         qtype: u16,
+        recursion_desired: bool,
         deadline: Instant,
     ) -> Result<Message, AskError> {
-        let (id, packet, mac) = self.signed_query(name, qtype)?;
+        let (id, packet, mac) = self.signed_query(name, qtype, recursion_desired)?;
         let socket = crate::resolve::connected_socket(owner).await?;
         socket.send(&packet).await?;
         let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
@@ -299,7 +398,8 @@ impl Siblings {
             }
         };
         let message = if message.metadata.truncation {
-            self.over_tcp(owner, name, qtype, deadline).await?
+            self.over_tcp(owner, name, qtype, recursion_desired, deadline)
+                .await?
         } else {
             message
         };
@@ -312,9 +412,10 @@ impl Siblings {
         owner: SocketAddr,
         name: &[u8],
         qtype: u16,
+        recursion_desired: bool,
         deadline: Instant,
     ) -> Result<Message, AskError> {
-        let (id, packet, mac) = self.signed_query(name, qtype)?;
+        let (id, packet, mac) = self.signed_query(name, qtype, recursion_desired)?;
         let exchange = async {
             let mut stream = tokio::net::TcpStream::connect(owner).await?;
             let mut framed = Vec::with_capacity(packet.len() + 2);
@@ -339,9 +440,14 @@ impl Siblings {
     }
 
     /// A query with a fresh random ID, signed: (ID, packet, its MAC).
-    fn signed_query(&self, name: &[u8], qtype: u16) -> Result<(u16, Vec<u8>, Vec<u8>), AskError> {
+    fn signed_query(
+        &self,
+        name: &[u8],
+        qtype: u16,
+        recursion_desired: bool,
+    ) -> Result<(u16, Vec<u8>, Vec<u8>), AskError> {
         let id: u16 = rand::random();
-        let mut packet = query(id, name, qtype);
+        let mut packet = query(id, name, qtype, recursion_desired);
         let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
         Ok((id, packet, mac))
     }
@@ -380,13 +486,15 @@ fn usable(message: Message, name: &[u8], qtype: u16) -> Result<Message, AskError
     }
 }
 
-/// A sibling query: RD set, AD set to learn whether the owner validated
-/// its answer (RFC 6840 section 5.7), EDNS with our sibling payload size
-/// and DO, for the RRSIGs and proofs this member's DO clients get.
-fn query(id: u16, name: &[u8], qtype: u16) -> Vec<u8> {
+/// A sibling query: RD set (clear to ask for the cache's contents only),
+/// AD set to learn whether the owner validated its answer (RFC 6840
+/// section 5.7), EDNS with our sibling payload size and DO, for the
+/// RRSIGs and proofs this member's DO clients get.
+fn query(id: u16, name: &[u8], qtype: u16, recursion_desired: bool) -> Vec<u8> {
     let mut packet = Vec::with_capacity(12 + name.len() + 4 + 11 + 100);
     packet.extend_from_slice(&id.to_be_bytes());
-    packet.extend_from_slice(&(flags::RD | flags::AD).to_be_bytes());
+    let rd = if recursion_desired { flags::RD } else { 0 };
+    packet.extend_from_slice(&(rd | flags::AD).to_be_bytes());
     packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
     packet.extend_from_slice(name);
     packet.extend_from_slice(&qtype.to_be_bytes());
