@@ -359,6 +359,48 @@ async fn a_joining_member_warms_from_the_previous_owners() {
     assert_eq!(cluster.asked() - before, 1);
 }
 
+/// A member stopped with SIGTERM says goodbye by gossip: the others drop
+/// it at once, long before a silent member would be declared down.
+#[tokio::test]
+async fn a_member_that_leaves_cleanly_is_dropped_at_once() {
+    let cluster = Cluster::new(111).await;
+    let a = cluster.sibling(111, &[112], "good.key").await;
+    let b = cluster.sibling(112, &[111], "good.key").await;
+    let config = write(
+        cluster.keys.path(),
+        "third.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.113:0\"]\nthreads = 1\n{}",
+            cluster.sibling_config(113, &[111], "good.key")
+        ),
+    );
+    let mut third = std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the third sibling");
+    until("three members", || {
+        a.server.sibling_members().len() == 3 && b.server.sibling_members().len() == 3
+    })
+    .await;
+    let stopped = Instant::now();
+    // SAFETY: signalling a child process we started and still own.
+    assert_eq!(unsafe { libc::kill(third.id() as i32, libc::SIGTERM) }, 0);
+    while a.server.sibling_members().len() != 2 || b.server.sibling_members().len() != 2 {
+        assert!(
+            stopped.elapsed() < Duration::from_millis(1500),
+            "the leaving member is still listed after {:?}",
+            stopped.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "a member leaving with SIGTERM was dropped in {:?}",
+        stopped.elapsed()
+    );
+    third.wait().unwrap();
+}
+
 /// Asks each of `names` of every one of `servers`; the authoritative
 /// queries that cost.
 async fn ask_everywhere(cluster: &Cluster, servers: &[SocketAddr], names: &[String]) -> u64 {
