@@ -1,5 +1,5 @@
 //! Sibling cache sharing, measured in one process on loopback: for
-//! clusters of 1 to 4 members under one mixed workload (Zipf-like
+//! clusters of 1, 2, 4, 8 and 16 members under one mixed workload (Zipf-like
 //! popularity over a set of names, plus names asked once), how many
 //! queries reach the authoritative server per distinct name, against the
 //! same number of independent instances (no `[siblings]`, as a fleet of
@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use hearsay::counters::SiblingEvent;
 use hearsay::siblings::{owner, owner_key};
 use hearsay::{Config, Server};
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
@@ -197,23 +198,33 @@ async fn main() {
         knob("UNIQUE_PERCENT", 20)
     );
     println!(
-        "| members | authoritative queries per name, siblings | independent instances | ratio |"
+        "| members | authoritative queries per name, siblings | independent instances | ratio | sibling messages per local miss |"
     );
-    println!("| --- | --- | --- | --- |");
-    for n in 1..=4 {
+    println!("| --- | --- | --- | --- | --- |");
+    for n in [1, 2, 4, 8, 16] {
         let mut per_name = [0.0; 2];
+        let mut per_miss = 0.0;
         for (k, siblings) in [true, false].into_iter().enumerate() {
             let fleet = Fleet::start(n, siblings).await;
             let before = fleet.authority_queries();
             run(&fleet, &names).await;
             per_name[k] = (fleet.authority_queries() - before) as f64 / distinct as f64;
+            if siblings {
+                let (mut sent, mut misses) = (0, 0);
+                for member in &fleet.members {
+                    let c = member.counters();
+                    sent += c.sibling(SiblingEvent::QuerySent) + c.sibling(SiblingEvent::Peeked);
+                    misses += c.cache_misses;
+                }
+                per_miss = sent as f64 / misses.max(1) as f64;
+            }
             for member in fleet.members {
                 member.shutdown().await;
             }
             fleet.authority.shutdown().await;
         }
         println!(
-            "| {n} | {:.3} | {:.3} | {:.2} |",
+            "| {n} | {:.3} | {:.3} | {:.2} | {per_miss:.2} |",
             per_name[0],
             per_name[1],
             per_name[0] / per_name[1]
