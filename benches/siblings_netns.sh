@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Siblings at scale on a real network: MEMBERS (16) hearsay members, each
+# in its own network namespace, joined by a bridge in another; three NSD
+# servers (root, test., cluster.test.) in a namespace of their own; a
+# lone hearsay without [siblings] as the reference; dnsperf as the
+# clients, in a namespace too. Every member drops 0.5% of what it sends
+# to the others and to the authorities (nftables; the kernel this was
+# written on has no netem, so no delay is added). All
+# addresses are in 10.77.0.0/24 inside these namespaces: nothing leaves
+# the host.
+#
+# It measures, and prints:
+#  A. new names asked of every member: authoritative queries per name,
+#     against the lone instance asked the same number of new names;
+#  P. a partition of the members into two halves for PARTITION seconds:
+#     queries lost on each side meanwhile, and how long after the heal
+#     every member lists every other;
+#  K. KILLED (4) members killed: new names asked of every survivor right
+#     after, authoritative queries per name against the lone instance,
+#     queries lost, the slowest answer.
+#
+# Needs root, ip, nft, nsd, nsd-control, dnsperf, and a release build
+# (cargo build --release). Run: sudo benches/siblings_netns.sh
+set -euo pipefail
+
+MEMBERS=${MEMBERS:-16}
+KILLED=${KILLED:-4}
+PARTITION=${PARTITION:-30}
+NEW=${NEW:-300}
+hearsay=${HEARSAY:-$(pwd)/target/release/hearsay}
+net=10.77.0
+work=$(mktemp -d)
+pids=()
+namespaces=()
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    sleep 0.5
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+in_ns() { ip netns exec "$@"; }
+
+# The bridge every namespace hangs off.
+ip netns add hs-hub
+namespaces+=(hs-hub)
+in_ns hs-hub ip link set lo up
+in_ns hs-hub ip link add br0 type bridge
+in_ns hs-hub ip link set br0 up
+
+# A namespace NAME with its eth0 on the bridge at the given addresses.
+node() {
+    local name=$1
+    shift
+    ip netns add "$name"
+    namespaces+=("$name")
+    ip link add "v-$name" netns hs-hub type veth peer name eth0 netns "$name"
+    in_ns hs-hub ip link set "v-$name" master br0 up
+    in_ns "$name" ip link set lo up
+    for addr in "$@"; do in_ns "$name" ip addr add "$addr/24" dev eth0; done
+    in_ns "$name" ip link set eth0 up
+}
+
+# --- The authorities: root, test. and cluster.test. on three addresses.
+node hs-auth "$net.200" "$net.201" "$net.202"
+zone() { # n origin text
+    local dir="$work/nsd$1"
+    mkdir -p "$dir"
+    printf '%s' "$3" >"$dir/zone"
+    cat >"$dir/nsd.conf" <<EOF
+server:
+  ip-address: $net.$1@53
+  username: ""
+  chroot: ""
+  database: ""
+  zonesdir: "$dir"
+  pidfile: "$dir/nsd.pid"
+  xfrdfile: "$dir/xfrd.state"
+  zonelistfile: "$dir/zone.list"
+  xfrdir: "$dir"
+  logfile: "$dir/nsd.log"
+  server-count: 1
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: yes
+  control-interface: $dir/control.sock
+zone:
+  name: "$2"
+  zonefile: "$dir/zone"
+EOF
+    in_ns hs-auth nsd -d -c "$dir/nsd.conf" &
+    pids+=($!)
+}
+zone 200 . ". 86400 SOA ns.root. h.root. 1 1800 900 604800 86400
+. 86400 NS ns.root.
+ns.root. 86400 A $net.200
+test. 86400 NS ns.test.
+ns.test. 86400 A $net.201
+"
+zone 201 test. "test. 86400 SOA ns.test. h.test. 1 1800 900 604800 86400
+test. 86400 NS ns.test.
+ns.test. 86400 A $net.201
+cluster.test. 86400 NS ns.cluster.test.
+ns.cluster.test. 86400 A $net.202
+"
+zone 202 cluster.test. "cluster.test. 3600 SOA ns h 1 1800 900 604800 300
+cluster.test. 3600 NS ns.cluster.test.
+ns.cluster.test. 3600 A $net.202
+*.cluster.test. 3600 A 192.0.2.1
+"
+printf '. 3600000 NS ns.root.\nns.root. 3600000 A %s.200\n' "$net" >"$work/root.hints"
+
+authority_queries() {
+    local total=0 n
+    for i in 200 201 202; do
+        n=$(nsd-control -c "$work/nsd$i/nsd.conf" stats_noreset | sed -n 's/^num.queries=//p')
+        total=$((total + n))
+    done
+    echo "$total"
+}
+
+# --- The members, the lone reference instance and the clients.
+head -c 32 /dev/urandom | base64 >"$work/cluster.key"
+member_conf() { # i siblings
+    cat <<EOF
+[server]
+listen = ["$net.$1:53"]
+threads = 1
+[log]
+level = "warn"
+[access]
+recursion = ["$net.0/24"]
+[cache]
+prefetch = false
+[resolver]
+mode = "recursive"
+root_hints = "$work/root.hints"
+dnssec = false
+[special_use]
+nodefault = ["test."]
+[control]
+socket = "$work/m$1.sock"
+EOF
+    if [ "$2" = yes ]; then
+        cat <<EOF
+[siblings]
+listen = "$net.$1:5400"
+seeds = ["$net.1:5400", "$net.2:5400"]
+key = { name = "cluster.", algorithm = "hmac-sha256", secret_file = "$work/cluster.key" }
+EOF
+    fi
+}
+declare -A member_pid
+for i in $(seq 1 "$MEMBERS"); do
+    node "hs-m$i" "$net.$i"
+    # 0.5% of what each member sends to other members and to the
+    # authorities is lost (not its answers to the clients: dnsperf does
+    # not retry, and a lost answer would count as a client unanswered).
+    in_ns "hs-m$i" nft add table inet loss
+    in_ns "hs-m$i" nft add chain inet loss out '{ type filter hook output priority 0; }'
+    in_ns "hs-m$i" nft add rule inet loss out ip daddr != "$net.250" numgen random mod 200 0 drop
+    member_conf "$i" yes >"$work/m$i.toml"
+    in_ns "hs-m$i" "$hearsay" serve --config "$work/m$i.toml" &
+    member_pid[$i]=$!
+    pids+=($!)
+done
+lone=100
+node hs-lone "$net.$lone"
+member_conf "$lone" no >"$work/m$lone.toml"
+in_ns hs-lone "$hearsay" serve --config "$work/m$lone.toml" &
+pids+=($!)
+node hs-client "$net.250"
+
+# Until every listed member lists `want` members.
+converged() { # want members...
+    local want=$1
+    shift
+    for i in "$@"; do
+        [ "$("$hearsay" ctl --socket "$work/m$i.sock" members 2>/dev/null | wc -l)" = "$want" ] || return 1
+    done
+}
+wait_converged() { # want members...
+    local started=$SECONDS
+    until converged "$@"; do
+        if [ $((SECONDS - started)) -gt 60 ]; then
+            echo "members did not converge to $1" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+all=$(seq 1 "$MEMBERS")
+wait_converged "$MEMBERS" $all
+echo "$MEMBERS members converged"
+
+# dnsperf from the client namespace: ask FILE of member I; prints
+# "completed lost max_latency_s".
+ask() { # ip file
+    in_ns hs-client dnsperf -s "$1" -d "$2" -c 1 -q 32 -t 2 -n 1 2>/dev/null |
+        awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3}
+             /Average Latency/ {gsub(/[(),]/, ""); m=$NF} END {print c+0, l+0, m+0}'
+}
+names() { # prefix count
+    for n in $(seq 1 "$2"); do echo "$1$n.cluster.test A"; done
+}
+
+# Warm-up: every member and the lone instance learn the delegations.
+names warm 32 >"$work/warm"
+for i in $all $lone; do ask "$net.$i" "$work/warm" >/dev/null; done
+sleep 1
+
+# A. New names asked of every member, against the lone instance.
+names a "$NEW" >"$work/a"
+names la "$NEW" >"$work/la"
+before=$(authority_queries)
+lost=0
+for i in $all; do
+    read -r _ l _ < <(ask "$net.$i" "$work/a")
+    lost=$((lost + l))
+done
+cluster=$(($(authority_queries) - before))
+before=$(authority_queries)
+ask "$net.$lone" "$work/la" >/dev/null
+alone=$(($(authority_queries) - before))
+echo "A. $NEW new names asked of each of $MEMBERS members: $cluster authoritative queries; the lone instance: $alone; ratio $(awk -v a="$cluster" -v b="$alone" 'BEGIN {printf "%.2f", a / b}'); $lost queries lost"
+
+# P. A partition into two halves.
+half=$((MEMBERS / 2))
+side() { # i: the other side's addresses
+    if [ "$1" -le "$half" ]; then seq $((half + 1)) "$MEMBERS"; else seq 1 "$half"; fi
+}
+for i in $all; do
+    in_ns "hs-m$i" nft add table inet split
+    in_ns "hs-m$i" nft add chain inet split in '{ type filter hook input priority 0; }'
+    in_ns "hs-m$i" nft add chain inet split out '{ type filter hook output priority 0; }'
+    for j in $(side "$i"); do
+        in_ns "hs-m$i" nft add rule inet split in ip saddr "$net.$j" drop
+        in_ns "hs-m$i" nft add rule inet split out ip daddr "$net.$j" drop
+    done
+done
+names p 100000 >"$work/p"
+declare -A plog
+for i in $all; do
+    in_ns hs-client dnsperf -s "$net.$i" -d "$work/p" -c 1 -q 10 -t 2 -l "$PARTITION" -Q 5 \
+        >"$work/p$i.log" 2>&1 &
+    plog[$i]=$!
+done
+for i in $all; do wait "${plog[$i]}" || true; done
+p_lost=0
+p_done=0
+for i in $all; do
+    p_done=$((p_done + $(awk '/Queries completed:/ {print $3}' "$work/p$i.log")))
+    p_lost=$((p_lost + $(awk '/Queries lost:/ {print $3}' "$work/p$i.log")))
+done
+sides=$("$hearsay" ctl --socket "$work/m1.sock" members | wc -l)
+for i in $all; do in_ns "hs-m$i" nft delete table inet split; done
+healed=$SECONDS
+wait_converged "$MEMBERS" $all
+echo "P. partitioned $half/$((MEMBERS - half)) for ${PARTITION}s: member 1 listed $sides; $p_done queries answered, $p_lost lost; after the heal every member listed all $MEMBERS within $((SECONDS - healed))s"
+
+# K. Members killed without a goodbye; new names asked of the survivors.
+for i in $(seq $((MEMBERS - KILLED + 1)) "$MEMBERS"); do kill -9 "${member_pid[$i]}"; done
+survivors=$(seq 1 $((MEMBERS - KILLED)))
+k_new=$((NEW / 3))
+names k "$k_new" >"$work/k"
+names lk "$k_new" >"$work/lk"
+before=$(authority_queries)
+lost=0
+slowest=0
+started=$SECONDS
+for i in $survivors; do
+    read -r _ l m < <(ask "$net.$i" "$work/k")
+    lost=$((lost + l))
+    slowest=$(awk -v a="$slowest" -v b="$m" 'BEGIN {print (b > a) ? b : a}')
+done
+cluster=$(($(authority_queries) - before))
+took=$((SECONDS - started))
+before=$(authority_queries)
+ask "$net.$lone" "$work/lk" >/dev/null
+alone=$(($(authority_queries) - before))
+echo "K. $KILLED of $MEMBERS killed; $k_new new names asked of each of $((MEMBERS - KILLED)) survivors (in ${took}s): $cluster authoritative queries; the lone instance: $alone; ratio $(awk -v a="$cluster" -v b="$alone" 'BEGIN {printf "%.2f", a / b}'); $lost queries lost; slowest answer ${slowest}s"
