@@ -112,6 +112,24 @@ impl Cluster {
         )
     }
 
+    /// A sibling on 127.0.0.`last` as a process of its own, to be
+    /// stopped, killed or frozen with a signal.
+    fn process(&self, last: u8, seeds: &[u8]) -> std::process::Child {
+        let config = write(
+            self.keys.path(),
+            &format!("member{last}.toml"),
+            &format!(
+                "[server]\nlisten = [\"127.0.0.{last}:0\"]\nthreads = 1\n{}",
+                self.sibling_config(last, seeds, "good.key")
+            ),
+        );
+        std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a sibling process")
+    }
+
     /// Queries the authority has received.
     fn asked(&self) -> u64 {
         let c = self.authority.server.counters();
@@ -256,19 +274,7 @@ async fn a_killed_sibling_costs_clients_no_more_than_the_hedge() {
     let a = cluster.sibling(41, &[42], "good.key").await;
     let b = cluster.sibling(42, &[41], "good.key").await;
     // The third runs as its own process, to be killed without a goodbye.
-    let config = write(
-        cluster.keys.path(),
-        "third.toml",
-        &format!(
-            "[server]\nlisten = [\"127.0.0.43:0\"]\nthreads = 1\n{}",
-            cluster.sibling_config(43, &[41], "good.key")
-        ),
-    );
-    let mut third = std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the third sibling");
+    let mut third = cluster.process(43, &[41]);
     until("three members", || {
         a.server.sibling_members().len() == 3 && b.server.sibling_members().len() == 3
     })
@@ -366,19 +372,7 @@ async fn a_member_that_leaves_cleanly_is_dropped_at_once() {
     let cluster = Cluster::new(111).await;
     let a = cluster.sibling(111, &[112], "good.key").await;
     let b = cluster.sibling(112, &[111], "good.key").await;
-    let config = write(
-        cluster.keys.path(),
-        "third.toml",
-        &format!(
-            "[server]\nlisten = [\"127.0.0.113:0\"]\nthreads = 1\n{}",
-            cluster.sibling_config(113, &[111], "good.key")
-        ),
-    );
-    let mut third = std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the third sibling");
+    let mut third = cluster.process(113, &[111]);
     until("three members", || {
         a.server.sibling_members().len() == 3 && b.server.sibling_members().len() == 3
     })
@@ -421,19 +415,7 @@ async fn a_failed_owners_names_go_to_one_successor() {
     let a = cluster.sibling(91, &[92], "good.key").await;
     let b = cluster.sibling(92, &[91], "good.key").await;
     let c = cluster.sibling(93, &[91], "good.key").await;
-    let config = write(
-        cluster.keys.path(),
-        "fourth.toml",
-        &format!(
-            "[server]\nlisten = [\"127.0.0.94:0\"]\nthreads = 1\n{}",
-            cluster.sibling_config(94, &[91], "good.key")
-        ),
-    );
-    let mut fourth = std::process::Command::new(env!("CARGO_BIN_EXE_hearsay"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the fourth sibling");
+    let mut fourth = cluster.process(94, &[91]);
     until("four members", || {
         [&a, &b, &c]
             .iter()
