@@ -124,13 +124,23 @@ struct Encrypted {
 /// hearsay serving the example zone over UDP, TCP, DoT and DoH, with NSID
 /// and an identity configured; `None` when openssl cannot run.
 async fn start_encrypted(certs: &tempfile::TempDir) -> Option<Encrypted> {
+    start_encrypted_with(
+        certs,
+        "nsid = \"hearsay-test\"\nidentity = \"resolver-1.example\"\n",
+    )
+    .await
+}
+
+/// hearsay serving the example zone over UDP, TCP, DoT and DoH with a
+/// test certificate for dns.test; `extra` follows the TLS keys in
+/// `[server]` (and may open other sections).
+async fn start_encrypted_with(certs: &tempfile::TempDir, extra: &str) -> Option<Encrypted> {
     let (ca, cert, key) = certificate(certs.path(), "dns.test").await?;
     let server = start_with(
         &[("example.test.", EXAMPLE_ZONE)],
         &format!(
             "tls_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\n\
-             tls_certificate = \"{}\"\ntls_key = \"{}\"\nnsid = \"hearsay-test\"\n\
-             identity = \"resolver-1.example\"\n",
+             tls_certificate = \"{}\"\ntls_key = \"{}\"\n{extra}",
             cert.display(),
             key.display()
         ),
@@ -531,20 +541,16 @@ async fn forwarding_over_tls_checks_the_certificate_and_keeps_one_connection() {
     use hickory_proto::rr::RecordType;
 
     let certs = tempfile::tempdir().unwrap();
-    let Some((ca, cert, key)) = certificate(certs.path(), "dns.test").await else {
+    let Some(Encrypted {
+        server: upstream,
+        ca,
+        tls,
+        ..
+    }) = start_encrypted_with(&certs, "tcp_idle_timeout = \"1s\"\n").await
+    else {
         return;
     };
-    let upstream = start_with(
-        &[("example.test.", EXAMPLE_ZONE)],
-        &format!(
-            "tls_listen = [\"127.0.0.1:0\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n\
-             tcp_idle_timeout = \"1s\"\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .await;
-    let port = upstream.server.tls_addrs()[0].port();
+    let port = tls.port();
 
     let forwarder = start_dot_forwarder(&format!("tls://127.0.0.1:{port}#dns.test"), &ca).await;
     let asks = (0..30).map(|i| {
@@ -608,20 +614,19 @@ async fn forwarding_over_tls_checks_the_certificate_and_keeps_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dig_discovers_the_designated_dot_and_doh_endpoints() {
     let certs = tempfile::tempdir().unwrap();
-    let Some((ca, cert, key)) = certificate(certs.path(), "dns.test").await else {
+    let Some(Encrypted {
+        server,
+        ca,
+        tls,
+        https,
+    }) = start_encrypted_with(
+        &certs,
+        "resolver_name = \"dns.test\"\n[resolver]\nupstreams = [\"127.0.0.1:9\"]\n",
+    )
+    .await
+    else {
         return;
     };
-    let server = start_with(
-        &[("example.test.", EXAMPLE_ZONE)],
-        &format!(
-            "tls_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\n\
-             tls_certificate = \"{}\"\ntls_key = \"{}\"\nresolver_name = \"dns.test\"\n\
-             [resolver]\nupstreams = [\"127.0.0.1:9\"]\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .await;
     let dir = certs.path();
     let port = server.addr().port().to_string();
     let Some((ok, out)) = run(
@@ -641,8 +646,7 @@ async fn dig_discovers_the_designated_dot_and_doh_endpoints() {
         return;
     };
     assert!(ok, "{out}");
-    let tls_port = server.server.tls_addrs()[0].port();
-    let https_port = server.server.https_addrs()[0].port();
+    let (tls_port, https_port) = (tls.port(), https.port());
     contains_all(
         &out,
         &[
