@@ -89,7 +89,17 @@ async fn metrics_move_as_queries_are_answered() {
     for name in ["www.ops.test.", "www.ops.test.", "www.local.test."] {
         ask(&server, name).await;
     }
-    let (_, after) = get(metrics, "/metrics").await;
+    // A response's latency is observed once it is sent, so the client
+    // may scrape before the last one is: scrape until it is there.
+    let latencies = "hearsay_response_latency_seconds_count";
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = get(metrics, "/metrics").await.1;
+        if sample(&after, latencies) - sample(&before, latencies) >= 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let delta = |series: &str| sample(&after, series) - sample(&before, series);
     assert_eq!(delta("hearsay_queries_total{transport=\"udp\"}"), 3.0);
     assert_eq!(delta("hearsay_answers_total{source=\"upstream\"}"), 1.0);
