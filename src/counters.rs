@@ -263,10 +263,14 @@ pub enum SiblingEvent {
     Peeked = 10,
     /// ... and that member had it.
     PeekHit = 11,
+    /// A question to a sibling sent again, signed afresh, after half the
+    /// hedge delay without an answer: one lost datagram should cost a
+    /// retransmission, not a resolution somewhere else.
+    Retransmitted = 12,
 }
 
 impl SiblingEvent {
-    pub const ALL: [SiblingEvent; 12] = [
+    pub const ALL: [SiblingEvent; 13] = [
         SiblingEvent::QuerySent,
         SiblingEvent::Answered,
         SiblingEvent::Failed,
@@ -279,6 +283,7 @@ impl SiblingEvent {
         SiblingEvent::Successor,
         SiblingEvent::Peeked,
         SiblingEvent::PeekHit,
+        SiblingEvent::Retransmitted,
     ];
 
     pub fn label(self) -> &'static str {
@@ -295,6 +300,7 @@ impl SiblingEvent {
             SiblingEvent::Successor => "successor",
             SiblingEvent::Peeked => "peeked",
             SiblingEvent::PeekHit => "peek_hit",
+            SiblingEvent::Retransmitted => "retransmitted",
         }
     }
 }

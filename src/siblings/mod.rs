@@ -385,16 +385,41 @@ impl Siblings {
         let (id, packet, mac) = self.signed_query(name, qtype, recursion_desired)?;
         let socket = crate::resolve::connected_socket(owner).await?;
         socket.send(&packet).await?;
+        // The question goes out once more at half the hedge delay, so a
+        // datagram lost either way is made good before the caller turns
+        // to another member (which would resolve the name a second
+        // time). It is signed afresh: the member refuses a replayed MAC.
+        let mut resend_at = Some(deadline.min(Instant::now() + self.hedge_delay() / 2));
+        let mut sent = [(id, mac), (id, Vec::new())];
         let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
         let message = loop {
-            let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+            let wait_until = resend_at.unwrap_or(deadline);
+            let len = match timeout_at(wait_until, socket.recv(&mut buf)).await {
                 Ok(Ok(len)) => len,
                 Ok(Err(e)) => return Err(AskError::Network(e)),
+                Err(_) if resend_at.take().is_some() && wait_until < deadline => {
+                    let (mut again, mut packet, mut mac) =
+                        self.signed_query(name, qtype, recursion_desired)?;
+                    // Two IDs alike would leave the first answer checked
+                    // against the wrong MAC.
+                    while again == id {
+                        (again, packet, mac) = self.signed_query(name, qtype, recursion_desired)?;
+                    }
+                    let id = again;
+                    self.counters.sibling(SiblingEvent::Retransmitted);
+                    socket.send(&packet).await?;
+                    sent[1] = (id, mac);
+                    continue;
+                }
                 Err(_) => return Err(AskError::Timeout),
             };
             // Anything else arriving on this socket is not our answer.
-            if len >= 12 && u16::from_be_bytes([buf[0], buf[1]]) == id {
-                break self.accept(owner, &buf[..len], &mac)?;
+            let answered = (len >= 12).then(|| u16::from_be_bytes([buf[0], buf[1]]));
+            if let Some((_, mac)) = sent
+                .iter()
+                .find(|(id, mac)| Some(*id) == answered && !mac.is_empty())
+            {
+                break self.accept(owner, &buf[..len], mac)?;
             }
         };
         let message = if message.metadata.truncation {
@@ -504,4 +529,128 @@ fn query(id: u16, name: &[u8], qtype: u16, recursion_desired: bool) -> Vec<u8> {
     packet.extend_from_slice(&SIBLING_UDP_SIZE.to_be_bytes());
     packet.extend_from_slice(&[0, 0, 0x80, 0, 0, 0]);
     packet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::{Name, RData, Record, rdata::A};
+    use tokio::net::UdpSocket;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn key() -> ClusterKey {
+        ClusterKey::new(Name::from_ascii("cluster.").unwrap(), SECRET).unwrap()
+    }
+
+    fn asker() -> (Siblings, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        let settings = SiblingSettings {
+            me: SocketAddr::from(([127, 0, 0, 1], 1)),
+            key: key(),
+            hedge_min: Duration::from_millis(60),
+            hedge_max: Duration::from_millis(200),
+        };
+        (Siblings::new(settings, counters.clone()), counters)
+    }
+
+    /// The owner's signed answer to `packet`: one A record.
+    fn signed_answer(packet: &[u8]) -> Vec<u8> {
+        let key = key();
+        let mac = key.verify(packet, None).expect("a signed question");
+        let mut message = Message::from_vec(packet).unwrap();
+        message.metadata.message_type = MessageType::Response;
+        message.additionals.clear();
+        message.signature = None;
+        let name = message.queries[0].name().clone();
+        message.add_answer(Record::from_rdata(name, 60, RData::A(A::new(192, 0, 2, 7))));
+        let mut out = message.to_vec().unwrap();
+        key.sign_answer(&mut out, &mac).unwrap();
+        out
+    }
+
+    fn wire(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        name_to_wire(&Name::from_ascii(name).unwrap(), &mut out);
+        out
+    }
+
+    /// The first question is lost on the way: the second, sent at half
+    /// the hedge delay, is answered, and nobody else is asked.
+    #[tokio::test]
+    async fn a_lost_question_is_sent_again_before_the_hedge() {
+        let owner = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let at = owner.local_addr().unwrap();
+        let (siblings, counters) = asker();
+        let serve = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let (_, _) = owner.recv_from(&mut buf).await.unwrap();
+            let (len, from) = owner.recv_from(&mut buf).await.unwrap();
+            owner
+                .send_to(&signed_answer(&buf[..len]), from)
+                .await
+                .unwrap();
+        });
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(2);
+        let answer = siblings
+            .ask(at, &wire("lost.cluster.test."), 1, deadline)
+            .await
+            .expect("the second question is answered");
+        serve.await.unwrap();
+        assert_eq!(answer.answers.len(), 1);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(30), "answered after {took:?}");
+        assert_eq!(counters.snapshot().sibling(SiblingEvent::Retransmitted), 1);
+        assert_eq!(counters.snapshot().sibling(SiblingEvent::Answered), 1);
+    }
+
+    /// The answer to the first question comes back only after the
+    /// question went out again: it is taken, checked against the first
+    /// question's MAC.
+    #[tokio::test]
+    async fn a_late_answer_to_the_first_question_is_taken() {
+        let owner = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let at = owner.local_addr().unwrap();
+        let (siblings, counters) = asker();
+        let serve = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let (len, from) = owner.recv_from(&mut buf).await.unwrap();
+            let first = buf[..len].to_vec();
+            let _ = owner.recv_from(&mut buf).await.unwrap();
+            owner.send_to(&signed_answer(&first), from).await.unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let answer = siblings
+            .ask(at, &wire("late.cluster.test."), 1, deadline)
+            .await
+            .expect("the first question's answer is taken");
+        serve.await.unwrap();
+        assert_eq!(answer.answers.len(), 1);
+        assert_eq!(counters.snapshot().sibling(SiblingEvent::Retransmitted), 1);
+        assert_eq!(counters.snapshot().sibling(SiblingEvent::Rejected), 0);
+    }
+
+    /// A silent owner is asked twice, then the wait ends at the deadline.
+    #[tokio::test]
+    async fn a_silent_owner_is_asked_twice_and_no_more() {
+        let owner = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let at = owner.local_addr().unwrap();
+        let (siblings, counters) = asker();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let asked = siblings
+            .ask(at, &wire("silent.cluster.test."), 1, deadline)
+            .await;
+        assert!(matches!(asked, Err(AskError::Timeout)));
+        let mut buf = vec![0u8; 4096];
+        let mut received = 0;
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(50), owner.recv_from(&mut buf)).await
+        {
+            received += 1;
+        }
+        assert_eq!(received, 2);
+        assert_eq!(counters.snapshot().sibling(SiblingEvent::Retransmitted), 1);
+        assert_eq!(counters.snapshot().sibling(SiblingEvent::Timeout), 1);
+    }
 }
