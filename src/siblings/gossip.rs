@@ -9,11 +9,14 @@
 //! each other without a config change.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use foca::{AccumulatingRuntime, Config, Foca, OwnedNotification, PostcardCodec, State, Timer};
+use foca::{
+    AccumulatingRuntime, Config, Foca, OwnedNotification, PeriodicParams, PostcardCodec, State,
+    Timer,
+};
 use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -118,6 +121,16 @@ fn config_for(members: usize) -> Config {
     let mut config = Config::new_lan(size);
     // Down members are forgotten soon, so a restarted one rejoins fast.
     config.remove_down_after = Some(Duration::from_secs(15));
+    // Every second each member asks one other for its whole member list
+    // (foca's Feed): a member an update never reached (updates are
+    // passed on a bounded number of times) fills the gap within seconds
+    // rather than waiting to be probed by the one it missed, which takes
+    // up to a probe round over every member. It is what bounds how long
+    // member lists take to agree after a partition heals.
+    config.periodic_announce = Some(PeriodicParams {
+        frequency: Duration::from_secs(1),
+        num_members: NonZeroUsize::MIN,
+    });
     config
 }
 
