@@ -88,6 +88,10 @@ pub mod edns {
     pub const PADDING: u16 = 12;
     /// Extended DNS Errors, RFC 8914.
     pub const EDE: u16 = 15;
+    /// A sibling asks the member that owns a zone cut for it (hearsay's
+    /// own, from RFC 6891's range for local use; only the sibling port
+    /// acts on it).
+    pub const SIBLING_CUT: u16 = 65_301;
 }
 
 /// Largest message over UDP without EDNS (RFC 1035 section 4.2.1).

@@ -37,6 +37,9 @@ pub struct Edns {
     pub padded: bool,
     /// The client asked for our NSID (RFC 5001).
     pub nsid: bool,
+    /// A sibling asks for the zone cut of the question's name, not its
+    /// records (`edns::SIBLING_CUT`).
+    pub sibling_cut: bool,
     /// The client's DNS cookie (RFC 7873), and the server cookie it
     /// returned, if any.
     pub cookie: Option<Cookie>,
@@ -229,6 +232,7 @@ pub fn decode(packet: &[u8]) -> Result<Query, DecodeError> {
                 dnssec_ok: ttl & 0x8000 != 0,
                 padded: options.padded,
                 nsid: options.nsid,
+                sibling_cut: options.sibling_cut,
                 cookie: options.cookie,
             });
         }
@@ -329,6 +333,7 @@ fn skip_name(packet: &[u8], mut pos: usize) -> Result<usize, Malformed> {
 struct Options {
     padded: bool,
     nsid: bool,
+    sibling_cut: bool,
     cookie: Option<Cookie>,
 }
 
@@ -364,6 +369,7 @@ fn read_options(mut rdata: &[u8]) -> Result<Options, Malformed> {
             }
             super::edns::NSID => options.nsid = true,
             super::edns::PADDING => options.padded = true,
+            super::edns::SIBLING_CUT => options.sibling_cut = true,
             _ => {}
         }
         rdata = rest;
@@ -416,6 +422,7 @@ mod tests {
                 dnssec_ok: true,
                 padded: false,
                 nsid: false,
+                sibling_cut: false,
                 cookie: None,
             })
         );
