@@ -204,10 +204,13 @@ pub enum IterationEvent {
     /// A query was not sent: its zone or server had as many outstanding
     /// as `fetches_per_zone` or `fetches_per_server` allow.
     FetchLimited = 8,
+    /// A zone cut was taken from the sibling that owns it, instead of
+    /// asking its parent's servers.
+    SiblingCut = 9,
 }
 
 impl IterationEvent {
-    pub const ALL: [IterationEvent; 9] = [
+    pub const ALL: [IterationEvent; 10] = [
         IterationEvent::Referral,
         IterationEvent::Lame,
         IterationEvent::LimitReached,
@@ -217,6 +220,7 @@ impl IterationEvent {
         IterationEvent::BelowNxdomain,
         IterationEvent::ApexNs,
         IterationEvent::FetchLimited,
+        IterationEvent::SiblingCut,
     ];
 
     pub fn label(self) -> &'static str {
@@ -230,6 +234,7 @@ impl IterationEvent {
             IterationEvent::BelowNxdomain => "below_nxdomain",
             IterationEvent::ApexNs => "apex_ns",
             IterationEvent::FetchLimited => "fetch_limited",
+            IterationEvent::SiblingCut => "sibling_cut",
         }
     }
 }
@@ -267,10 +272,14 @@ pub enum SiblingEvent {
     /// hedge delay without an answer: one lost datagram should cost a
     /// retransmission, not a resolution somewhere else.
     Retransmitted = 12,
+    /// A zone cut asked of the member that owns it.
+    CutAsked = 13,
+    /// ... and one asked of us.
+    CutServed = 14,
 }
 
 impl SiblingEvent {
-    pub const ALL: [SiblingEvent; 13] = [
+    pub const ALL: [SiblingEvent; 15] = [
         SiblingEvent::QuerySent,
         SiblingEvent::Answered,
         SiblingEvent::Failed,
@@ -284,6 +293,8 @@ impl SiblingEvent {
         SiblingEvent::Peeked,
         SiblingEvent::PeekHit,
         SiblingEvent::Retransmitted,
+        SiblingEvent::CutAsked,
+        SiblingEvent::CutServed,
     ];
 
     pub fn label(self) -> &'static str {
@@ -301,6 +312,8 @@ impl SiblingEvent {
             SiblingEvent::Peeked => "peeked",
             SiblingEvent::PeekHit => "peek_hit",
             SiblingEvent::Retransmitted => "retransmitted",
+            SiblingEvent::CutAsked => "cut_asked",
+            SiblingEvent::CutServed => "cut_served",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::*;
-use hearsay::counters::{SiblingEvent, Transport};
+use hearsay::counters::{IterationEvent, SiblingEvent, Transport};
 use hearsay::siblings::ClusterKey;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -664,4 +664,95 @@ async fn garbage_on_the_sibling_port_is_refused_and_changes_nothing() {
         assert_eq!(first_a(&reply), Some([192, 0, 2, 1].into()));
     }
     assert_eq!(cluster.asked() - before, 1);
+}
+
+const LAB_ROOT: &str = "\
+. 86400 SOA ns.root. h.root. 1 1800 900 604800 86400
+. 86400 NS ns.root.
+ns.root. 86400 A LAB.1
+test. 86400 NS ns.test.
+ns.test. 86400 A LAB.2
+";
+const LAB_TEST: &str = "\
+test. 86400 SOA ns.test. h.test. 1 1800 900 604800 86400
+test. 86400 NS ns.test.
+ns.test. 86400 A LAB.2
+cluster.test. 86400 NS ns.cluster.test.
+ns.cluster.test. 86400 A LAB.3
+";
+const LAB_CLUSTER: &str = "\
+cluster.test. 3600 SOA ns h 1 1800 900 604800 300
+cluster.test. 3600 NS ns.cluster.test.
+ns.cluster.test. 3600 A LAB.3
+*.cluster.test. 3600 A 192.0.2.1
+";
+
+/// Recursive members share zone cuts: a member that lacks one asks the
+/// member that owns it before the parent's servers, so NSD's test.
+/// server is asked about cluster.test. once for the cluster, not once
+/// per member that resolves a name there.
+#[tokio::test]
+async fn a_zone_cut_is_learned_once_for_the_cluster() {
+    require_lab!();
+    let lab = common::lab::Lab::start(&[
+        common::lab::Host::Nsd(1, &[(".", LAB_ROOT)]),
+        common::lab::Host::Nsd(2, &[("test.", LAB_TEST)]),
+        common::lab::Host::Nsd(3, &[("cluster.test.", LAB_CLUSTER)]),
+    ])
+    .await;
+    let hints = lab.hints("ns.root.", 1);
+    let keys = tempfile::tempdir().unwrap();
+    write(keys.path(), "good.key", SECRET);
+    let port = free_port(121);
+    let lasts = [121u8, 122, 123, 124];
+    let mut members = Vec::new();
+    for last in lasts {
+        let config = format!(
+            "[resolver]\nmode = \"recursive\"\nroot_hints = \"{}\"\ndnssec = false\n\
+             [cache]\nprefetch = false\n\
+             [special_use]\nnodefault = [\"test.\"]\n\
+             [siblings]\nlisten = \"{}\"\nseeds = [\"{}\"]\nhedge_min = \"100ms\"\nhedge_max = \"300ms\"\n\
+             key = {{ name = \"cluster.\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}\n",
+            hints.display(),
+            at(last, port),
+            at(lasts[0], port),
+            keys.path().join("good.key").display()
+        );
+        members.push(start_with(&[], &config).await);
+    }
+    let refs: Vec<&TestServer> = members.iter().collect();
+    converge(&refs).await;
+    let servers: Vec<SocketAddr> = members.iter().map(TestServer::addr).collect();
+    // Every member resolves names it owns, each needing cluster.test.'s
+    // cut, one member after another.
+    let names: Vec<String> = (0..40).map(|i| format!("c{i}.cluster.test.")).collect();
+    for server in &servers {
+        ask_all(&[*server], &names, 0).await;
+    }
+    let counts = lab.settled().await;
+    let asked = |host: u8| {
+        counts
+            .iter()
+            .find(|(h, _)| *h == host)
+            .map_or(0, |(_, n)| *n)
+    };
+    let shared: u64 = members
+        .iter()
+        .map(|m| m.server.counters().iteration(IterationEvent::SiblingCut))
+        .sum();
+    eprintln!(
+        "4 recursive members, 40 names: root asked {}, test. asked {}, cluster.test. asked {}; \
+         {shared} cuts taken from a sibling",
+        asked(1),
+        asked(2),
+        asked(3)
+    );
+    // Each member learning the cut itself asks test. about it once or
+    // more (5 times in a run without sharing); shared, only the member
+    // that owns the cut does, and the one that owns test.'s may meet it
+    // on the way.
+    assert!(asked(2) <= 2, "test. was asked {} times", asked(2));
+    assert!(shared >= 2, "{shared} cuts taken from a sibling");
+    // Every name was resolved once for the cluster.
+    assert!(asked(3) <= 42, "cluster.test. was asked {} times", asked(3));
 }

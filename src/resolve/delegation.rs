@@ -54,6 +54,8 @@ pub enum NsSource {
     Parent,
     /// The zone's own servers.
     Apex,
+    /// The sibling that owns the cut, from its own delegation cache.
+    Sibling,
 }
 
 impl NsSource {
@@ -63,6 +65,7 @@ impl NsSource {
             NsSource::Priming => "primed",
             NsSource::Parent => "from the parent's referral",
             NsSource::Apex => "from the zone itself",
+            NsSource::Sibling => "from a sibling",
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct Budget {
     pub dnssec: crate::dnssec::Budget,
     /// Why the last step that failed did, for the client's EDE.
     pub failure: super::ResolutionFailure,
+    /// Whether a zone cut we lack may be asked of the sibling that owns
+    /// it; not while answering a sibling's request for a cut (hop limit).
+    pub cuts_from_siblings: bool,
 }
 
 impl Default for Budget {
@@ -81,6 +84,7 @@ impl Default for Budget {
             trace: None,
             dnssec: crate::dnssec::Budget::default(),
             failure: super::ResolutionFailure::default(),
+            cuts_from_siblings: true,
         }
     }
 }
@@ -247,6 +251,134 @@ impl Recursor {
         budget: &mut Budget,
         path: &mut Vec<Box<[u8]>>,
     ) -> Result<Reading, IterateError> {
+        // Only a descent for a cut stops short of an answer.
+        self.descend(resolver, name, qtype, false, deadline, budget, path)
+            .await?
+            .ok_or(IterateError::Limit("descent"))
+    }
+
+    /// The deepest zone cut at or above `zone`, learned from the
+    /// authorities if need be: the descent of `answer` for (`zone`, NS),
+    /// stopped at the referral to `zone` itself, so no question goes to
+    /// the zone's own servers. What a sibling asks of the member that
+    /// owns `zone`'s cut.
+    pub async fn cut_for(
+        &self,
+        resolver: &Resolver,
+        zone: &NameKey,
+        deadline: Instant,
+        budget: &mut Budget,
+    ) -> Result<Arc<Delegation>, IterateError> {
+        let mut path = Vec::new();
+        self.descend(resolver, zone, rtype::NS, true, deadline, budget, &mut path)
+            .await?;
+        Ok(self.delegations.closest(zone))
+    }
+
+    /// The deepest cut we know at or above `zone`.
+    pub fn closest_cut(&self, zone: &NameKey) -> Arc<Delegation> {
+        self.delegations.closest(zone)
+    }
+
+    /// The zone cut for `zone` from the sibling that owns it, when it is
+    /// below `cut`: kept as a referral would be, so the authorities above
+    /// it are not asked again by every member. None if we own it, the
+    /// sibling knows nothing deeper, or it does not answer within the
+    /// hedge delay (then the authorities are asked as usual).
+    #[allow(clippy::too_many_arguments)]
+    async fn cut_from_sibling(
+        &self,
+        resolver: &Resolver,
+        cut: &Delegation,
+        zone: &NameKey,
+        name: &NameKey,
+        deadline: Instant,
+        budget: &Budget,
+        depth: usize,
+    ) -> Option<Arc<Delegation>> {
+        let siblings = resolver.siblings.as_ref()?;
+        let owner = siblings.owner_of(zone.as_bytes(), rtype::NS)?;
+        let until = deadline.min(Instant::now() + siblings.hedge_delay());
+        // Resolutions here that lack the same cut at once send one
+        // question for it; the rest wait for that one, then look again.
+        let mut flight = zone.as_bytes().to_vec();
+        flight.push(3);
+        let lead = match resolver.flights.arrive(flight.into()) {
+            super::Turn::Lead(lead) => lead,
+            super::Turn::Join(joined) => {
+                joined.wait(until).await;
+                let kept = self.delegations.closest(name);
+                return (kept.labels > cut.labels).then_some(kept);
+            }
+            super::Turn::Full => return None,
+        };
+        let kept = self
+            .ask_sibling_for_cut(siblings, owner, cut, zone, name, until, budget, depth)
+            .await;
+        lead.finish(|| Arc::new(super::Outcome::Failed(super::ResolutionFailure::default())));
+        kept
+    }
+
+    /// The question of `cut_from_sibling`, and what is kept of the answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask_sibling_for_cut(
+        &self,
+        siblings: &crate::siblings::Siblings,
+        owner: std::net::SocketAddr,
+        cut: &Delegation,
+        zone: &NameKey,
+        name: &NameKey,
+        until: Instant,
+        budget: &Budget,
+        depth: usize,
+    ) -> Option<Arc<Delegation>> {
+        let message = siblings.ask_cut(owner, zone.as_bytes(), until).await?;
+        let child = message
+            .authorities
+            .iter()
+            .find_map(|r| (r.record_type() == RecordType::NS).then(|| r.name.clone()))?;
+        let child_key = NameKey::from_name(&child);
+        let total = name.label_count();
+        let below = child_key.label_count() > cut.labels
+            && child_key.label_count() <= total
+            && name.suffix(total - child_key.label_count()) == child_key.as_bytes();
+        if !below {
+            return None;
+        }
+        let (servers, ttl) = judge::referral_servers(&message, &child);
+        let servers = self.name_servers(servers);
+        if servers.is_empty() {
+            return None;
+        }
+        self.counters.iteration(IterationEvent::SiblingCut);
+        let kept = self.delegations.insert(Delegation::new(
+            child,
+            servers,
+            Some(delegation_ttl(ttl)),
+            NsSource::Sibling,
+        ));
+        budget.note(depth, || {
+            format!(
+                "kept {} ({} {owner}): {}",
+                kept.zone,
+                kept.source.label(),
+                kept.describe_servers()
+            )
+        });
+        Some(kept)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn descend(
+        &self,
+        resolver: &Resolver,
+        name: &NameKey,
+        qtype: u16,
+        cut_only: bool,
+        deadline: Instant,
+        budget: &mut Budget,
+        path: &mut Vec<Box<[u8]>>,
+    ) -> Result<Option<Reading>, IterateError> {
         let depth = path.len().saturating_sub(1);
         let total = name.label_count();
         // DS is answered by the parent side of a cut (RFC 4035 3.1.4.1).
@@ -269,6 +401,9 @@ impl Recursor {
         let mut shown = self.first_shown(&cut, name);
         let mut minimised = 0;
         loop {
+            if cut_only && cut.labels >= total {
+                return Ok(None);
+            }
             let full = shown >= total;
             let ask = match full {
                 true => name.clone(),
@@ -276,8 +411,26 @@ impl Recursor {
                     NameKey::from_wire(name.suffix(total - shown)).unwrap_or_else(|| name.clone())
                 }
             };
-            // RFC 9156 section 3: A for the names on the way down.
-            let ask_type = if full { qtype } else { rtype::A };
+            // A name on the way down may be a cut another member learned:
+            // asked of the member that owns it before its parent's servers.
+            if !full
+                && budget.cuts_from_siblings
+                && let Some(kept) = self
+                    .cut_from_sibling(resolver, &cut, &ask, name, deadline, budget, depth)
+                    .await
+            {
+                budget.referrals = budget
+                    .referrals
+                    .checked_sub(1)
+                    .ok_or(IterateError::Limit("referral"))?;
+                cut = kept;
+                shown = self.first_shown(&cut, name);
+                continue;
+            }
+            // RFC 9156 section 3: A for the names on the way down, and
+            // for the last step to a cut, which then meets a resolution
+            // on its way down through the same servers in one exchange.
+            let ask_type = if full && !cut_only { qtype } else { rtype::A };
             let asked = self
                 .ask_cut(
                     resolver, &cut, &ask, ask_type, !full, deadline, budget, path,
@@ -329,7 +482,7 @@ impl Recursor {
                         self.remember_inside(name.suffix(1), &cut, &message, budget, depth);
                     }
                     self.adopt_apex(&message, &cut, budget, depth);
-                    return Ok(read_answer(&message, name.as_bytes(), qtype));
+                    return Ok(Some(read_answer(&message, name.as_bytes(), qtype)));
                 }
             }
         }

@@ -273,6 +273,38 @@ impl Resolver {
         self.resolve_via(name, qtype, None).await
     }
 
+    /// The zone cut at or above `zone` a sibling asks of us, the member
+    /// that owns it: from our delegations, learned from the authorities
+    /// first if need be (never by asking another sibling: hop limit).
+    /// Members asking for the same cut at once share one descent. None
+    /// in forwarding mode, or if no server could be reached.
+    pub async fn cut_for_sibling(self: &Arc<Self>, zone: &[u8]) -> Option<Arc<Delegation>> {
+        let Mode::Recursive(recursor) = &self.mode else {
+            return None;
+        };
+        let key = NameKey::from_wire(zone)?;
+        let deadline = Instant::now() + self.timeout;
+        let mut flight_key = zone.to_vec();
+        // Apart from every question's flight (whose last octet is 0 or 1).
+        flight_key.push(2);
+        match self.flights.arrive(flight_key.into()) {
+            Turn::Full => None,
+            Turn::Lead(lead) => {
+                let mut budget = Budget {
+                    cuts_from_siblings: false,
+                    ..Budget::default()
+                };
+                let cut = recursor.cut_for(self, &key, deadline, &mut budget).await;
+                lead.finish(|| Arc::new(Outcome::Failed(budget.failure)));
+                cut.ok()
+            }
+            Turn::Join(joined) => {
+                joined.wait(deadline).await;
+                Some(recursor.closest_cut(&key))
+            }
+        }
+    }
+
     /// The sibling that owns a question, unless it is ours.
     fn owner_of(&self, name: &[u8], qtype: u16) -> Option<std::net::SocketAddr> {
         self.siblings.as_ref()?.owner_of(name, qtype)

@@ -17,7 +17,7 @@ use crate::cache::{Cache, Lookup};
 use crate::counters::{Counters, SiblingEvent};
 use crate::resolve::{Outcome, Resolver};
 use crate::wire::response::{ReplyOptions, write_header_only, write_status};
-use crate::wire::{class, decode, opcode, rcode};
+use crate::wire::{class, decode, opcode, rcode, rtype};
 
 /// Sibling questions answered at once; more are dropped (the asker hedges).
 const MAX_IN_FLIGHT: usize = 1024;
@@ -144,6 +144,49 @@ async fn converse(
     }
 }
 
+/// A referral to `cut` for a sibling that asked for the cut above the
+/// question's name: its NS set in the authority section with the TTL it
+/// has left, the addresses we hold for its servers in the additional
+/// section (dropped, with TC set, if they do not fit in `max_len`).
+fn referral(
+    query: &crate::wire::Query,
+    cut: &crate::resolve::Delegation,
+    max_len: usize,
+) -> Option<Vec<u8>> {
+    use hickory_proto::op::{Message, OpCode, Query};
+    use hickory_proto::rr::rdata::{A, AAAA, NS};
+    use hickory_proto::rr::{RData, Record, RecordType};
+    let qname = crate::wire::name::wire_to_name(query.qname_wire())?;
+    let ttl = cut
+        .remaining()
+        .map_or(0, |left| u32::try_from(left).unwrap_or(u32::MAX));
+    let mut message = Message::response(query.header.id, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.metadata.recursion_available = true;
+    message.add_query(Query::query(qname, RecordType::NS));
+    for server in &cut.servers {
+        message.add_authority(Record::from_rdata(
+            cut.zone.clone(),
+            ttl,
+            RData::NS(NS(server.name.clone())),
+        ));
+        for addr in &server.addrs {
+            let data = match addr {
+                std::net::IpAddr::V4(v4) => RData::A(A(*v4)),
+                std::net::IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+            };
+            message.add_additional(Record::from_rdata(server.name.clone(), ttl, data));
+        }
+    }
+    let bytes = message.to_vec().ok()?;
+    if bytes.len() <= max_len {
+        return Some(bytes);
+    }
+    message.additionals.clear();
+    message.metadata.truncation = true;
+    message.to_vec().ok()
+}
+
 /// The signed answer to a sibling's question, at most `max_len` bytes,
 /// or a bare refusal.
 async fn answer(
@@ -192,8 +235,20 @@ async fn answer(
         recursion_available: true,
     };
     counters.sibling(SiblingEvent::QueryReceived);
+    let wants_cut = query.edns.is_some_and(|edns| edns.sibling_cut);
     if query.header.opcode() != opcode::QUERY || query.qclass != class::IN {
         write_status(&mut out, &query, rcode::REFUSED, opts);
+    } else if wants_cut {
+        counters.sibling(SiblingEvent::CutServed);
+        let cut = match query.qtype == rtype::NS && query.header.flags & crate::wire::flags::RD != 0
+        {
+            true => resolver.cut_for_sibling(query.key.as_bytes()).await,
+            false => None,
+        };
+        match cut.and_then(|cut| referral(&query, &cut, opts.max_len)) {
+            Some(referral) => out = referral,
+            None => write_status(&mut out, &query, rcode::REFUSED, opts),
+        }
     } else {
         let now = cache.now_ms();
         let validates = resolver.validates();

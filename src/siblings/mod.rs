@@ -330,7 +330,9 @@ impl Siblings {
     ) -> Result<Message, AskError> {
         let started = std::time::Instant::now();
         self.counters.sibling(SiblingEvent::QuerySent);
-        let result = self.exchange(owner, name, qtype, true, deadline).await;
+        let result = self
+            .exchange(owner, name, qtype, Asking::Answer, deadline)
+            .await;
         match &result {
             Ok(_) => {
                 self.counters.sibling(SiblingEvent::Answered);
@@ -359,7 +361,10 @@ impl Siblings {
         deadline: Instant,
     ) -> Option<Message> {
         self.counters.sibling(SiblingEvent::Peeked);
-        match self.exchange(member, name, qtype, false, deadline).await {
+        match self
+            .exchange(member, name, qtype, Asking::Cache, deadline)
+            .await
+        {
             Ok(message) => {
                 self.counters.sibling(SiblingEvent::PeekHit);
                 Some(message)
@@ -372,6 +377,30 @@ impl Siblings {
         }
     }
 
+    /// Asks `owner` for the zone cut at or above `zone` (a name one
+    /// label below a cut we know), as a referral: its NS set in the
+    /// authority section, addresses in the additional. None if it does
+    /// not answer in time; an error of the member's counts against it.
+    pub async fn ask_cut(
+        &self,
+        owner: SocketAddr,
+        zone: &[u8],
+        deadline: Instant,
+    ) -> Option<Message> {
+        self.counters.sibling(SiblingEvent::CutAsked);
+        match self
+            .exchange(owner, zone, rtype::NS, Asking::Cut, deadline)
+            .await
+        {
+            Ok(message) => Some(message),
+            Err(AskError::Unusable | AskError::Timeout) => None,
+            Err(_) => {
+                self.failed(owner);
+                None
+            }
+        }
+    }
+
     /// One signed question to `owner` over UDP, and over TCP when the
     /// answer comes back truncated.
     async fn exchange(
@@ -379,10 +408,10 @@ impl Siblings {
         owner: SocketAddr,
         name: &[u8],
         qtype: u16,
-        recursion_desired: bool,
+        asking: Asking,
         deadline: Instant,
     ) -> Result<Message, AskError> {
-        let (id, packet, mac) = self.signed_query(name, qtype, recursion_desired)?;
+        let (id, packet, mac) = self.signed_query(name, qtype, asking)?;
         let socket = crate::resolve::connected_socket(owner).await?;
         socket.send(&packet).await?;
         // The question goes out once more at half the hedge delay, so a
@@ -399,11 +428,11 @@ impl Siblings {
                 Ok(Err(e)) => return Err(AskError::Network(e)),
                 Err(_) if resend_at.take().is_some() && wait_until < deadline => {
                     let (mut again, mut packet, mut mac) =
-                        self.signed_query(name, qtype, recursion_desired)?;
+                        self.signed_query(name, qtype, asking)?;
                     // Two IDs alike would leave the first answer checked
                     // against the wrong MAC.
                     while again == id {
-                        (again, packet, mac) = self.signed_query(name, qtype, recursion_desired)?;
+                        (again, packet, mac) = self.signed_query(name, qtype, asking)?;
                     }
                     let id = again;
                     self.counters.sibling(SiblingEvent::Retransmitted);
@@ -423,8 +452,7 @@ impl Siblings {
             }
         };
         let message = if message.metadata.truncation {
-            self.over_tcp(owner, name, qtype, recursion_desired, deadline)
-                .await?
+            self.over_tcp(owner, name, qtype, asking, deadline).await?
         } else {
             message
         };
@@ -437,10 +465,10 @@ impl Siblings {
         owner: SocketAddr,
         name: &[u8],
         qtype: u16,
-        recursion_desired: bool,
+        asking: Asking,
         deadline: Instant,
     ) -> Result<Message, AskError> {
-        let (id, packet, mac) = self.signed_query(name, qtype, recursion_desired)?;
+        let (id, packet, mac) = self.signed_query(name, qtype, asking)?;
         let exchange = async {
             let mut stream = tokio::net::TcpStream::connect(owner).await?;
             let mut framed = Vec::with_capacity(packet.len() + 2);
@@ -469,10 +497,10 @@ impl Siblings {
         &self,
         name: &[u8],
         qtype: u16,
-        recursion_desired: bool,
+        asking: Asking,
     ) -> Result<(u16, Vec<u8>, Vec<u8>), AskError> {
         let id: u16 = rand::random();
-        let mut packet = query(id, name, qtype, recursion_desired);
+        let mut packet = query(id, name, qtype, asking);
         let mac = self.key.sign_query(&mut packet).ok_or(AskError::Unusable)?;
         Ok((id, packet, mac))
     }
@@ -515,10 +543,14 @@ fn usable(message: Message, name: &[u8], qtype: u16) -> Result<Message, AskError
 /// AD set to learn whether the owner validated its answer (RFC 6840
 /// section 5.7), EDNS with our sibling payload size and DO, for the
 /// RRSIGs and proofs this member's DO clients get.
-fn query(id: u16, name: &[u8], qtype: u16, recursion_desired: bool) -> Vec<u8> {
+fn query(id: u16, name: &[u8], qtype: u16, asking: Asking) -> Vec<u8> {
     let mut packet = Vec::with_capacity(12 + name.len() + 4 + 11 + 100);
     packet.extend_from_slice(&id.to_be_bytes());
-    let rd = if recursion_desired { flags::RD } else { 0 };
+    let rd = if asking == Asking::Cache {
+        0
+    } else {
+        flags::RD
+    };
     packet.extend_from_slice(&(rd | flags::AD).to_be_bytes());
     packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
     packet.extend_from_slice(name);
@@ -527,8 +559,27 @@ fn query(id: u16, name: &[u8], qtype: u16, recursion_desired: bool) -> Vec<u8> {
     packet.push(0);
     packet.extend_from_slice(&rtype::OPT.to_be_bytes());
     packet.extend_from_slice(&SIBLING_UDP_SIZE.to_be_bytes());
-    packet.extend_from_slice(&[0, 0, 0x80, 0, 0, 0]);
+    packet.extend_from_slice(&[0, 0, 0x80, 0]);
+    if asking == Asking::Cut {
+        packet.extend_from_slice(&4u16.to_be_bytes());
+        packet.extend_from_slice(&crate::wire::edns::SIBLING_CUT.to_be_bytes());
+        packet.extend_from_slice(&0u16.to_be_bytes());
+    } else {
+        packet.extend_from_slice(&0u16.to_be_bytes());
+    }
     packet
+}
+
+/// What a question to a sibling asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asking {
+    /// The answer, resolved by the member if it has none (RD set).
+    Answer,
+    /// What its cache holds, nothing more (RD clear): a peek.
+    Cache,
+    /// The zone cut at or above the name, learned by the member if need
+    /// be, as a referral (RD set, `edns::SIBLING_CUT`).
+    Cut,
 }
 
 #[cfg(test)]
