@@ -755,4 +755,17 @@ async fn a_zone_cut_is_learned_once_for_the_cluster() {
     assert!(shared >= 2, "{shared} cuts taken from a sibling");
     // Every name was resolved once for the cluster.
     assert!(asked(3) <= 42, "cluster.test. was asked {} times", asked(3));
+
+    // Below sub.cluster.test., which is no cut (the wildcard answers):
+    // the member that owns it finds that out once, and tells the others,
+    // who would each have asked (44 queries for these 40 names).
+    let before = asked(3);
+    let names: Vec<String> = (0..40).map(|i| format!("d{i}.sub.cluster.test.")).collect();
+    for server in &servers {
+        ask_all(&[*server], &names, 0).await;
+    }
+    let counts = lab.settled().await;
+    let below = counts.iter().find(|(h, _)| *h == 3).map_or(0, |(_, n)| *n) - before;
+    eprintln!("40 names below sub.cluster.test.: cluster.test. asked {below} times");
+    assert!(below <= 42, "cluster.test. was asked {below} times");
 }

@@ -109,6 +109,16 @@ pub enum IterateError {
     FetchLimit(String),
 }
 
+/// What the sibling that owns a name on the way down said of the cut there.
+enum SiblingCut {
+    /// A cut below ours, now kept.
+    Deeper(Arc<Delegation>),
+    /// The name is inside our cut's zone: no cut there.
+    Inside,
+    /// Nothing to go on: the cut's parent servers are asked.
+    Unknown,
+}
+
 /// Why asking the servers of a cut gave no usable response.
 enum Unanswered {
     /// A minimised query failed: the full name is to be asked instead.
@@ -269,6 +279,13 @@ impl Recursor {
         deadline: Instant,
         budget: &mut Budget,
     ) -> Result<Arc<Delegation>, IterateError> {
+        let known = self.delegations.closest(zone);
+        // Already known to be a cut, or a name inside the cut's zone.
+        if known.labels >= zone.label_count()
+            || self.delegations.is_inside(zone.as_bytes(), &known.key)
+        {
+            return Ok(known);
+        }
         let mut path = Vec::new();
         self.descend(resolver, zone, rtype::NS, true, deadline, budget, &mut path)
             .await?;
@@ -280,11 +297,11 @@ impl Recursor {
         self.delegations.closest(zone)
     }
 
-    /// The zone cut for `zone` from the sibling that owns it, when it is
-    /// below `cut`: kept as a referral would be, so the authorities above
-    /// it are not asked again by every member. None if we own it, the
-    /// sibling knows nothing deeper, or it does not answer within the
-    /// hedge delay (then the authorities are asked as usual).
+    /// What the sibling that owns `zone` (a name one step below `cut` on
+    /// the way to `name`) knows of the cut there: a deeper cut is kept as
+    /// a referral would be, so the authorities above it are not asked
+    /// again by every member. Unknown if we own it, or it does not answer
+    /// within the hedge delay (then the authorities are asked as usual).
     #[allow(clippy::too_many_arguments)]
     async fn cut_from_sibling(
         &self,
@@ -295,9 +312,13 @@ impl Recursor {
         deadline: Instant,
         budget: &Budget,
         depth: usize,
-    ) -> Option<Arc<Delegation>> {
-        let siblings = resolver.siblings.as_ref()?;
-        let owner = siblings.owner_of(zone.as_bytes(), rtype::NS)?;
+    ) -> SiblingCut {
+        let Some(siblings) = resolver.siblings.as_ref() else {
+            return SiblingCut::Unknown;
+        };
+        let Some(owner) = siblings.owner_of(zone.as_bytes(), rtype::NS) else {
+            return SiblingCut::Unknown;
+        };
         let until = deadline.min(Instant::now() + siblings.hedge_delay());
         // Resolutions here that lack the same cut at once send one
         // question for it; the rest wait for that one, then look again.
@@ -308,9 +329,15 @@ impl Recursor {
             super::Turn::Join(joined) => {
                 joined.wait(until).await;
                 let kept = self.delegations.closest(name);
-                return (kept.labels > cut.labels).then_some(kept);
+                return if kept.labels > cut.labels {
+                    SiblingCut::Deeper(kept)
+                } else if self.delegations.is_inside(zone.as_bytes(), &cut.key) {
+                    SiblingCut::Inside
+                } else {
+                    SiblingCut::Unknown
+                };
             }
-            super::Turn::Full => return None,
+            super::Turn::Full => return SiblingCut::Unknown,
         };
         let kept = self
             .ask_sibling_for_cut(siblings, owner, cut, zone, name, until, budget, depth)
@@ -331,24 +358,42 @@ impl Recursor {
         until: Instant,
         budget: &Budget,
         depth: usize,
-    ) -> Option<Arc<Delegation>> {
-        let message = siblings.ask_cut(owner, zone.as_bytes(), until).await?;
-        let child = message
+    ) -> SiblingCut {
+        let Some(message) = siblings.ask_cut(owner, zone.as_bytes(), until).await else {
+            return SiblingCut::Unknown;
+        };
+        let Some(child) = message
             .authorities
             .iter()
-            .find_map(|r| (r.record_type() == RecordType::NS).then(|| r.name.clone()))?;
+            .find_map(|r| (r.record_type() == RecordType::NS).then(|| r.name.clone()))
+        else {
+            return SiblingCut::Unknown;
+        };
         let child_key = NameKey::from_name(&child);
         let total = name.label_count();
+        // The cut we stand at: `zone` is no cut, only a name in its zone.
+        // Remembered as if its servers had shown it (for no longer than
+        // the cut's NS set is good), so the next question below it starts
+        // there without asking anyone.
+        if *child_key.as_bytes() == *cut.key {
+            let ttl = message.authorities.iter().map(|r| r.ttl).min().unwrap_or(0);
+            self.delegations
+                .note_inside(zone.as_bytes(), cut, Duration::from_secs(ttl.into()));
+            budget.note(depth, || {
+                format!("{zone:?} is inside {}, no cut (said {owner})", cut.zone)
+            });
+            return SiblingCut::Inside;
+        }
         let below = child_key.label_count() > cut.labels
             && child_key.label_count() <= total
             && name.suffix(total - child_key.label_count()) == child_key.as_bytes();
         if !below {
-            return None;
+            return SiblingCut::Unknown;
         }
         let (servers, ttl) = judge::referral_servers(&message, &child);
         let servers = self.name_servers(servers);
         if servers.is_empty() {
-            return None;
+            return SiblingCut::Unknown;
         }
         self.counters.iteration(IterationEvent::SiblingCut);
         let kept = self.delegations.insert(Delegation::new(
@@ -365,7 +410,7 @@ impl Recursor {
                 kept.describe_servers()
             )
         });
-        Some(kept)
+        SiblingCut::Deeper(kept)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -413,19 +458,33 @@ impl Recursor {
             };
             // A name on the way down may be a cut another member learned:
             // asked of the member that owns it before its parent's servers.
-            if !full
-                && budget.cuts_from_siblings
-                && let Some(kept) = self
+            if !full && budget.cuts_from_siblings {
+                match self
                     .cut_from_sibling(resolver, &cut, &ask, name, deadline, budget, depth)
                     .await
-            {
-                budget.referrals = budget
-                    .referrals
-                    .checked_sub(1)
-                    .ok_or(IterateError::Limit("referral"))?;
-                cut = kept;
-                shown = self.first_shown(&cut, name);
-                continue;
+                {
+                    SiblingCut::Deeper(kept) => {
+                        budget.referrals = budget
+                            .referrals
+                            .checked_sub(1)
+                            .ok_or(IterateError::Limit("referral"))?;
+                        cut = kept;
+                        shown = self.first_shown(&cut, name);
+                        continue;
+                    }
+                    // As if the cut's servers had answered the minimised
+                    // question: one label more.
+                    SiblingCut::Inside => {
+                        minimised += 1;
+                        shown = if minimised >= MAX_MINIMISE_STEPS {
+                            total
+                        } else {
+                            shown + 1
+                        };
+                        continue;
+                    }
+                    SiblingCut::Unknown => {}
+                }
             }
             // RFC 9156 section 3: A for the names on the way down, and
             // for the last step to a cut, which then meets a resolution
@@ -480,6 +539,12 @@ impl Recursor {
                 _ => {
                     if total > cut.labels + 1 {
                         self.remember_inside(name.suffix(1), &cut, &message, budget, depth);
+                    }
+                    // Asked for the cut at `name`, the zone's servers
+                    // answered for it: a name inside, the next sibling to
+                    // ask is told without a query.
+                    if cut_only && matches!(verdict, Verdict::Answer | Verdict::NoData) {
+                        self.remember_inside(name.as_bytes(), &cut, &message, budget, depth);
                     }
                     self.adopt_apex(&message, &cut, budget, depth);
                     return Ok(Some(read_answer(&message, name.as_bytes(), qtype)));
