@@ -96,19 +96,17 @@ impl Cluster {
     }
 
     fn sibling_config(&self, last: u8, seeds: &[u8], key: &str) -> String {
-        let seeds: Vec<String> = seeds
-            .iter()
-            .map(|s| format!("\"{}\"", at(*s, self.port)))
-            .collect();
+        let seeds: Vec<SocketAddr> = seeds.iter().map(|s| at(*s, self.port)).collect();
         format!(
             "[resolver]\nupstreams = [\"{}\"]\ntimeout = \"2s\"\n\
-             [cache]\nprefetch = false\n\
-             [siblings]\nlisten = \"{}\"\nseeds = [{}]\nhedge_min = \"50ms\"\nhedge_max = \"200ms\"\n\
-             key = {{ name = \"cluster.\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}\n",
+             [cache]\nprefetch = false\n{}",
             self.authority.addr(),
-            at(last, self.port),
-            seeds.join(", "),
-            self.keys.path().join(key).display()
+            siblings_section(
+                at(last, self.port),
+                &seeds,
+                ("50ms", "200ms"),
+                &self.keys.path().join(key)
+            )
         )
     }
 
@@ -135,6 +133,25 @@ impl Cluster {
         let c = self.authority.server.counters();
         c.queries(Transport::Udp) + c.queries(Transport::Tcp)
     }
+}
+
+/// The `[siblings]` section of a member listening on `listen`, joining
+/// through `seeds`, with the hedge delay's (min, max).
+fn siblings_section(
+    listen: SocketAddr,
+    seeds: &[SocketAddr],
+    hedge: (&str, &str),
+    key: &std::path::Path,
+) -> String {
+    let seeds: Vec<String> = seeds.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "[siblings]\nlisten = \"{listen}\"\nseeds = [{}]\nhedge_min = \"{}\"\nhedge_max = \"{}\"\n\
+         key = {{ name = \"cluster.\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}\n",
+        seeds.join(", "),
+        hedge.0,
+        hedge.1,
+        key.display()
+    )
 }
 
 async fn converge(members: &[&TestServer]) {
@@ -710,13 +727,14 @@ async fn a_zone_cut_is_learned_once_for_the_cluster() {
         let config = format!(
             "[resolver]\nmode = \"recursive\"\nroot_hints = \"{}\"\ndnssec = false\n\
              [cache]\nprefetch = false\n\
-             [special_use]\nnodefault = [\"test.\"]\n\
-             [siblings]\nlisten = \"{}\"\nseeds = [\"{}\"]\nhedge_min = \"100ms\"\nhedge_max = \"300ms\"\n\
-             key = {{ name = \"cluster.\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}\n",
+             [special_use]\nnodefault = [\"test.\"]\n{}",
             hints.display(),
-            at(last, port),
-            at(lasts[0], port),
-            keys.path().join("good.key").display()
+            siblings_section(
+                at(last, port),
+                &[at(lasts[0], port)],
+                ("100ms", "300ms"),
+                &keys.path().join("good.key")
+            )
         );
         members.push(start_with(&[], &config).await);
     }

@@ -109,6 +109,18 @@ pub enum IterateError {
     FetchLimit(String),
 }
 
+/// How many labels of a name the next minimised query shows, after one
+/// that found the name inside the zone: one more, or the whole name once
+/// `MAX_MINIMISE_STEPS` were taken (RFC 9156 section 2.3).
+fn one_label_more(minimised: &mut usize, shown: usize, total: usize) -> usize {
+    *minimised += 1;
+    if *minimised >= MAX_MINIMISE_STEPS {
+        total
+    } else {
+        shown + 1
+    }
+}
+
 /// What the sibling that owns a name on the way down said of the cut there.
 enum SiblingCut {
     /// A cut below ours, now kept.
@@ -322,9 +334,8 @@ impl Recursor {
         let until = deadline.min(Instant::now() + siblings.hedge_delay());
         // Resolutions here that lack the same cut at once send one
         // question for it; the rest wait for that one, then look again.
-        let mut flight = zone.as_bytes().to_vec();
-        flight.push(3);
-        let lead = match resolver.flights.arrive(flight.into()) {
+        let flight = super::cut_flight_key(zone.as_bytes(), super::CutFlight::FromSibling);
+        let lead = match resolver.flights.arrive(flight) {
             super::Turn::Lead(lead) => lead,
             super::Turn::Join(joined) => {
                 joined.wait(until).await;
@@ -475,12 +486,7 @@ impl Recursor {
                     // As if the cut's servers had answered the minimised
                     // question: one label more.
                     SiblingCut::Inside => {
-                        minimised += 1;
-                        shown = if minimised >= MAX_MINIMISE_STEPS {
-                            total
-                        } else {
-                            shown + 1
-                        };
+                        shown = one_label_more(&mut minimised, shown, total);
                         continue;
                     }
                     SiblingCut::Unknown => {}
@@ -521,12 +527,7 @@ impl Recursor {
                     // The answer to the minimised question is an answer
                     // like any other: kept, as Unbound keeps it.
                     resolver.keep(&read_answer(&message, ask.as_bytes(), ask_type), ask_type);
-                    minimised += 1;
-                    shown = if minimised >= MAX_MINIMISE_STEPS {
-                        total
-                    } else {
-                        shown + 1
-                    };
+                    shown = one_label_more(&mut minimised, shown, total);
                 }
                 // NXDOMAIN may be a server that gets empty non-terminals
                 // wrong, an alias leads elsewhere, and an answer to another

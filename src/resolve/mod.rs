@@ -284,10 +284,10 @@ impl Resolver {
         };
         let key = NameKey::from_wire(zone)?;
         let deadline = Instant::now() + self.timeout;
-        let mut flight_key = zone.to_vec();
-        // Apart from every question's flight (whose last octet is 0 or 1).
-        flight_key.push(2);
-        match self.flights.arrive(flight_key.into()) {
+        match self
+            .flights
+            .arrive(cut_flight_key(zone, CutFlight::ForSibling))
+        {
             Turn::Full => None,
             Turn::Lead(lead) => {
                 let mut budget = Budget {
@@ -1059,6 +1059,24 @@ fn flight_key(name: &[u8], qtype: u16, owner: Option<SocketAddr>) -> Box<[u8]> {
     key.extend_from_slice(name);
     key.extend_from_slice(&qtype.to_be_bytes());
     key.push(u8::from(owner.is_some()));
+    key.into()
+}
+
+/// Which side of a zone cut's exchange between siblings a flight is.
+#[derive(Clone, Copy)]
+enum CutFlight {
+    /// A sibling asked us for the cut: one descent for all who ask.
+    ForSibling = 2,
+    /// We ask the member that owns it: one question for our resolutions.
+    FromSibling = 3,
+}
+
+/// The key of a zone cut's flight: the zone, then which side. Its last
+/// octet (2 or 3) keeps it apart from every question's (0 or 1).
+fn cut_flight_key(zone: &[u8], side: CutFlight) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(zone.len() + 1);
+    key.extend_from_slice(zone);
+    key.push(side as u8);
     key.into()
 }
 

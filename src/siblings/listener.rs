@@ -240,10 +240,11 @@ async fn answer(
         write_status(&mut out, &query, rcode::REFUSED, opts);
     } else if wants_cut {
         counters.sibling(SiblingEvent::CutServed);
-        let cut = match query.qtype == rtype::NS && query.header.flags & crate::wire::flags::RD != 0
-        {
-            true => resolver.cut_for_sibling(query.key.as_bytes()).await,
-            false => None,
+        let asks_cut = query.qtype == rtype::NS && query.header.flags & crate::wire::flags::RD != 0;
+        let cut = if asks_cut {
+            resolver.cut_for_sibling(query.key.as_bytes()).await
+        } else {
+            None
         };
         match cut.and_then(|cut| referral(&query, &cut, opts.max_len)) {
             Some(referral) => out = referral,

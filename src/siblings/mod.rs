@@ -417,39 +417,38 @@ impl Siblings {
         // The question goes out once more at half the hedge delay, so a
         // datagram lost either way is made good before the caller turns
         // to another member (which would resolve the name a second
-        // time). It is signed afresh: the member refuses a replayed MAC.
-        let mut resend_at = Some(deadline.min(Instant::now() + self.hedge_delay() / 2));
-        let mut sent = [(id, mac), (id, Vec::new())];
+        // time). It is signed afresh, under another ID: the member
+        // refuses a replayed MAC.
+        let resend_at = deadline.min(Instant::now() + self.hedge_delay() / 2);
+        let mut again: Option<(u16, Vec<u8>)> = None;
         let mut buf = vec![0u8; usize::from(SIBLING_UDP_SIZE)];
         let message = loop {
-            let wait_until = resend_at.unwrap_or(deadline);
+            let wait_until = if again.is_none() { resend_at } else { deadline };
             let len = match timeout_at(wait_until, socket.recv(&mut buf)).await {
                 Ok(Ok(len)) => len,
                 Ok(Err(e)) => return Err(AskError::Network(e)),
-                Err(_) if resend_at.take().is_some() && wait_until < deadline => {
-                    let (mut again, mut packet, mut mac) =
-                        self.signed_query(name, qtype, asking)?;
-                    // Two IDs alike would leave the first answer checked
-                    // against the wrong MAC.
-                    while again == id {
-                        (again, packet, mac) = self.signed_query(name, qtype, asking)?;
-                    }
-                    let id = again;
+                Err(_) if again.is_none() && wait_until < deadline => {
+                    let (second, packet, second_mac) = loop {
+                        let signed = self.signed_query(name, qtype, asking)?;
+                        if signed.0 != id {
+                            break signed;
+                        }
+                    };
                     self.counters.sibling(SiblingEvent::Retransmitted);
                     socket.send(&packet).await?;
-                    sent[1] = (id, mac);
+                    again = Some((second, second_mac));
                     continue;
                 }
                 Err(_) => return Err(AskError::Timeout),
             };
             // Anything else arriving on this socket is not our answer.
             let answered = (len >= 12).then(|| u16::from_be_bytes([buf[0], buf[1]]));
-            if let Some((_, mac)) = sent
-                .iter()
-                .find(|(id, mac)| Some(*id) == answered && !mac.is_empty())
-            {
-                break self.accept(owner, &buf[..len], mac)?;
-            }
+            let mac = match &again {
+                _ if answered == Some(id) => &mac,
+                Some((second, second_mac)) if answered == Some(*second) => second_mac,
+                _ => continue,
+            };
+            break self.accept(owner, &buf[..len], mac)?;
         };
         let message = if message.metadata.truncation {
             self.over_tcp(owner, name, qtype, asking, deadline).await?
