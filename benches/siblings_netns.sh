@@ -44,11 +44,18 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     sleep 0.5
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    # Whatever still runs in a namespace would outlive its deletion.
+    for ns in "${namespaces[@]}"; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
+# Runs a command in a namespace. Started in the background, use `ip netns
+# exec` itself, which becomes the command: $! of a backgrounded function
+# is a subshell's, and killing it leaves the command running.
 in_ns() { ip netns exec "$@"; }
 
 # The bridge every namespace hangs off.
@@ -98,7 +105,7 @@ zone:
   name: "$2"
   zonefile: "$dir/zone"
 EOF
-    in_ns hs-auth nsd -d -c "$dir/nsd.conf" &
+    ip netns exec hs-auth nsd -d -c "$dir/nsd.conf" &
     pids+=($!)
 }
 zone 200 . ". 86400 SOA ns.root. h.root. 1 1800 900 604800 86400
@@ -183,14 +190,14 @@ for i in $(seq 1 "$MEMBERS"); do
         in_ns "hs-m$i" tc qdisc add dev eth0 root netem delay 1ms 0.5ms
     fi
     member_conf "$i" yes >"$work/m$i.toml"
-    in_ns "hs-m$i" "$hearsay" serve --config "$work/m$i.toml" &
+    ip netns exec "hs-m$i" "$hearsay" serve --config "$work/m$i.toml" &
     member_pid[$i]=$!
     pids+=($!)
 done
 lone=100
 node hs-lone "$net.$lone"
 member_conf "$lone" no >"$work/m$lone.toml"
-in_ns hs-lone "$hearsay" serve --config "$work/m$lone.toml" &
+ip netns exec hs-lone "$hearsay" serve --config "$work/m$lone.toml" &
 pids+=($!)
 node hs-client "$net.250"
 
@@ -249,6 +256,34 @@ target() { # description holds
 at_most() { # value limit: 1 if value <= limit
     awk -v v="$1" -v l="$2" 'BEGIN {print (v <= l) ? 1 : 0}'
 }
+# With VERBOSE, the listed members' counters now (snapshot), and how far
+# the sibling, iteration and upstream ones moved since (show_since).
+snapshot() { # file members...
+    local file=$1
+    shift
+    if [ -n "${VERBOSE:-}" ]; then
+        for i in "$@"; do "$hearsay" ctl --socket "$work/m$i.sock" stats; done >"$file"
+    fi
+}
+show_since() { # file members...
+    local file=$1
+    shift
+    if [ -n "${VERBOSE:-}" ]; then
+        snapshot "$work/now.stats" "$@"
+        awk '$1 ~ /^(siblings|iteration|upstream)\./ {s[$1] += (FILENAME == ARGV[1]) ? -$2 : $2}
+             END {for (k in s) if (s[k]) print "  " k, s[k]}' "$file" "$work/now.stats" | sort >&2
+    fi
+}
+ratio() { # a b: a / b to three places
+    awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'
+}
+# Authoritative queries the lone instance costs to answer FILE.
+lone_asked() { # file
+    local before
+    before=$(authority_queries)
+    ask "$net.$lone" "$1" >/dev/null
+    echo $(($(authority_queries) - before))
+}
 all=$(seq 1 "$MEMBERS")
 wait_converged "$MEMBERS" $all
 echo "$MEMBERS members converged"
@@ -274,9 +309,7 @@ names a "$NEW" >"$work/a"
 names la "$NEW" >"$work/la"
 before=$(authority_queries)
 traffic=$(sibling_traffic $all)
-if [ -n "${VERBOSE:-}" ]; then
-    for i in $all; do "$hearsay" ctl --socket "$work/m$i.sock" stats; done >"$work/before.stats"
-fi
+snapshot "$work/before.stats" $all
 lost=0
 for i in $all; do
     read -r _ l _ < <(ask "$net.$i" "$work/a")
@@ -284,15 +317,9 @@ for i in $all; do
 done
 cluster=$(($(authority_queries) - before))
 read -r a_questions a_messages < <(per_miss "$traffic" "$(sibling_traffic $all)")
-if [ -n "${VERBOSE:-}" ]; then
-    for i in $all; do "$hearsay" ctl --socket "$work/m$i.sock" stats; done >"$work/after.stats"
-    awk '$1 ~ /^(siblings|iteration|upstream)\./ {s[$1] += (FILENAME ~ /before/) ? -$2 : $2}
-         END {for (k in s) if (s[k]) print "  " k, s[k]}' "$work/before.stats" "$work/after.stats" | sort >&2
-fi
-before=$(authority_queries)
-ask "$net.$lone" "$work/la" >/dev/null
-alone=$(($(authority_queries) - before))
-a_ratio=$(awk -v a="$cluster" -v b="$alone" 'BEGIN {printf "%.3f", a / b}')
+show_since "$work/before.stats" $all
+alone=$(lone_asked "$work/la")
+a_ratio=$(ratio "$cluster" "$alone")
 echo "A. $NEW new names asked of each of $MEMBERS members: $cluster authoritative queries; the lone instance: $alone; ratio $a_ratio; $lost queries lost; $a_questions sibling questions per local miss ($a_messages with retransmissions)"
 target "A: authoritative queries at most 1.05x one instance's (measured $a_ratio)" "$(at_most "$a_ratio" 1.05)"
 target "A: no query lost ($lost lost)" "$([ "$lost" = 0 ] && echo 1)"
@@ -316,7 +343,7 @@ done
 names p 100000 >"$work/p"
 declare -A plog
 for i in $all; do
-    in_ns hs-client dnsperf -s "$net.$i" -d "$work/p" -c 1 -q 10 -t 2 -l "$PARTITION" -Q 5 \
+    ip netns exec hs-client dnsperf -s "$net.$i" -d "$work/p" -c 1 -q 10 -t 2 -l "$PARTITION" -Q 5 \
         >"$work/p$i.log" 2>&1 &
     plog[$i]=$!
 done
@@ -355,8 +382,12 @@ target "P: both sides answer throughout ($p_lost lost)" "$([ "$p_lost" = 0 ] && 
 target "P: member lists agree within 10 s of the heal (took ${heal}s)" "$(at_most "$heal" 10)"
 
 # K. Members killed without a goodbye; new names asked of the survivors.
-for i in $(seq $((MEMBERS - KILLED + 1)) "$MEMBERS"); do kill -9 "${member_pid[$i]}"; done
 survivors=$(seq 1 $((MEMBERS - KILLED)))
+snapshot "$work/k.stats" $survivors
+for i in $(seq $((MEMBERS - KILLED + 1)) "$MEMBERS"); do
+    kill -9 "${member_pid[$i]}"
+    wait "${member_pid[$i]}" 2>/dev/null || true
+done
 k_new=$((NEW / 3))
 names k "$k_new" >"$work/k"
 names lk "$k_new" >"$work/lk"
@@ -370,15 +401,17 @@ for i in $survivors; do
     slowest=$(awk -v a="$slowest" -v b="$m" 'BEGIN {print (b > a) ? b : a}')
 done
 cluster=$(($(authority_queries) - before))
+show_since "$work/k.stats" $survivors
 took=$((SECONDS - started))
-before=$(authority_queries)
-ask "$net.$lone" "$work/lk" >/dev/null
-alone=$(($(authority_queries) - before))
-k_ratio=$(awk -v a="$cluster" -v b="$alone" 'BEGIN {printf "%.3f", a / b}')
+alone=$(lone_asked "$work/lk")
+k_ratio=$(ratio "$cluster" "$alone")
 echo "K. $KILLED of $MEMBERS killed; $k_new new names asked of each of $((MEMBERS - KILLED)) survivors (in ${took}s): $cluster authoritative queries; the lone instance: $alone; ratio $k_ratio; $lost queries lost; slowest answer ${slowest}s"
 target "K: authoritative queries at most 1.2x one instance's (measured $k_ratio)" "$(at_most "$k_ratio" 1.2)"
 target "K: no client unanswered ($lost lost)" "$([ "$lost" = 0 ] && echo 1)"
 target "K: slowest answer under the hedge ceiling, 300 ms (${slowest}s)" "$(at_most "$slowest" 0.3)"
+# The killed are gone: every survivor drops them.
+wait_converged $((MEMBERS - KILLED)) $survivors
+echo "K. every survivor lists the $((MEMBERS - KILLED)) survivors"
 
 if [ ${#missed[@]} -gt 0 ]; then
     printf 'target missed: %s\n' "${missed[@]}"
