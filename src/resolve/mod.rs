@@ -769,8 +769,8 @@ impl Resolver {
 
     /// Asks the question's owner among the siblings, hedged: if it fails
     /// or is slower than the hedge delay, the next member in rendezvous
-    /// order is asked the same way, and only if that one fails too is the
-    /// question resolved here. Every member that notices the same failed
+    /// order is asked the same way (and the one after it, if that fails
+    /// too), and only then is the question resolved here. Every member that notices the same failed
     /// owner turns to the same successor, so their misses still meet in
     /// one flight instead of each reaching the authorities.
     async fn read_hedged(
@@ -788,22 +788,30 @@ impl Resolver {
                 .await
                 .map(|reading| (reading, self.origin()));
         };
-        let successor = siblings.successor_of(name, qtype, owner);
+        let successors = siblings.successors_of(name, qtype, owner);
         self.read_from_member(
-            siblings, owner, successor, name, qtype, deadline, budget, path,
+            siblings,
+            owner,
+            &successors,
+            name,
+            qtype,
+            deadline,
+            budget,
+            path,
         )
         .await
     }
 
     /// One stage of `read_hedged`: asks `member`, and on its failure, or
-    /// once the hedge delay passes, turns to `next` (a stage of its own
-    /// with no further member) or to resolving here.
+    /// once the hedge delay passes, turns to the first of `next` (a stage
+    /// of its own, with the rest after it) or, when none is left, to
+    /// resolving here.
     #[allow(clippy::too_many_arguments)]
     fn read_from_member<'a>(
         &'a self,
         siblings: &'a Arc<Siblings>,
         member: std::net::SocketAddr,
-        next: Option<std::net::SocketAddr>,
+        next: &'a [std::net::SocketAddr],
         name: &'a [u8],
         qtype: u16,
         deadline: Instant,
@@ -822,11 +830,11 @@ impl Resolver {
             let from_member =
                 |message: Message| (read_answer(&message, name, qtype), Origin::Sibling);
             let fallback = async {
-                match next {
-                    Some(next) => {
+                match next.split_first() {
+                    Some((first, rest)) => {
                         self.counters.sibling(SiblingEvent::Successor);
                         self.read_from_member(
-                            siblings, next, None, name, qtype, deadline, budget, path,
+                            siblings, *first, rest, name, qtype, deadline, budget, path,
                         )
                         .await
                     }

@@ -57,6 +57,9 @@ const WARM_UP: Duration = Duration::from_secs(600);
 /// started together are apart, more than NTP-kept clocks drift.
 const UP_BEFORE_US: u64 = 2_000;
 const MAX_HOLD: Duration = Duration::from_secs(30);
+/// Members asked in turn after a question's owner fails, before it is
+/// resolved here.
+const MAX_SUCCESSORS: usize = 2;
 
 /// Why a sibling gave no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +248,7 @@ impl Siblings {
     /// we are alone). Members held down after failures are skipped, so
     /// their keys go to the runner-up.
     pub fn owner_of(&self, name: &[u8], qtype: u16) -> Option<SocketAddr> {
-        self.ranked(name, qtype, None)
+        self.ranked(name, qtype, &[])
     }
 
     /// The member to ask when `owner` failed or is slow: the one next
@@ -253,12 +256,28 @@ impl Siblings {
     /// member that sees the same failure picks the same successor, so
     /// their misses still meet in one place. `None` when that is us.
     pub fn successor_of(&self, name: &[u8], qtype: u16, owner: SocketAddr) -> Option<SocketAddr> {
-        self.ranked(name, qtype, Some(owner))
+        self.ranked(name, qtype, &[owner])
     }
 
-    /// The highest-ranked live member for the question other than
-    /// `skip`, unless it is us.
-    fn ranked(&self, name: &[u8], qtype: u16, skip: Option<SocketAddr>) -> Option<SocketAddr> {
+    /// The members to ask after `owner` fails, in rendezvous order: up to
+    /// `MAX_SUCCESSORS`, ending before us (then we are next, and resolve
+    /// ourselves). Members killed together are often next to each other
+    /// in that order; every survivor that finds the same ones dead still
+    /// reaches the same live member.
+    pub fn successors_of(&self, name: &[u8], qtype: u16, owner: SocketAddr) -> Vec<SocketAddr> {
+        let mut tried = vec![owner];
+        while tried.len() <= MAX_SUCCESSORS {
+            match self.ranked(name, qtype, &tried) {
+                Some(next) => tried.push(next),
+                None => break,
+            }
+        }
+        tried.split_off(1)
+    }
+
+    /// The highest-ranked live member for the question not in `skip`,
+    /// unless it is us.
+    fn ranked(&self, name: &[u8], qtype: u16, skip: &[SocketAddr]) -> Option<SocketAddr> {
         let members = self.members.load();
         if members.len() < 2 {
             return None;
@@ -266,7 +285,7 @@ impl Siblings {
         let now = std::time::Instant::now();
         let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let live = members.iter().filter(|m| {
-            Some(**m) != skip
+            !skip.contains(m)
                 && health
                     .get(m)
                     .and_then(|h| h.held_until)
